@@ -1,0 +1,44 @@
+# iml4e developer commands. `make demo` and `make test` each work alone on a fresh clone.
+SHELL := /bin/bash
+PY_DIRS := platform/iml4e components/iml4e_components pipelines/iml4e_pipelines
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(shell command -v uv 2>/dev/null || echo $(VENV)-tools/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-unit test-integration lint bench clean
+
+# Create .venv from uv.lock; bootstrap uv with pip when it is missing.
+install: $(BIN)/.installed
+$(BIN)/.installed: pyproject.toml uv.lock
+	@if ! command -v uv >/dev/null 2>&1 && [ ! -x $(VENV)-tools/bin/uv ]; then \
+		echo "bootstrapping uv into $(VENV)-tools"; \
+		python3 -m venv $(VENV)-tools && $(VENV)-tools/bin/pip install --quiet "uv>=0.5"; \
+	fi
+	$(UV) sync --frozen
+	@touch $@
+
+demo: install
+	$(BIN)/iml4e demo
+
+test: install
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/pytest tests/unit -n 2 $(PYTEST_ARGS)
+
+test-integration: install
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check platform components pipelines tests benchmarks examples
+	$(BIN)/ruff format --check platform components pipelines tests benchmarks examples
+	$(BIN)/mypy $(PY_DIRS)
+	$(BIN)/lint-imports
+
+bench: install
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(VENV)-tools .iml4e local_outputs .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+from iml4e.cli.app import main
+
+main()

@@ -1,0 +1,97 @@
+"""The root `iml4e` command and the one place where errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from iml4e import __version__, console
+from iml4e.errors import Iml4eError
+
+_options = {"verbose": False}
+
+
+def _exit_code_for(exc: BaseException) -> int:
+    from iml4e_components.errors import ComponentError
+
+    if isinstance(exc, Iml4eError):
+        return exc.exit_code
+    if isinstance(exc, ComponentError):
+        return 2
+    return 1
+
+
+class Iml4eGroup(TyperGroup):
+    """Catches every error once: one line on stderr, an exit code, a traceback only with --verbose."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            console.error("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            from iml4e_components.errors import ComponentError
+
+            if _options["verbose"]:
+                console.err.print(traceback.format_exc(), markup=False, highlight=False)
+            if isinstance(exc, Iml4eError | ComponentError):
+                console.error(str(exc))
+            else:
+                console.error(f"unexpected {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)")
+            raise typer.Exit(_exit_code_for(exc)) from None
+
+
+app = typer.Typer(
+    cls=Iml4eGroup,
+    name="iml4e",
+    help="iml4e: an MLOps platform that runs on your laptop first and on any Kubernetes cluster after.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print_data(f"iml4e {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and task logs."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    _options["verbose"] = verbose
+
+
+def is_verbose() -> bool:
+    return _options["verbose"]
+
+
+def _register_commands() -> None:
+    """Each command module adds its commands; new capabilities add one line here."""
+    from iml4e.cli import local_commands
+
+    local_commands.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="iml4e")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())  # type: ignore[func-returns-value]

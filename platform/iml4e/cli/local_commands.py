@@ -1,0 +1,169 @@
+"""Commands of the embedded local platform: up, status, down, run, demo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from iml4e import console
+
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("status")(status)
+    app.command("down")(down)
+    app.command("run")(run)
+    app.command("demo")(demo)
+
+
+def up(
+    port: int = typer.Option(None, "--port", help="Port for the MLflow server (default: a free one)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Start the local platform (MLflow tracking server on 127.0.0.1) under the state directory."""
+    from iml4e.local import platform
+
+    with console.err.status("starting the local platform (MLflow server)..."):
+        result = platform.up(port)
+    data = {"started": result.started, **result.status.as_dict()}
+    if json_output:
+        console.print_json(data)
+        return
+    verb = "started" if result.started else "already running"
+    console.info(f"MLflow {verb}: {result.status.record.url} (pid {result.status.record.pid})")
+    console.print_data(result.status.record.url)
+
+
+def status(json_output: bool = JSON_OPTION) -> None:
+    """Show the local services: URL, pid, health and data directory."""
+    from iml4e.local import platform
+    from iml4e.paths import state_dir
+
+    statuses = platform.status()
+    if json_output:
+        console.print_json({"state_dir": str(state_dir()), "services": [s.as_dict() for s in statuses]})
+        return
+    if not statuses:
+        console.info(f"the local platform is not running (state directory {state_dir()}); start it with 'iml4e up'")
+        return
+    console.print_table(
+        f"local platform ({state_dir()})",
+        ["service", "url", "pid", "health", "data"],
+        [
+            (
+                s.record.name,
+                s.record.url,
+                s.record.pid,
+                "healthy" if s.healthy else ("running, not answering" if s.running else "down"),
+                s.record.data_dir,
+            )
+            for s in statuses
+        ],
+    )
+
+
+def down(json_output: bool = JSON_OPTION) -> None:
+    """Stop what `iml4e up` started (by recorded pid); all data stays."""
+    from iml4e.local import platform
+
+    stopped = platform.down()
+    if json_output:
+        console.print_json({"stopped": stopped})
+        return
+    console.info(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+def run(
+    pipeline: str = typer.Argument(None, help="Pipeline name (see --list) or path/to/file.py[:function]."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Pipeline parameter as key=value (repeatable)."),
+    list_pipelines: bool = typer.Option(False, "--list", help="List the available pipelines and their parameters."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Run a pipeline locally with kfp.local against the local platform's MLflow server."""
+    if list_pipelines:
+        _list_pipelines(json_output)
+        return
+    if not pipeline:
+        from iml4e.errors import UsageError
+
+        raise UsageError("name a pipeline to run, e.g. 'iml4e run tabular_training'; see 'iml4e run --list'")
+    result = run_with_progress(pipeline, param)
+    if json_output:
+        console.print_json(result.as_dict())
+        return
+    console.info(f"pipeline '{result.pipeline}' finished in {result.seconds:.1f} s (log: {result.log})")
+    if result.output is not None:
+        console.print_json(result.output) if isinstance(result.output, dict | list) else console.print_data(str(result.output))
+
+
+def run_with_progress(pipeline: str, pairs: list[str]) -> Any:
+    """Run a pipeline, showing each task as it starts and finishes."""
+    import time
+
+    from iml4e.local import platform
+    from iml4e.local.pipeline_runner import parse_parameters, resolve_pipeline, run_pipeline
+
+    # Fail on bad input before starting anything.
+    _, resolved = resolve_pipeline(pipeline)
+    parse_parameters(resolved, pairs)
+    with console.err.status("starting the local platform...") as spinner:
+        uri = platform.tracking_uri()
+        started: dict[str, float] = {}
+
+        def on_event(task: str, state: str) -> None:
+            if state == "RUNNING":
+                started[task] = time.monotonic()
+                spinner.update(f"running {task}...")
+            else:
+                took = time.monotonic() - started.get(task, time.monotonic())
+                mark = "[green]✓[/green]" if state == "SUCCESS" else "[red]✗[/red]"
+                console.err.print(f"  {mark} {task} ({took:.1f} s)")
+
+        return run_pipeline(pipeline, pairs, uri, on_event)
+
+
+def _list_pipelines(json_output: bool) -> None:
+    from iml4e.local.pipeline_runner import pipeline_parameters
+    from iml4e_pipelines import PIPELINES, load_pipeline
+
+    listing = []
+    for name in PIPELINES:
+        pipeline = load_pipeline(name)
+        params = [
+            {"name": p.name, "type": p.type, "default": p.default, "required": p.required}
+            for p in pipeline_parameters(pipeline)
+        ]
+        listing.append({"name": name, "description": pipeline.description or "", "parameters": params})
+    if json_output:
+        console.print_json(listing)
+        return
+    console.print_table(
+        "pipelines",
+        ["name", "description", "parameters (name: type = default)"],
+        [
+            (
+                item["name"],
+                item["description"],
+                "\n".join(f"{p['name']}: {p['type']} = {p['default']}" for p in item["parameters"]),
+            )
+            for item in listing
+        ],
+    )
+
+
+def demo(json_output: bool = JSON_OPTION) -> None:
+    """Start the platform, run the quickstart pipeline end to end and show where to look."""
+    from iml4e.demo import run_demo
+
+    report = run_demo()
+    if json_output:
+        console.print_json(report)
+        return
+    console.print_table(
+        "iml4e demo: where to look",
+        ["what", "where"],
+        [(key, value) for key, value in report["summary"].items()],
+    )

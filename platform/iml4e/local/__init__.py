@@ -1,0 +1,1 @@
+"""The embedded local platform: services under one state directory, no cluster needed."""

@@ -1,0 +1,285 @@
+"""Run a pipeline locally through `kfp.local` with the subprocess runner.
+
+No per-task virtualenv and no per-task pip install: tasks run with this Python, which already has
+the components. Task output goes to a log file under the state directory, progress to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from iml4e import console
+from iml4e.errors import PipelineError, UsageError
+from iml4e.local.state import atomic_write_text, ensure_state_dir
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_TASK_START = re.compile(r"Executing task '([^']+)'")
+_TASK_END = re.compile(r"Task '([^']+)' finished with status (\w+)")
+_COMPONENT_ERROR = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(\w*(?:Error|Exception)): (.+)$")
+
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "String": str,
+    "Integer": int,
+    "Float": float,
+    "Boolean": lambda v: {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[v.lower()],
+    "List": json.loads,
+    "Dict": json.loads,
+}
+_TYPE_WORDS = {
+    "String": "text",
+    "Integer": "an integer",
+    "Float": "a number",
+    "Boolean": "true or false",
+    "List": "a JSON list",
+    "Dict": "a JSON object",
+}
+#: Parameters whose values name a local file that must exist before anything runs.
+_PATH_PARAMETERS = ("dataset", "reference", "current")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str
+    default: Any
+    required: bool
+
+
+@dataclass
+class RunResult:
+    pipeline: str
+    run_id: str
+    status: str
+    parameters: dict[str, Any]
+    output: Any
+    seconds: float
+    log: str
+    tasks: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "run_id": self.run_id,
+            "status": self.status,
+            "parameters": self.parameters,
+            "output": self.output,
+            "seconds": round(self.seconds, 3),
+            "log": self.log,
+            "tasks": self.tasks,
+        }
+
+
+def resolve_pipeline(reference: str) -> tuple[str, Any]:
+    """A pipeline by registered name, or from a Python file (`file.py` or `file.py:function`)."""
+    from iml4e_pipelines import PIPELINES, load_pipeline
+
+    if reference in PIPELINES:
+        return reference, load_pipeline(reference)
+    path_text, _, attribute = reference.partition(":")
+    path = Path(path_text)
+    if path.suffix != ".py":
+        raise UsageError(
+            f"unknown pipeline '{reference}'; run 'iml4e run --list' for the available pipelines "
+            "or pass a Python file (path/to/pipeline.py[:function])"
+        )
+    if not path.is_file():
+        raise UsageError(f"pipeline file not found: {path}")
+    spec = importlib.util.spec_from_file_location(f"iml4e_user_pipeline_{uuid.uuid4().hex[:8]}", path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot import pipeline file {path}")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise UsageError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    from kfp.dsl.graph_component import GraphComponent
+
+    found = {name: obj for name, obj in vars(module).items() if isinstance(obj, GraphComponent)}
+    if attribute:
+        if attribute not in found:
+            raise UsageError(f"{path} has no pipeline named '{attribute}'; pipelines there: {', '.join(found) or 'none'}")
+        return attribute, found[attribute]
+    if len(found) != 1:
+        raise UsageError(
+            f"{path} defines {len(found)} pipelines ({', '.join(found) or 'none'}); "
+            f"name one as {path}:PIPELINE"
+        )
+    name, pipeline = next(iter(found.items()))
+    return name, pipeline
+
+
+def pipeline_parameters(pipeline: Any) -> list[Parameter]:
+    inputs = pipeline.component_spec.inputs or {}
+    return [
+        Parameter(name=name, type=str(spec.type), default=spec.default, required=not spec.optional)
+        for name, spec in inputs.items()
+    ]
+
+
+def parse_parameters(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
+    """Turn `key=value` strings into typed arguments, checked against the pipeline's signature."""
+    known = {p.name: p for p in pipeline_parameters(pipeline)}
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"malformed --param '{pair}'; write it as key=value, e.g. --param seed=7")
+        if key not in known:
+            raise UsageError(f"unknown parameter '{key}'; this pipeline takes: {', '.join(known) or 'no parameters'}")
+        if key in values:
+            raise UsageError(f"parameter '{key}' is given twice; give each --param once")
+        kind = known[key].type
+        try:
+            values[key] = _CONVERTERS.get(kind, str)(raw)
+        except (ValueError, KeyError, json.JSONDecodeError) as exc:
+            raise UsageError(
+                f"parameter '{key}' must be {_TYPE_WORDS.get(kind, kind)}, got '{raw}'"
+            ) from exc
+    missing = [p.name for p in known.values() if p.required and p.name not in values]
+    if missing:
+        raise UsageError(f"missing required parameter(s): {', '.join(missing)}; pass --param NAME=VALUE")
+    for key in _PATH_PARAMETERS:
+        value = values.get(key)
+        if isinstance(value, str) and value and not re.match(r"^[a-z][a-z0-9+.-]*:", value):
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise UsageError(f"dataset file not found: {value} (parameter '{key}'); pass an existing CSV or Parquet file")
+            values[key] = str(path.resolve())
+    return values
+
+
+class _TaskLog(io.TextIOBase):
+    """Collects task output into the log file and reports task starts and ends."""
+
+    def __init__(self, sink: TextIO, on_line: Callable[[str], None]) -> None:
+        self._sink = sink
+        self._on_line = on_line
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        self._sink.write(text)
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            self._on_line(_ANSI.sub("", line))
+        return len(text)
+
+    def flush(self) -> None:
+        self._sink.flush()
+
+
+@contextmanager
+def _captured(log_path: Path, on_line: Callable[[str], None]) -> Iterator[None]:
+    with open(log_path, "a", encoding="utf-8") as sink:
+        stream = _TaskLog(sink, on_line)
+        saved = sys.stdout, sys.stderr
+        # Our own console keeps writing to the real terminal while task output is captured.
+        console.err.file, console.out.file = saved[1], saved[0]
+        sys.stdout = sys.stderr = stream  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
+            console.err.file = console.out.file = None  # type: ignore[assignment]
+
+
+def run_pipeline(
+    reference: str,
+    pairs: list[str],
+    tracking_uri: str,
+    on_event: Callable[[str, str], None] | None = None,
+) -> RunResult:
+    """Run a pipeline with `kfp.local`; `on_event(task, status)` reports progress."""
+    name, pipeline = resolve_pipeline(reference)
+    arguments = parse_parameters(pipeline, pairs)
+    root = ensure_state_dir()
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    log_path = root / "logs" / "runs" / f"{run_id}-{name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    tasks: dict[str, str] = {}
+    errors: list[str] = []
+
+    def on_line(line: str) -> None:
+        if match := _TASK_START.search(line):
+            tasks[match.group(1)] = "RUNNING"
+            if on_event:
+                on_event(match.group(1), "RUNNING")
+        elif match := _TASK_END.search(line):
+            tasks[match.group(1)] = match.group(2)
+            if on_event:
+                on_event(match.group(1), match.group(2))
+        elif match := _COMPONENT_ERROR.search(line.strip()):
+            errors.append(match.group(2) if match.group(1) == "ComponentError" else f"{match.group(1)}: {match.group(2)}")
+
+    from kfp import local
+
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(root / "pipelines"),
+        raise_on_error=True,
+    )
+    started = time.monotonic()
+    output: Any = None
+    status = "SUCCESS"
+    try:
+        with _captured(log_path, on_line):
+            task = pipeline(**arguments)
+        outputs = task.outputs if hasattr(task, "outputs") else {}
+        output = outputs.get("Output") if isinstance(outputs, dict) else None
+    except RuntimeError as exc:
+        status = "FAILURE"
+        failed = next((t for t, s in tasks.items() if s == "FAILURE"), None) or next(
+            (t for t, s in tasks.items() if s == "RUNNING"), "unknown step"
+        )
+        reason = errors[-1] if errors else str(exc).splitlines()[0]
+        _record(root, RunResult(name, run_id, status, arguments, None, time.monotonic() - started, str(log_path), _tasks(tasks)))
+        raise PipelineError(f"pipeline '{name}' failed at step '{failed}': {reason} (full log: {log_path})") from exc
+    result = RunResult(name, run_id, status, arguments, _decode(output), time.monotonic() - started, str(log_path), _tasks(tasks))
+    _record(root, result)
+    return result
+
+
+def _tasks(tasks: dict[str, str]) -> list[dict[str, str]]:
+    return [{"task": t, "status": s} for t, s in tasks.items()]
+
+
+def _decode(output: Any) -> Any:
+    if isinstance(output, str):
+        try:
+            return json.loads(output)
+        except json.JSONDecodeError:
+            return output
+    return output
+
+
+def _record(root: Path, result: RunResult) -> None:
+    """Keep a record of every run under `runs/` (the methodology layer reads them as evidence)."""
+    atomic_write_text(root / "runs" / f"{result.run_id}.json", json.dumps(result.as_dict(), indent=2, default=str) + "\n")
+
+
+def list_runs(root: Path | None = None) -> list[dict[str, Any]]:
+    from iml4e.paths import state_dir
+
+    folder = (root or state_dir()) / "runs"
+    records = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return records

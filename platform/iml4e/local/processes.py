@@ -1,0 +1,128 @@
+"""Starting, probing and stopping detached service processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import psutil
+
+from iml4e.errors import ServiceError, UsageError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free on `host` right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def require_free_port(port: int, host: str, what: str) -> None:
+    if not 0 < port < 65536:
+        raise UsageError(f"port {port} for {what} is out of range; choose a port between 1 and 65535")
+    if not port_is_free(port, host):
+        raise UsageError(
+            f"port {port} on {host} is already taken, so {what} cannot start; "
+            "stop whatever uses it or choose another port"
+        )
+
+
+def is_alive(pid: int, marker: str = "") -> bool:
+    """Whether `pid` runs and (if given) its command line contains `marker` (guards pid reuse)."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return not marker or marker in " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def spawn(command: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+    """Start `command` detached in its own session, output appended to `log_path`; returns the pid."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
+    return process.pid
+
+
+def stop(pid: int, timeout: float = 15.0) -> None:
+    """Stop the process group led by `pid`: SIGTERM, then SIGKILL after `timeout` seconds."""
+    try:
+        process = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    group = [process, *process.children(recursive=True)]
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        for member in group:
+            try:
+                member.terminate()
+            except psutil.NoSuchProcess:
+                pass
+    _, alive = psutil.wait_procs(group, timeout=timeout)
+    for member in alive:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+
+
+def wait_http_ok(url: str, timeout: float, pid: int, log_path: Path, what: str) -> None:
+    """Poll `url` until it answers 200, the process dies, or `timeout` passes (bounded)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_alive(pid):
+            raise ServiceError(f"{what} exited during start-up; last log lines:\n{log_tail(log_path)}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise ServiceError(
+        f"{what} did not become healthy within {timeout:.0f} s; last log lines:\n{log_tail(log_path)}"
+    )
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
