@@ -226,7 +226,9 @@ def run_pipeline(
 
     from kfp import local
 
+    # Components find the platform through the environment only (configuration, not code).
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    os.environ["IML4E_HOME"] = str(root)
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
