@@ -229,6 +229,8 @@ def run_pipeline(
     # Components find the platform through the environment only (configuration, not code).
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     os.environ["IML4E_HOME"] = str(root)
+    os.environ["IML4E_PIPELINE_NAME"] = name
+    os.environ["IML4E_PIPELINE_RUN_ID"] = run_id
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
