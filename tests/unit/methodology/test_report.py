@@ -1,0 +1,48 @@
+"""The HTML report: self-contained, with the radar chart, the roadmap and escaped content."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from iml4e.cli.app import app
+from iml4e.methodology.answers import read_answers
+from iml4e.methodology.report_html import radar_svg, render_report
+from iml4e.methodology.scoring import assess
+
+from .conftest import EXAMPLE_ANSWERS
+
+
+def test_radar_chart_has_one_axis_per_area_and_a_point_at_each_level() -> None:
+    svg = radar_svg({"a": ("Alpha", 4), "b": ("Beta <x>", 0), "c": ("Gamma", 2)})
+    assert svg.count("<line ") == 3
+    assert svg.count("<circle ") == 3
+    assert "Beta &lt;x&gt; (0)" in svg
+    shape = re.findall(r'<polygon points="([^"]+)" fill="#3b7dd8"', svg)[0].split()
+    centre = 210.0
+    alpha = [float(v) for v in shape[0].split(",")]
+    beta = [float(v) for v in shape[1].split(",")]
+    assert alpha == [centre, centre - 150]  # level 4 at full radius, straight up
+    assert beta == [centre, centre]  # level 0 at the centre
+
+
+def test_report_is_self_contained_with_chart_roadmap_and_ml_test_score() -> None:
+    html = render_report(assess(read_answers(EXAMPLE_ANSWERS), with_ml_test_score=True))
+    assert html.startswith("<!DOCTYPE html>")
+    assert "<svg" in html and "<polygon" in html
+    assert not re.search(r'(src|href)="https?://', html)  # no external resource
+    assert "<link" not in html and "<script" not in html
+    assert "Roadmap" in html and "DEV-3.1" in html and "iml4e_components.registry" in html
+    assert "ML Test Score: 0.0" in html
+
+
+def test_cli_writes_the_report_atomically_and_readable(home: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "report.html"
+    result = CliRunner().invoke(app, ["assess", "--answers", str(EXAMPLE_ANSWERS), "--report", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.is_file() and "<svg" in target.read_text()
+    assert target.stat().st_mode & 0o044 == 0o044
+    assert [p.name for p in target.parent.iterdir()] == ["report.html"]  # no temporary file left
+    assert "HTML report written to" in result.stderr
