@@ -1,0 +1,1 @@
+"""Feast feature store components: materialize features online, fetch point-in-time training features."""

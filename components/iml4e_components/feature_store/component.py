@@ -1,0 +1,74 @@
+"""KFP wrappers for the Feast feature store: materialize a feature repo, fetch training features."""
+
+from kfp.dsl import Dataset, Input, Output
+
+from iml4e_components.kfp_component import iml4e_component
+
+
+@iml4e_component
+def materialize_features(
+    repo_path: str,
+    end_date: str = "",
+    start_date: str = "",
+    feature_views_json: str = "[]",
+    apply: bool = True,
+) -> str:
+    """Apply the feature repo and load its features into the online store; returns a JSON summary.
+
+    `feature_views_json` is a JSON list of view names (empty: all views of the repo).
+    """
+    import json
+
+    from iml4e_components.errors import ComponentError
+    from iml4e_components.feature_store.core import materialize_features as materialize
+
+    try:
+        views = json.loads(feature_views_json or "[]")
+    except json.JSONDecodeError as exc:
+        raise ComponentError(
+            f"feature_views_json is not JSON ({exc.msg}); pass e.g. '[\"customer_stats\"]'"
+        ) from exc
+    result = materialize(
+        repo_path, end_date=end_date, start_date=start_date, feature_views=views, apply=apply
+    )
+    return json.dumps(result.as_dict())
+
+
+@iml4e_component
+def get_training_features(
+    repo_path: str,
+    entities: Input[Dataset],
+    training_features: Output[Dataset],
+    features_json: str = "[]",
+    feature_service: str = "",
+) -> None:
+    """Join the entity table (join keys, event_timestamp, labels) with its point-in-time features.
+
+    Name the features either as a JSON list of `view:feature` references or as a feature service.
+    """
+    import json
+
+    import pandas as pd
+
+    from iml4e_components.datasets.core import table_digest
+    from iml4e_components.errors import ComponentError
+    from iml4e_components.feature_store.core import get_training_features as fetch
+
+    try:
+        features = json.loads(features_json or "[]")
+    except json.JSONDecodeError as exc:
+        raise ComponentError(
+            f"features_json is not JSON ({exc.msg}); pass e.g. '[\"view:feature\"]'"
+        ) from exc
+    frame = fetch(
+        repo_path, pd.read_parquet(entities.path), features=features, feature_service=feature_service
+    )
+    frame.to_parquet(training_features.path, index=False)
+    training_features.metadata.update(
+        {
+            "repo_path": repo_path,
+            "rows": len(frame),
+            "columns": len(frame.columns),
+            "digest": table_digest(frame),
+        }
+    )
