@@ -37,8 +37,16 @@ def up(
     console.print_data(result.status.record.url)
 
 
-def status(json_output: bool = JSON_OPTION) -> None:
-    """Show the local services: URL, pid, health and data directory."""
+def status(
+    json_output: bool = JSON_OPTION,
+    cluster: bool = typer.Option(False, "--cluster", help="Show the cluster platform's health instead."),
+) -> None:
+    """Show the local services: URL, pid, health and data directory (--cluster: the cluster's)."""
+    if cluster:
+        from iml4e.cli.cluster_commands import show_cluster_status
+
+        show_cluster_status(json_output)
+        return
     from iml4e.local import platform
     from iml4e.paths import state_dir
 
@@ -81,8 +89,9 @@ def run(
     param: list[str] = typer.Option([], "--param", "-p", help="Pipeline parameter as key=value (repeatable)."),
     list_pipelines: bool = typer.Option(False, "--list", help="List the available pipelines and their parameters."),
     json_output: bool = JSON_OPTION,
+    cluster: bool = typer.Option(False, "--cluster", help="Compile and run on the installed cluster KFP instead."),
 ) -> None:
-    """Run a pipeline locally with kfp.local against the local platform's MLflow server."""
+    """Run a pipeline locally with kfp.local against the local platform's MLflow server (--cluster: on KFP)."""
     if list_pipelines:
         _list_pipelines(json_output)
         return
@@ -90,6 +99,11 @@ def run(
         from iml4e.errors import UsageError
 
         raise UsageError("name a pipeline to run, e.g. 'iml4e run tabular_training'; see 'iml4e run --list'")
+    if cluster:
+        from iml4e.cli.cluster_commands import run_on_cluster_command
+
+        run_on_cluster_command(pipeline, param, json_output)
+        return
     result = run_with_progress(pipeline, param)
     if json_output:
         console.print_json(result.as_dict())

@@ -1,0 +1,249 @@
+"""The Kubernetes API as the installer sees it: a small protocol and its real implementation.
+
+`KubernetesCluster` talks to a real API server through the `kubernetes` Python client (dynamic
+client, server-side apply with field manager `iml4e`). Connecting checks the server version first
+with a short timeout and no retries, so an unreachable cluster fails in seconds with one line.
+Tests use a recording fake of `ClusterApi` instead: the one place a fake stands in (no API server
+can run in the test environment).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from iml4e.errors import ServiceError, UsageError
+from iml4e.installer.compose import Object
+
+FIELD_MANAGER = "iml4e"
+ApplyOutcome = Literal["created", "configured", "unchanged"]
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    context: str
+    server: str
+    version: tuple[int, int]
+    git_version: str
+
+
+class ClusterApi(Protocol):
+    """What the installer, doctor and lifecycle commands need from a cluster."""
+
+    info: ClusterInfo
+
+    def apply(self, obj: Object, dry_run: bool = False) -> ApplyOutcome: ...
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Object | None: ...
+
+    def list_objects(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[Object]: ...
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool: ...
+
+    def events_for(self, namespace: str, name: str) -> list[str]: ...
+
+
+def secret_values(secret: Object | None) -> dict[str, str] | None:
+    """Decoded `data` of a Secret object, or None when there is no Secret."""
+    if secret is None:
+        return None
+    return {key: base64.b64decode(value).decode("utf-8") for key, value in (secret.get("data") or {}).items()}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "reason", None) or exc)
+    for marker in (
+        "Connection refused",
+        "timed out",
+        "Name or service not known",
+        "certificate verify failed",
+    ):
+        if marker.lower() in text.lower():
+            return marker.lower()
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+def _kubeconfig_paths(kubeconfig: str | None) -> list[Path]:
+    if kubeconfig:
+        return [Path(kubeconfig).expanduser()]
+    configured = os.environ.get("KUBECONFIG")
+    if configured:
+        return [Path(part).expanduser() for part in configured.split(os.pathsep) if part]
+    return [Path("~/.kube/config").expanduser()]
+
+
+def api_server_address(kubeconfig: str | None, context: str | None) -> tuple[str, str, str]:
+    """(context, server URL, cluster) from the kubeconfig YAML, without the kubernetes client."""
+    import yaml
+
+    documents = []
+    for path in _kubeconfig_paths(kubeconfig):
+        try:
+            documents.append(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        except (OSError, yaml.YAMLError):
+            continue
+    if not documents:
+        raise UsageError(
+            "no readable kubeconfig (KUBECONFIG or ~/.kube/config); pass --kubeconfig, "
+            "or create a cluster with 'iml4e cluster create'"
+        )
+    name = context or next((str(d["current-context"]) for d in documents if d.get("current-context")), "")
+    contexts = {
+        str(c.get("name")): c.get("context") or {} for d in documents for c in d.get("contexts") or []
+    }
+    clusters = {
+        str(c.get("name")): c.get("cluster") or {} for d in documents for c in d.get("clusters") or []
+    }
+    if name not in contexts:
+        raise UsageError(f"kubeconfig has no context '{name}'; pick one of {sorted(contexts)} with --context")
+    cluster = str(contexts[name].get("cluster", ""))
+    server = str(clusters.get(cluster, {}).get("server", ""))
+    if not server:
+        raise UsageError(f"context '{name}' names cluster '{cluster}' without a server; fix the kubeconfig")
+    return name, server, cluster
+
+
+def probe_api_server(server: str, context: str, timeout: float) -> None:
+    """A TCP connect to the API server, before loading the (slow to import) kubernetes client."""
+    parsed = urllib.parse.urlparse(server)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ServiceError(
+            f"cannot reach the Kubernetes API at {server} ({_one_line(exc)}) for context "
+            f"'{context}'; start the cluster or pick another context (--context)"
+        ) from None
+
+
+class KubernetesCluster:
+    """A real cluster, reached through a kubeconfig context."""
+
+    def __init__(
+        self, kubeconfig: str | None = None, context: str | None = None, timeout: float = 5.0
+    ) -> None:
+        context_name, server, _ = api_server_address(kubeconfig, context)
+        probe_api_server(server, context_name, timeout)
+
+        from kubernetes import client, config
+        from kubernetes.config.config_exception import ConfigException
+
+        self._timeout = timeout
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
+            _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        except (ConfigException, FileNotFoundError, OSError) as exc:
+            raise UsageError(
+                f"no usable kubeconfig ({_one_line(exc)}); set KUBECONFIG, pass --kubeconfig, "
+                "or create a cluster with 'iml4e cluster create'"
+            ) from None
+        configuration.retries = 0
+        self._api_client = client.ApiClient(configuration)
+        context_name = context or str(active.get("name", context_name))
+        try:
+            code = client.VersionApi(self._api_client).get_code(_request_timeout=(timeout, timeout))
+        except Exception as exc:
+            raise ServiceError(
+                f"cannot reach the Kubernetes API at {configuration.host} ({_one_line(exc)}) for context "
+                f"'{context_name}'; start the cluster or pick another context (--context)"
+            ) from None
+        minor = int("".join(ch for ch in str(code.minor) if ch.isdigit()) or 0)
+        self.info = ClusterInfo(
+            context_name, configuration.host, (int(code.major), minor), str(code.git_version)
+        )
+        self._dynamic: Any = None
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        from kubernetes.dynamic import DynamicClient
+
+        if self._dynamic is None:
+            self._dynamic = DynamicClient(self._api_client)
+        return self._dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def apply(self, obj: Object, dry_run: bool = False) -> ApplyOutcome:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        meta = obj["metadata"]
+        resource = self._resource(obj["apiVersion"], obj["kind"])
+        namespace = meta.get("namespace")
+        try:
+            before = resource.get(name=meta["name"], namespace=namespace, _request_timeout=self._timeout)
+            version_before = before.metadata.resourceVersion
+        except NotFoundError:
+            version_before = None
+        after = self._dynamic.server_side_apply(
+            resource,
+            body=obj,
+            namespace=namespace,
+            field_manager=FIELD_MANAGER,
+            force_conflicts=True,
+            dry_run="All" if dry_run else None,
+            _request_timeout=self._timeout * 6,
+        )
+        if version_before is None:
+            return "created"
+        return "unchanged" if after.metadata.resourceVersion == version_before else "configured"
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Object | None:
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+
+        try:
+            resource = self._resource(api_version, kind)
+            found = resource.get(name=name, namespace=namespace, _request_timeout=self._timeout)
+        except (NotFoundError, ResourceNotFoundError):
+            return None
+        result: Object = found.to_dict()
+        return result
+
+    def list_objects(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[Object]:
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+
+        try:
+            resource = self._resource(api_version, kind)
+            found = resource.get(
+                namespace=namespace, label_selector=label_selector, _request_timeout=self._timeout
+            )
+        except (NotFoundError, ResourceNotFoundError):
+            return []
+        items: list[Object] = found.to_dict().get("items", [])
+        return items
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+
+        try:
+            resource = self._resource(api_version, kind)
+            resource.delete(
+                name=name,
+                namespace=namespace,
+                propagation_policy="Foreground",
+                _request_timeout=self._timeout,
+            )
+        except (NotFoundError, ResourceNotFoundError):
+            return False
+        return True
+
+    def events_for(self, namespace: str, name: str) -> list[str]:
+        events = self.list_objects("v1", "Event", namespace=namespace)
+        related = [e for e in events if str((e.get("involvedObject") or {}).get("name", "")).startswith(name)]
+        related.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+        return [f"{e.get('reason')}: {e.get('message')}" for e in related[-3:]]
+
+
+def connect(config: Any) -> KubernetesCluster:
+    """Connect with the cluster settings of a `PlatformConfig` (fails fast when unreachable)."""
+    settings = config.cluster
+    return KubernetesCluster(settings.kubeconfig, settings.context, settings.connect_timeout_seconds)

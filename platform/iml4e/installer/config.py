@@ -1,0 +1,219 @@
+"""`PlatformConfig`: what to install on a cluster, read from iml4e.yaml.
+
+Every field is documented; unknown keys are rejected; errors name the key and the fix.
+Each platform service is `managed` (installed by iml4e) or `external` (an existing service the
+installer only wires components to).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from iml4e.errors import UsageError
+
+DEFAULT_CONFIG_FILE = "iml4e.yaml"
+
+Profile = Literal["minimal", "standard", "full"]
+PROFILES: tuple[Profile, ...] = ("minimal", "standard", "full")
+
+
+class Mode(StrEnum):
+    managed = "managed"
+    external = "external"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MlflowService(_Strict):
+    mode: Mode = Field(
+        default=Mode.managed, description="managed: iml4e runs MLflow + Postgres; external: use `uri`."
+    )
+    uri: str | None = Field(
+        default=None, description="Tracking URI of an existing MLflow server (external mode)."
+    )
+    credentials_secret: str | None = Field(
+        default=None,
+        description="Secret in the platform namespace with keys username/password for an external MLflow.",
+    )
+
+
+class ObjectStoreService(_Strict):
+    mode: Mode = Field(
+        default=Mode.managed, description="managed: iml4e runs SeaweedFS S3; external: use `endpoint`."
+    )
+    endpoint: str | None = Field(
+        default=None, description="S3 endpoint URL of an existing store (external mode)."
+    )
+    region: str = Field(default="us-east-1", description="S3 region sent by clients.")
+    bucket: str = Field(default="iml4e", description="Bucket for MLflow artifacts, models and Feast data.")
+    credentials_secret: str | None = Field(
+        default=None,
+        description="Secret in the platform namespace with keys AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+        "(required in external mode; generated in managed mode).",
+    )
+
+
+class PrometheusService(_Strict):
+    mode: Mode = Field(
+        default=Mode.managed, description="managed: Prometheus+Alertmanager+Grafana; external: use `url`."
+    )
+    url: str | None = Field(default=None, description="URL of an existing Prometheus (external mode).")
+
+
+class FeastService(_Strict):
+    mode: Mode = Field(
+        default=Mode.managed,
+        description="managed: Feast feature server (profile full); external: `registry`.",
+    )
+    registry: str | None = Field(
+        default=None, description="Registry path/URI of an existing Feast deployment (external)."
+    )
+
+
+class Services(_Strict):
+    mlflow: MlflowService = Field(default_factory=lambda: MlflowService())
+    object_store: ObjectStoreService = Field(default_factory=lambda: ObjectStoreService())
+    prometheus: PrometheusService = Field(default_factory=lambda: PrometheusService())
+    feast: FeastService = Field(default_factory=lambda: FeastService())
+
+
+class Storage(_Strict):
+    storage_class: str | None = Field(
+        default=None, description="StorageClass for every volume; default: the cluster's."
+    )
+    postgres: str = Field(default="5Gi", description="Size of the Postgres volume.")
+    object_store: str = Field(default="20Gi", description="Size of the SeaweedFS volume.")
+    prometheus: str = Field(default="10Gi", description="Size of the Prometheus volume.")
+
+
+class Alerting(_Strict):
+    webhook_secret: str | None = Field(
+        default=None,
+        description="Secret in iml4e-monitoring with key `url`: the webhook Alertmanager posts alerts to. "
+        "Without it alerts are kept in Alertmanager's UI only (no receiver is invented).",
+    )
+
+
+class Cluster(_Strict):
+    kubeconfig: str | None = Field(
+        default=None, description="Path of the kubeconfig; default: $KUBECONFIG or ~/.kube/config."
+    )
+    context: str | None = Field(default=None, description="kubeconfig context; default: the current context.")
+    connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Timeout of each API request."
+    )
+    stage_timeout_seconds: int = Field(
+        default=600, gt=0, le=3600, description="Bound on each install stage's wait."
+    )
+
+
+class Upstream(_Strict):
+    cache_dir: str | None = Field(
+        default=None, description="Upstream manifest cache; default: <state dir>/upstream."
+    )
+    bundle_dir: str | None = Field(
+        default=None, description="A directory written by `iml4e bundle` (air-gapped install)."
+    )
+
+
+class Images(_Strict):
+    registry_mirror: str | None = Field(
+        default=None,
+        description="Registry host that mirrors every image (air-gapped); replaces the registry part.",
+    )
+
+
+class PlatformConfig(_Strict):
+    """Everything `iml4e install` needs to know; all keys optional."""
+
+    profile: Profile = Field(default="standard", description="minimal | standard | full.")
+    services: Services = Field(default_factory=lambda: Services())
+    storage: Storage = Field(default_factory=lambda: Storage())
+    alerting: Alerting = Field(default_factory=lambda: Alerting())
+    cluster: Cluster = Field(default_factory=lambda: Cluster())
+    upstream: Upstream = Field(default_factory=lambda: Upstream())
+    images: Images = Field(default_factory=lambda: Images())
+
+    @model_validator(mode="after")
+    def _external_needs_endpoints(self) -> PlatformConfig:
+        s = self.services
+        if s.mlflow.mode is Mode.external and not s.mlflow.uri:
+            raise ValueError("services.mlflow.uri is required when services.mlflow.mode is external; set it")
+        if s.object_store.mode is Mode.external and not (
+            s.object_store.endpoint and s.object_store.credentials_secret
+        ):
+            raise ValueError(
+                "services.object_store.endpoint and .credentials_secret are required when "
+                "services.object_store.mode is external; set both"
+            )
+        if s.prometheus.mode is Mode.external and not s.prometheus.url:
+            raise ValueError(
+                "services.prometheus.url is required when services.prometheus.mode is external; set it"
+            )
+        if s.feast.mode is Mode.external and not s.feast.registry:
+            raise ValueError(
+                "services.feast.registry is required when services.feast.mode is external; set it"
+            )
+        return self
+
+    def with_profile(self, profile: str | None) -> PlatformConfig:
+        """This config with the profile overridden (from a CLI flag), validated."""
+        if profile is None:
+            return self
+        if profile not in PROFILES:
+            raise UsageError(f"unknown profile '{profile}'; use one of {', '.join(PROFILES)}")
+        return self.model_copy(update={"profile": profile})
+
+    def managed(self, service: str) -> bool:
+        """Whether iml4e installs `service` (mlflow, object_store, prometheus, feast) in this profile."""
+        if service in ("prometheus",) and self.profile == "minimal":
+            return False
+        if service == "feast" and self.profile != "full":
+            return False
+        mode: Mode = getattr(self.services, service).mode
+        return mode is Mode.managed
+
+
+def _format_error(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'; remove it (see docs/reference-architecture.md for the keys)"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{source}: {key}: {message}"
+
+
+def parse_config(data: Any, source: str = DEFAULT_CONFIG_FILE) -> PlatformConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{source} must hold a mapping of keys (profile, services, ...); fix the file")
+    try:
+        return PlatformConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(_format_error(exc, source)) from None
+
+
+def load_config(path: str | Path | None = None) -> PlatformConfig:
+    """Read iml4e.yaml: the given path (must exist), else ./iml4e.yaml when present, else defaults."""
+    import yaml
+
+    if path is None:
+        candidate = Path(DEFAULT_CONFIG_FILE)
+        if not candidate.is_file():
+            return PlatformConfig()
+        path = candidate
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"config file {file} does not exist; create it or drop -c to use the defaults")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{file} is not valid YAML ({str(exc).splitlines()[0]}); fix the syntax") from None
+    return parse_config(data, str(file))

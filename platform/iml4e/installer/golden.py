@@ -1,0 +1,90 @@
+"""Golden files of the rendered manifests, one per profile, with volatile fields masked.
+
+    python -m iml4e.installer.golden --update     # rewrite tests/unit/installer/golden/*.yaml
+    python -m iml4e.installer.golden              # compare; exit 1 and name the files that differ
+
+Masked: generated Secret values (random at install), the iml4e image tag (follows the package
+version and IML4E_COMPONENT_IMAGE) and the contents of files another part of iml4e writes into the
+monitoring base (dashboards/*.json, alert-rules.yaml); their file names stay visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from iml4e.installer.compose import Object
+from iml4e.installer.config import PROFILES, PlatformConfig
+from iml4e.installer.credentials import plan_secrets
+from iml4e.installer.render import dump_objects, render_platform
+from iml4e.installer.versions import iml4e_image
+
+GOLDEN_DIR = Path(__file__).resolve().parents[3] / "tests" / "unit" / "installer" / "golden"
+MASK = "<masked>"
+_HELPER_WRITTEN = {"iml4e-grafana-dashboards": "dashboards/", "iml4e-prometheus-rules": "alert-rules.yaml"}
+
+
+def _mask(obj: Object, helper_files: set[str]) -> Object:
+    if obj.get("kind") == "Secret":
+        obj["data"] = {key: MASK for key in obj.get("data", {})}
+    if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in _HELPER_WRITTEN:
+        obj["data"] = {
+            key: MASK if key in helper_files else value for key, value in obj.get("data", {}).items()
+        }
+    text = dump_objects([obj])
+    if iml4e_image() in text:
+        import yaml
+
+        obj = yaml.safe_load(text.replace(iml4e_image(), "<iml4e-image>"))
+    return obj
+
+
+def helper_written_files(manifests: Path | None = None) -> set[str]:
+    from iml4e.paths import manifests_dir
+
+    monitoring = (manifests or manifests_dir()) / "base" / "monitoring"
+    names = {path.name for path in (monitoring / "dashboards").glob("*.json")}
+    if (monitoring / "alert-rules.yaml").is_file():
+        names.add("alert-rules.yaml")
+    return names
+
+
+def golden_text(profile: str, manifests: Path | None = None) -> str:
+    config = PlatformConfig(profile=profile)  # type: ignore[arg-type]
+    rendering = render_platform(config, manifests)
+    secrets = plan_secrets(config, lambda namespace, name: None)
+    helper_files = helper_written_files(manifests)
+    masked = [_mask(obj, helper_files) for obj in secrets + rendering.objects]
+    header = (
+        f"# Golden rendering of profile '{profile}'. Regenerate: python -m iml4e.installer.golden --update\n"
+    )
+    return header + dump_objects(masked)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--update", action="store_true", help="rewrite the golden files")
+    args = parser.parse_args(argv)
+    from iml4e import console
+    from iml4e.local.state import atomic_write_text
+
+    differing = []
+    for profile in PROFILES:
+        path = GOLDEN_DIR / f"{profile}.yaml"
+        text = golden_text(profile)
+        if args.update:
+            atomic_write_text(path, text)
+            console.info(f"wrote {path}")
+        elif not path.is_file() or path.read_text(encoding="utf-8") != text:
+            differing.append(str(path))
+    if differing:
+        console.error(f"golden files differ: {', '.join(differing)}; review, then run with --update")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

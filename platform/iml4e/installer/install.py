@@ -1,0 +1,229 @@
+"""Staged install: server-side apply stage by stage, each followed by a bounded wait.
+
+Stages (in order): namespaces and CRDs (wait Established) -> cert-manager (wait its webhooks'
+Deployments) -> controllers (KFP, KServe; wait Available) -> our services (generated Secrets,
+MLflow, Postgres, object store, monitoring, Feast; wait ready) -> custom resources.
+
+Every wait polls until ready or the stage's timeout, never longer; a stage that does not become
+ready raises `StageFailed` naming the object, its condition and recent events. Applying is
+idempotent (server-side apply), so re-running resumes: finished stages report "unchanged" and
+their waits pass at once. Progress goes to an `InstallProgress` (a rich display in the CLI).
+The install record (ConfigMap iml4e/iml4e-install) keeps the profile, versions and stages done.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from iml4e.errors import Iml4eError
+from iml4e.installer import versions
+from iml4e.installer.cluster import ApplyOutcome, ClusterApi, secret_values
+from iml4e.installer.compose import Object, object_key
+from iml4e.installer.config import PlatformConfig
+from iml4e.installer.credentials import plan_secrets
+from iml4e.installer.readiness import WAITED_KINDS, readiness
+from iml4e.installer.render import PLATFORM_NAMESPACE, STAGES, Rendering, stage_of
+
+RECORD_NAME = "iml4e-install"
+POLL_SECONDS = 2.0
+
+
+class StageFailed(Iml4eError):
+    """A stage did not become ready in time; the message names what and why."""
+
+
+@dataclass
+class Stage:
+    name: str
+    objects: list[Object] = field(default_factory=list)
+
+
+class InstallProgress(Protocol):
+    def stage_started(self, stage: str, total: int) -> None: ...
+
+    def applied(self, obj: Object, outcome: ApplyOutcome) -> None: ...
+
+    def waiting(self, stage: str, pending: list[str], elapsed: float, timeout: float) -> None: ...
+
+    def stage_finished(self, stage: str, changed: int) -> None: ...
+
+
+class SilentProgress:
+    def stage_started(self, stage: str, total: int) -> None:
+        pass
+
+    def applied(self, obj: Object, outcome: ApplyOutcome) -> None:
+        pass
+
+    def waiting(self, stage: str, pending: list[str], elapsed: float, timeout: float) -> None:
+        pass
+
+    def stage_finished(self, stage: str, changed: int) -> None:
+        pass
+
+
+@dataclass
+class InstallReport:
+    profile: str
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> int:
+        return sum(
+            counts.get("created", 0) + counts.get("configured", 0) for counts in self.outcomes.values()
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "stages": self.outcomes,
+        }
+
+
+def describe(obj: Object) -> str:
+    kind, namespace, name = object_key(obj)
+    return f"{kind} {namespace + '/' if namespace else ''}{name}"
+
+
+def plan_stages(
+    rendering: Rendering, upstream: list[tuple[str, list[Object]]], generated_secrets: list[Object]
+) -> list[Stage]:
+    """Order everything into stages: our objects by kind, upstream ones by their lock entry's stage.
+
+    `upstream` holds (declared stage, objects) per lock entry; CRDs and Namespaces always go first.
+    """
+    stages = {name: Stage(name) for name in STAGES}
+    for declared, objects in upstream:
+        for obj in objects:
+            first = obj.get("kind") in ("CustomResourceDefinition", "Namespace")
+            stages["namespaces-crds" if first else declared].objects.append(obj)
+    for obj in rendering.objects:
+        stage = stage_of(obj)
+        if stage == "services" and obj.get("kind") == "Namespace":
+            stage = "namespaces-crds"
+        stages[stage].objects.append(obj)
+    # Secrets first within the services stage: workloads reference them.
+    stages["services"].objects[:0] = generated_secrets
+    return [stage for stage in stages.values() if stage.objects]
+
+
+def _record(profile: str, completed: list[str]) -> Object:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": RECORD_NAME,
+            "namespace": PLATFORM_NAMESPACE,
+            "labels": {"app.kubernetes.io/managed-by": "iml4e", "app.kubernetes.io/part-of": "iml4e"},
+        },
+        "data": {
+            "profile": profile,
+            "versions": json.dumps(versions.version_matrix(), sort_keys=True),
+            "completed_stages": json.dumps(completed),
+        },
+    }
+
+
+def read_record(cluster: ClusterApi) -> dict[str, Any] | None:
+    """The install record (profile, versions, completed stages), or None when iml4e is not installed."""
+    found = cluster.get("v1", "ConfigMap", RECORD_NAME, PLATFORM_NAMESPACE)
+    if not found:
+        return None
+    data = found.get("data") or {}
+    return {
+        "profile": data.get("profile"),
+        "versions": json.loads(data.get("versions") or "{}"),
+        "completed_stages": json.loads(data.get("completed_stages") or "[]"),
+    }
+
+
+def wait_ready(
+    cluster: ClusterApi,
+    stage: str,
+    objects: list[Object],
+    timeout: float,
+    progress: InstallProgress,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    poll: float = POLL_SECONDS,
+) -> None:
+    """Poll the waited kinds in `objects` until all are ready; at most `timeout` seconds."""
+    pending = [obj for obj in objects if obj.get("kind") in WAITED_KINDS]
+    start = clock()
+    while True:
+        not_ready: list[tuple[Object, str]] = []
+        for obj in pending:
+            kind, namespace, name = object_key(obj)
+            live = cluster.get(obj["apiVersion"], kind, name, namespace or None)
+            state = readiness(live) if live else None
+            if state is None or not state.ready:
+                not_ready.append((obj, state.reason if state else "not found"))
+        pending = [obj for obj, _ in not_ready]
+        elapsed = clock() - start
+        if not pending:
+            return
+        if elapsed >= timeout:
+            obj, reason = not_ready[0]
+            _, namespace, name = object_key(obj)
+            events = cluster.events_for(namespace, name) if namespace else []
+            recent = f"; recent events: {' | '.join(events)}" if events else ""
+            more = f" (and {len(not_ready) - 1} more)" if len(not_ready) > 1 else ""
+            raise StageFailed(
+                f"stage '{stage}' not ready after {timeout:.0f} s: {describe(obj)}: {reason}{recent}{more}; "
+                "fix the cause and re-run 'iml4e install' to resume from this stage"
+            )
+        progress.waiting(stage, [describe(obj) for obj in pending], elapsed, timeout)
+        sleep(min(poll, max(timeout - elapsed, 0.0)))
+
+
+def run_install(
+    cluster: ClusterApi,
+    config: PlatformConfig,
+    rendering: Rendering,
+    upstream: list[tuple[str, list[Object]]],
+    progress: InstallProgress | None = None,
+    dry_run: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> InstallReport:
+    """Apply every stage in order and wait for each; returns what changed per stage."""
+    progress = progress or SilentProgress()
+
+    def read_secret(namespace: str, name: str) -> dict[str, str] | None:
+        return secret_values(cluster.get("v1", "Secret", name, namespace)) if name else None
+
+    secrets = plan_secrets(config, read_secret)
+    stages = plan_stages(rendering, upstream, secrets)
+    report = InstallReport(config.profile, dry_run=dry_run)
+    previous = read_record(cluster) if not dry_run else None
+    completed: list[str] = list(previous["completed_stages"]) if previous else []
+    for stage in stages:
+        progress.stage_started(stage.name, len(stage.objects))
+        counts = {"created": 0, "configured": 0, "unchanged": 0}
+        for obj in stage.objects:
+            outcome = cluster.apply(obj, dry_run=dry_run)
+            counts[outcome] += 1
+            progress.applied(obj, outcome)
+        report.outcomes[stage.name] = counts
+        if not dry_run:
+            wait_ready(
+                cluster,
+                stage.name,
+                stage.objects,
+                config.cluster.stage_timeout_seconds,
+                progress,
+                clock,
+                sleep,
+            )
+            if stage.name not in completed:
+                completed.append(stage.name)
+            cluster.apply(_record(config.profile, completed))
+        progress.stage_finished(stage.name, counts["created"] + counts["configured"])
+    return report

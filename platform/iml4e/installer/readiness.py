@@ -1,0 +1,78 @@
+"""Is an object ready? Read from its status and conditions, the same way for install and status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from iml4e.installer.compose import Object
+
+#: Kinds whose readiness the installer waits for; every other kind is ready once applied.
+WAITED_KINDS = ("CustomResourceDefinition", "Deployment", "StatefulSet", "DaemonSet", "Job")
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    reason: str
+
+
+def _condition(obj: Object, kind: str) -> dict[str, Any] | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return dict(condition)
+    return None
+
+
+def _condition_text(condition: dict[str, Any] | None) -> str:
+    if not condition:
+        return ""
+    parts = [str(condition.get(key)) for key in ("reason", "message") if condition.get(key)]
+    return ": ".join(parts)
+
+
+def readiness(obj: Object) -> Readiness:
+    """Ready or not, with the reason a user can act on (from conditions where there are some)."""
+    kind = obj.get("kind")
+    status = obj.get("status") or {}
+    spec = obj.get("spec") or {}
+    if kind == "CustomResourceDefinition":
+        established = _condition(obj, "Established")
+        if established and established.get("status") == "True":
+            return Readiness(True, "established")
+        return Readiness(False, _condition_text(established) or "not established yet")
+    if kind in ("Deployment", "StatefulSet"):
+        wanted = int(spec.get("replicas", 1))
+        if int(status.get("observedGeneration", 0)) < int((obj.get("metadata") or {}).get("generation", 0)):
+            return Readiness(False, "rollout not observed yet")
+        ready = int(status.get("readyReplicas", 0) or 0)
+        available = int(status.get("availableReplicas", ready) or 0)
+        if ready >= wanted and available >= wanted:
+            return Readiness(True, f"{ready}/{wanted} ready")
+        detail = ""
+        for condition_type, bad_status in (
+            ("ReplicaFailure", "True"),
+            ("Available", "False"),
+            ("Progressing", "False"),
+        ):
+            condition = _condition(obj, condition_type)
+            if condition and condition.get("status") == bad_status:
+                detail = _condition_text(condition)
+                break
+        return Readiness(False, f"{ready}/{wanted} ready" + (f" ({detail})" if detail else ""))
+    if kind == "DaemonSet":
+        desired = int(status.get("desiredNumberScheduled", 0) or 0)
+        ready = int(status.get("numberReady", 0) or 0)
+        return Readiness(ready >= desired and desired > 0, f"{ready}/{desired} ready")
+    if kind == "Job":
+        complete = _condition(obj, "Complete")
+        if complete and complete.get("status") == "True":
+            return Readiness(True, "complete")
+        failed = _condition(obj, "Failed")
+        if failed and failed.get("status") == "True":
+            return Readiness(False, f"failed ({_condition_text(failed)})")
+        return Readiness(False, f"running ({int(status.get('failed', 0) or 0)} failed attempts)")
+    ready_condition = _condition(obj, "Ready")
+    if ready_condition is not None:
+        return Readiness(ready_condition.get("status") == "True", _condition_text(ready_condition) or "ready")
+    return Readiness(True, "applied")

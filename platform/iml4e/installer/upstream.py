@@ -1,0 +1,292 @@
+"""Upstream manifests (KFP, KServe, cert-manager): the lock, the download cache, verification, bundles.
+
+Nothing here runs at render time: `render` only lists upstream parts by reference. `fetch_upstream`
+downloads each locked entry (https:// or file:// URLs) into the cache, checks the sha256 recorded in
+the lock (a mismatch is an error, never a warning), builds kustomize sources with
+`kubectl kustomize`, and `load_upstream_objects` composes the cached manifests with our patches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from iml4e.errors import Iml4eError, UsageError
+from iml4e.installer import versions
+from iml4e.installer.compose import Object, merge_patch, object_key
+
+LOCK_FILE = "upstream.lock.yaml"
+BUILT_MANIFEST = "manifest.yaml"
+DOWNLOAD_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    name: str
+    project: str
+    version: str
+    format: Literal["manifest", "kustomize"]
+    url: str
+    sha256: str | None
+    stage: str
+    profiles: tuple[str, ...]
+    path: str | None = None
+    patches: tuple[str, ...] = ()
+
+    def applies_to(self, profile: str) -> bool:
+        return profile in self.profiles
+
+    def reference(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "url": self.url, "sha256": self.sha256}
+
+
+def read_lock(manifests: Path | None = None) -> list[LockEntry]:
+    from iml4e.installer.render import STAGES
+    from iml4e.paths import manifests_dir
+
+    file = (manifests or manifests_dir()) / LOCK_FILE
+    data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    entries = []
+    for raw in data.get("upstream", []):
+        entry = LockEntry(
+            name=raw["name"],
+            project=raw["project"],
+            version=str(raw["version"]),
+            format=raw["format"],
+            url=raw["url"],
+            sha256=raw.get("sha256"),
+            stage=raw["stage"],
+            profiles=tuple(raw["profiles"]),
+            path=raw.get("path"),
+            patches=tuple(raw.get("patches") or ()),
+        )
+        if entry.stage not in STAGES:
+            raise UsageError(f"{file}: {entry.name}.stage '{entry.stage}' is not one of {', '.join(STAGES)}")
+        if entry.format == "kustomize" and not entry.path:
+            raise UsageError(
+                f"{file}: {entry.name} has format kustomize but no path; add the kustomization path"
+            )
+        entries.append(entry)
+    return entries
+
+
+def lock_for_profile(profile: str, manifests: Path | None = None) -> list[LockEntry]:
+    return [entry for entry in read_lock(manifests) if entry.applies_to(profile)]
+
+
+def check_lock_matches_versions(entries: list[LockEntry]) -> list[str]:
+    """Entries whose version differs from the version matrix (empty when they agree)."""
+    return [
+        f"{e.name}: lock {e.version} != versions.UPSTREAM[{e.project!r}] {versions.UPSTREAM.get(e.project)}"
+        for e in entries
+        if versions.UPSTREAM.get(e.project) != e.version
+    ]
+
+
+def default_cache_dir() -> Path:
+    from iml4e.paths import state_dir
+
+    return state_dir() / "upstream"
+
+
+def entry_dir(cache: Path, entry: LockEntry) -> Path:
+    return cache / entry.name / entry.version
+
+
+def cached_manifest(cache: Path, entry: LockEntry) -> Path | None:
+    """The built manifest of `entry` in `cache`, if it is there."""
+    path = entry_dir(cache, entry) / BUILT_MANIFEST
+    return path if path.is_file() else None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(url: str, target: Path, timeout: float) -> None:
+    if not url.startswith(("https://", "file://", "http://127.0.0.1", "http://localhost")):
+        raise UsageError(f"upstream URL {url} must be https:// or file://; fix manifests/{LOCK_FILE}")
+    tmp = target.with_name(f".{target.name}.part")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, tmp.open("wb") as handle:
+            shutil.copyfileobj(response, handle)
+        os.replace(tmp, target)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        tmp.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", exc)
+        raise Iml4eError(
+            f"cannot download {url} ({reason}); check the network, or install from a bundle "
+            "made elsewhere with 'iml4e bundle -o DIR' (upstream.bundle_dir in iml4e.yaml)"
+        ) from None
+
+
+def _build_kustomize(archive: Path, path: str, target: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise Iml4eError(
+            "building Kubeflow Pipelines' manifests needs kubectl (its kustomize); install kubectl"
+        )
+    with tempfile.TemporaryDirectory(prefix="iml4e-upstream-") as tmp:
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        roots = [p for p in Path(tmp).iterdir() if p.is_dir()]
+        if len(roots) != 1 or not (roots[0] / path).is_dir():
+            raise Iml4eError(f"{archive.name} has no directory {path}; fix the lock entry's path")
+        result = subprocess.run(
+            [kubectl, "kustomize", str(roots[0] / path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            first = (result.stderr.strip().splitlines() or ["no output"])[0]
+            raise Iml4eError(f"kubectl kustomize {path} failed: {first}; check the lock entry")
+        tmp_target = target.with_name(f".{target.name}.part")
+        tmp_target.write_text(result.stdout, encoding="utf-8")
+        os.replace(tmp_target, target)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    entry: LockEntry
+    manifest: Path
+    sha256: str
+    verified: bool
+    downloaded: bool
+
+
+def fetch_entry(entry: LockEntry, cache: Path, timeout: float = DOWNLOAD_TIMEOUT_SECONDS) -> FetchResult:
+    """Make `entry` available in `cache` (download, verify, build); reuses a verified cached copy."""
+    directory = entry_dir(cache, entry)
+    directory.mkdir(parents=True, exist_ok=True)
+    source = directory / ("source.tar.gz" if entry.format == "kustomize" else "source.yaml")
+    downloaded = False
+    if not source.is_file():
+        _download(entry.url, source, timeout)
+        downloaded = True
+    digest = sha256_of(source)
+    if entry.sha256 and digest != entry.sha256:
+        source.unlink(missing_ok=True)
+        raise Iml4eError(
+            f"{entry.name} {entry.version}: sha256 {digest[:12]}... does not match the lock "
+            f"({entry.sha256[:12]}...); the download was removed, retry, or fix manifests/{LOCK_FILE} "
+            "if upstream re-published the file"
+        )
+    manifest = directory / BUILT_MANIFEST
+    if downloaded or not manifest.is_file():
+        if entry.format == "kustomize":
+            _build_kustomize(source, entry.path or ".", manifest)
+        else:
+            shutil.copyfile(source, manifest)
+    return FetchResult(entry, manifest, digest, verified=entry.sha256 is not None, downloaded=downloaded)
+
+
+def fetch_upstream(
+    entries: list[LockEntry],
+    cache: Path,
+    on_progress: Callable[[LockEntry], None] | None = None,
+    timeout: float = DOWNLOAD_TIMEOUT_SECONDS,
+) -> list[FetchResult]:
+    results = []
+    for entry in entries:
+        if on_progress:
+            on_progress(entry)
+        results.append(fetch_entry(entry, cache, timeout))
+    return results
+
+
+def record_digests(results: list[FetchResult], manifests: Path | None = None) -> int:
+    """Write the sha256 of each fetched file into the lock where it is still null; returns how many."""
+    from iml4e.local.state import atomic_write_text
+    from iml4e.paths import manifests_dir
+
+    file = (manifests or manifests_dir()) / LOCK_FILE
+    text = file.read_text(encoding="utf-8")
+    recorded = 0
+    for result in results:
+        if result.entry.sha256:
+            continue
+        pattern = re.compile(
+            rf"(- name: {re.escape(result.entry.name)}\n(?:    .*\n)*?    sha256: )null", re.MULTILINE
+        )
+        text, count = pattern.subn(rf"\g<1>{result.sha256}", text, count=1)
+        recorded += count
+    atomic_write_text(file, text)
+    return recorded
+
+
+def listing(entries: list[LockEntry], cache: Path) -> list[dict[str, Any]]:
+    """Each upstream part by reference, with where its cached copy is (or that it is not cached)."""
+    rows = []
+    for entry in entries:
+        cached = cached_manifest(cache, entry)
+        rows.append({**entry.reference(), "stage": entry.stage, "cached": str(cached) if cached else None})
+    return rows
+
+
+def load_upstream_objects(result: FetchResult, manifests: Path | None = None) -> list[Object]:
+    """The cached manifest's objects with our patches (manifests/upstream-patches/...) applied."""
+    from iml4e.paths import manifests_dir
+
+    root = manifests or manifests_dir()
+    objects = [doc for doc in yaml.safe_load_all(result.manifest.read_text(encoding="utf-8")) if doc]
+    index = {object_key(obj): position for position, obj in enumerate(objects)}
+    for patch_path in result.entry.patches:
+        for patch in yaml.safe_load_all((root / patch_path).read_text(encoding="utf-8")):
+            if not patch:
+                continue
+            key = object_key(patch)
+            if key not in index:
+                raise Iml4eError(
+                    f"{patch_path} patches {key[0]} {key[1]}/{key[2]}, which {result.entry.name} "
+                    f"{result.entry.version} does not contain; update the patch for this version"
+                )
+            objects[index[key]] = merge_patch(objects[index[key]], patch)
+    return objects
+
+
+_IMAGE_IN_TEXT = re.compile(r"""(?:image|Image)["']?\s*[:=]\s*["']?([a-z0-9.\-/_:@]+[:@][\w.\-]+)""")
+
+
+def images_in_manifest(text: str) -> set[str]:
+    """Image references in a manifest: container `image:` fields and images inside JSON config blobs."""
+    return {match for match in _IMAGE_IN_TEXT.findall(text) if "/" in match or ":" in match}
+
+
+def write_bundle(results: list[FetchResult], our_images: set[str], out_dir: Path) -> dict[str, Any]:
+    """Copy fetched manifests + the lock into `out_dir` and write images.txt (every image, sorted)."""
+    from iml4e.local.state import atomic_write_text
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    images = set(our_images)
+    for result in results:
+        target_dir = entry_dir(out_dir / "upstream", result.entry)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.manifest, target_dir / BUILT_MANIFEST)
+        source = result.manifest.parent / (
+            "source.tar.gz" if result.entry.format == "kustomize" else "source.yaml"
+        )
+        if source.is_file():
+            shutil.copyfile(source, target_dir / source.name)
+        images |= images_in_manifest(result.manifest.read_text(encoding="utf-8"))
+    image_list = sorted(images)
+    atomic_write_text(out_dir / "images.txt", "\n".join(image_list) + "\n")
+    return {"directory": str(out_dir), "manifests": len(results), "images": image_list}
