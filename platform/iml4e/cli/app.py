@@ -83,6 +83,9 @@ def _register_commands() -> None:
     from iml4e.cli import local_commands
 
     local_commands.register(app)
+    from iml4e.cli import governance_commands
+
+    governance_commands.register(app)
     from iml4e.cli import cluster_commands
 
     cluster_commands.register(app)
