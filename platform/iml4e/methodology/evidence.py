@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,16 +37,50 @@ class ProbeResult:
         return {"probe": self.probe, "evidenced": self.evidenced, "why": self.why}
 
 
+@dataclass(frozen=True)
+class RunFacts:
+    run_id: str
+    experiment_id: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    dataset_inputs: int
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    name: str
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+
 @dataclass
 class MlflowFacts:
-    """What the MLflow server holds, read once per assessment."""
+    """What the MLflow server holds, read once per assessment through its REST API.
+
+    The REST API (with httpx) rather than the MLflow client: importing the client costs seconds, and
+    an assessment only needs a few read-only listings.
+    """
 
     url: str
     experiments: dict[str, str] = field(default_factory=dict)  # id -> name
-    runs: list[Any] = field(default_factory=list)  # mlflow.entities.Run
-    models: list[Any] = field(default_factory=list)  # mlflow.entities.model_registry.RegisteredModel
-    versions: list[Any] = field(default_factory=list)  # mlflow.entities.model_registry.ModelVersion
-    client: Any = None
+    runs: list[RunFacts] = field(default_factory=list)
+    models: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {alias: version}
+    versions: list[VersionFacts] = field(default_factory=list)
+
+    def list_artifacts(self, run_id: str, path: str) -> list[str]:
+        listing = _rest(self.url, "GET", "artifacts/list", params={"run_id": run_id, "path": path})
+        return [str(f.get("path")) for f in listing.get("files", [])]
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        import httpx
+
+        response = httpx.get(
+            f"{self.url}/get-artifact", params={"run_uuid": run_id, "path": path}, timeout=10
+        )
+        response.raise_for_status()
+        return response.content
 
 
 class PlatformSnapshot:
@@ -106,20 +139,55 @@ class PlatformSnapshot:
         facts = self.mlflow
         if isinstance(facts, str):
             return set()
-        return {key for run in facts.runs for key in run.data.metrics}
+        return {key for run in facts.runs for key in run.metrics}
+
+
+def _rest(url: str, method: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
+    import httpx
+
+    response = httpx.request(method, f"{url}/api/2.0/mlflow/{endpoint}", timeout=10, **kwargs)
+    response.raise_for_status()
+    body = response.json()
+    return body if isinstance(body, dict) else {}
+
+
+def _pairs(items: Any) -> dict[str, Any]:
+    return {str(i["key"]): i.get("value") for i in items or [] if isinstance(i, dict) and "key" in i}
 
 
 def _read_mlflow(url: str) -> MlflowFacts:
-    import mlflow
-
-    client = mlflow.MlflowClient(tracking_uri=url, registry_uri=url)
-    facts = MlflowFacts(url=url, client=client)
-    facts.experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+    facts = MlflowFacts(url=url)
+    listed = _rest(url, "GET", "experiments/search", params={"max_results": 1000})
+    facts.experiments = {str(e["experiment_id"]): str(e["name"]) for e in listed.get("experiments", [])}
     if facts.experiments:
-        facts.runs = list(client.search_runs(list(facts.experiments), max_results=500))
-    facts.models = list(client.search_registered_models(max_results=200))
-    for model in facts.models:
-        facts.versions.extend(client.search_model_versions(f"name='{model.name}'", max_results=200))
+        query = {"experiment_ids": list(facts.experiments), "max_results": 1000}
+        for run in _rest(url, "POST", "runs/search", json=query).get("runs", []):
+            info, data = run.get("info", {}), run.get("data", {})
+            facts.runs.append(
+                RunFacts(
+                    run_id=str(info.get("run_id")),
+                    experiment_id=str(info.get("experiment_id")),
+                    params={k: str(v) for k, v in _pairs(data.get("params")).items()},
+                    metrics={k: float(v) for k, v in _pairs(data.get("metrics")).items()},
+                    tags={k: str(v) for k, v in _pairs(data.get("tags")).items()},
+                    dataset_inputs=len((run.get("inputs") or {}).get("dataset_inputs") or []),
+                )
+            )
+    for model in _rest(url, "GET", "registered-models/search", params={"max_results": 1000}).get(
+        "registered_models", []
+    ):
+        name = str(model["name"])
+        facts.models[name] = {str(a["alias"]): str(a["version"]) for a in model.get("aliases", [])}
+        search = {"filter": f"name='{name}'", "max_results": 1000}
+        for version in _rest(url, "GET", "model-versions/search", params=search).get("model_versions", []):
+            facts.versions.append(
+                VersionFacts(
+                    name=name,
+                    version=str(version.get("version")),
+                    run_id=str(version.get("run_id") or ""),
+                    tags={k: str(v) for k, v in _pairs(version.get("tags")).items()},
+                )
+            )
     return facts
 
 
@@ -226,7 +294,7 @@ def _data_validation(s: PlatformSnapshot) -> tuple[bool, str]:
 @probe("experiments_tracked", "an MLflow experiment holds at least one run")
 def _experiments(s: PlatformSnapshot) -> tuple[bool, str]:
     facts = _need_mlflow(s)
-    used = Counter(facts.experiments.get(r.info.experiment_id, "?") for r in facts.runs)
+    used = Counter(facts.experiments.get(r.experiment_id, "?") for r in facts.runs)
     if not used:
         return False, f"MLflow at {facts.url} holds no runs"
     name, count = used.most_common(1)[0]
@@ -236,11 +304,11 @@ def _experiments(s: PlatformSnapshot) -> tuple[bool, str]:
 @probe("params_logged", "an MLflow run has parameters")
 def _params(s: PlatformSnapshot) -> tuple[bool, str]:
     facts = _need_mlflow(s)
-    found = [r for r in facts.runs if r.data.params]
+    found = [r for r in facts.runs if r.params]
     if found:
         return (
             True,
-            f"{len(found)} run(s) with parameters, e.g. {', '.join(sorted(found[0].data.params)[:3])}",
+            f"{len(found)} run(s) with parameters, e.g. {', '.join(sorted(found[0].params)[:3])}",
         )
     return False, "no MLflow run has logged parameters"
 
@@ -248,28 +316,28 @@ def _params(s: PlatformSnapshot) -> tuple[bool, str]:
 @probe("metrics_logged", "an MLflow run has evaluation metrics")
 def _metrics(s: PlatformSnapshot) -> tuple[bool, str]:
     facts = _need_mlflow(s)
-    found = [r for r in facts.runs if r.data.metrics]
+    found = [r for r in facts.runs if r.metrics]
     if found:
-        return True, f"{len(found)} run(s) with metrics, e.g. {', '.join(sorted(found[0].data.metrics)[:3])}"
+        return True, f"{len(found)} run(s) with metrics, e.g. {', '.join(sorted(found[0].metrics)[:3])}"
     return False, "no MLflow run has logged metrics"
 
 
 @probe("seeded_runs", "an MLflow run recorded its random seed")
 def _seeded(s: PlatformSnapshot) -> tuple[bool, str]:
     facts = _need_mlflow(s)
-    found = [r for r in facts.runs if "seed" in r.data.params]
+    found = [r for r in facts.runs if "seed" in r.params]
     if found:
-        return True, f"{len(found)} run(s) recorded a seed (e.g. seed={found[0].data.params['seed']})"
+        return True, f"{len(found)} run(s) recorded a seed (e.g. seed={found[0].params['seed']})"
     return False, "no MLflow run has a 'seed' parameter"
 
 
 @probe("dataset_digest_logged", "an MLflow run recorded the digest of its training data")
 def _digest(s: PlatformSnapshot) -> tuple[bool, str]:
     facts = _need_mlflow(s)
-    tagged = [r for r in facts.runs if "iml4e.train_digest" in r.data.tags]
+    tagged = [r for r in facts.runs if "iml4e.train_digest" in r.tags]
     if tagged:
         return True, f"{len(tagged)} run(s) carry the training-data digest tag iml4e.train_digest"
-    inputs = [r for r in facts.runs if r.inputs is not None and r.inputs.dataset_inputs]
+    inputs = [r for r in facts.runs if r.dataset_inputs]
     if inputs:
         return True, f"{len(inputs)} run(s) logged dataset inputs with digests"
     return False, "no MLflow run records a training-data digest"
@@ -303,18 +371,13 @@ def _slices(s: PlatformSnapshot) -> tuple[bool, str]:
 def _registered(s: PlatformSnapshot) -> tuple[bool, str]:
     facts = _need_mlflow(s)
     if facts.models:
-        names = ", ".join(m.name for m in facts.models[:3])
+        names = ", ".join(list(facts.models)[:3])
         return True, f"{len(facts.models)} registered model(s): {names}"
     return False, f"the registry at {facts.url} holds no models"
 
 
 def _aliased(facts: MlflowFacts, alias: str) -> list[tuple[str, str]]:
-    found = []
-    for model in facts.models:
-        aliases = model.aliases or {}
-        if isinstance(aliases, dict) and alias in aliases:
-            found.append((model.name, str(aliases[alias])))
-    return found
+    return [(name, aliases[alias]) for name, aliases in facts.models.items() if alias in aliases]
 
 
 @probe("champion_alias", "a registered model has a 'champion' alias")
@@ -332,17 +395,17 @@ def _gate(s: PlatformSnapshot) -> tuple[bool, str]:
     for version in facts.versions:
         if champions.get(version.name) != str(version.version):
             continue
-        gated = sorted(k for k in (version.tags or {}) if k.startswith("iml4e.") and k != CARD_VERDICT_TAG)
+        gated = sorted(k for k in version.tags if k.startswith("iml4e.") and k != CARD_VERDICT_TAG)
         if gated:
             return True, f"{version.name}@champion (v{version.version}) was promoted on {gated[0]}"
     return False, "no champion version carries a gated-metric tag (iml4e.<metric>)"
 
 
-def _card_versions(facts: MlflowFacts, verdict: str | None) -> list[Any]:
+def _card_versions(facts: MlflowFacts, verdict: str | None) -> list[VersionFacts]:
     return [
         v
         for v in facts.versions
-        if CARD_VERDICT_TAG in (v.tags or {}) and (verdict is None or v.tags[CARD_VERDICT_TAG] == verdict)
+        if CARD_VERDICT_TAG in v.tags and (verdict is None or v.tags[CARD_VERDICT_TAG] == verdict)
     ]
 
 
@@ -353,7 +416,7 @@ def _card_present(s: PlatformSnapshot) -> tuple[bool, str]:
     if carded:
         return True, f"{len(carded)} model version(s) carry a model-card verdict"
     for version in facts.versions[:20]:
-        if version.run_id and facts.client.list_artifacts(version.run_id, CARD_ARTIFACT_DIR):
+        if version.run_id and facts.list_artifacts(version.run_id, CARD_ARTIFACT_DIR):
             return True, f"{version.name} v{version.version} has model-card artifacts"
     return False, "no registered model version has a model card (model_card/ artifacts or a verdict tag)"
 
@@ -375,14 +438,10 @@ def _champion_card(s: PlatformSnapshot) -> dict[str, Any] | None:
     for version in facts.versions:
         if champions.get(version.name) != str(version.version) or not version.run_id:
             continue
-        with tempfile.TemporaryDirectory() as folder:
-            try:
-                path = facts.client.download_artifacts(
-                    version.run_id, f"{CARD_ARTIFACT_DIR}/card.json", folder
-                )
-                card = json.loads(Path(path).read_text(encoding="utf-8"))
-            except Exception:  # no card for this version: try the next one
-                continue
+        try:
+            card = json.loads(facts.read_artifact(version.run_id, f"{CARD_ARTIFACT_DIR}/card.json"))
+        except Exception:  # no readable card for this version: try the next one
+            continue
         if isinstance(card, dict):
             return card
     return None
