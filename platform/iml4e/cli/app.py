@@ -45,7 +45,9 @@ class Iml4eGroup(TyperGroup):
             if isinstance(exc, Iml4eError | ComponentError):
                 console.error(str(exc))
             else:
-                console.error(f"unexpected {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)")
+                console.error(
+                    f"unexpected {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)"
+                )
             raise typer.Exit(_exit_code_for(exc)) from None
 
 
@@ -69,7 +71,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and task logs."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     _options["verbose"] = verbose
 

@@ -55,7 +55,9 @@ def status(
         console.print_json({"state_dir": str(state_dir()), "services": [s.as_dict() for s in statuses]})
         return
     if not statuses:
-        console.info(f"the local platform is not running (state directory {state_dir()}); start it with 'iml4e up'")
+        console.info(
+            f"the local platform is not running (state directory {state_dir()}); start it with 'iml4e up'"
+        )
         return
     console.print_table(
         f"local platform ({state_dir()})",
@@ -86,10 +88,16 @@ def down(json_output: bool = JSON_OPTION) -> None:
 
 def run(
     pipeline: str = typer.Argument(None, help="Pipeline name (see --list) or path/to/file.py[:function]."),
-    param: list[str] = typer.Option([], "--param", "-p", help="Pipeline parameter as key=value (repeatable)."),
-    list_pipelines: bool = typer.Option(False, "--list", help="List the available pipelines and their parameters."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="Pipeline parameter as key=value (repeatable)."
+    ),
+    list_pipelines: bool = typer.Option(
+        False, "--list", help="List the available pipelines and their parameters."
+    ),
     json_output: bool = JSON_OPTION,
-    cluster: bool = typer.Option(False, "--cluster", help="Compile and run on the installed cluster KFP instead."),
+    cluster: bool = typer.Option(
+        False, "--cluster", help="Compile and run on the installed cluster KFP instead."
+    ),
 ) -> None:
     """Run a pipeline locally with kfp.local against the local platform's MLflow server (--cluster: on KFP)."""
     if list_pipelines:
@@ -110,7 +118,9 @@ def run(
         return
     console.info(f"pipeline '{result.pipeline}' finished in {result.seconds:.1f} s (log: {result.log})")
     if result.output is not None:
-        console.print_json(result.output) if isinstance(result.output, dict | list) else console.print_data(str(result.output))
+        console.print_json(result.output) if isinstance(result.output, dict | list) else console.print_data(
+            str(result.output)
+        )
 
 
 def run_with_progress(pipeline: str, pairs: list[str]) -> Any:

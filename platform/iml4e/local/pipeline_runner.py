@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from iml4e import console
 from iml4e.errors import PipelineError, UsageError
+from iml4e.local.preloaded_tasks import preloaded_task_execution
 from iml4e.local.state import atomic_write_text, ensure_state_dir
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -33,7 +34,9 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "String": str,
     "Integer": int,
     "Float": float,
-    "Boolean": lambda v: {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[v.lower()],
+    "Boolean": lambda v: {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[
+        v.lower()
+    ],
     "List": json.loads,
     "Dict": json.loads,
 }
@@ -109,7 +112,9 @@ def resolve_pipeline(reference: str) -> tuple[str, Any]:
     found = {name: obj for name, obj in vars(module).items() if isinstance(obj, GraphComponent)}
     if attribute:
         if attribute not in found:
-            raise UsageError(f"{path} has no pipeline named '{attribute}'; pipelines there: {', '.join(found) or 'none'}")
+            raise UsageError(
+                f"{path} has no pipeline named '{attribute}'; pipelines there: {', '.join(found) or 'none'}"
+            )
         return attribute, found[attribute]
     if len(found) != 1:
         raise UsageError(
@@ -138,16 +143,16 @@ def parse_parameters(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise UsageError(f"malformed --param '{pair}'; write it as key=value, e.g. --param seed=7")
         if key not in known:
-            raise UsageError(f"unknown parameter '{key}'; this pipeline takes: {', '.join(known) or 'no parameters'}")
+            raise UsageError(
+                f"unknown parameter '{key}'; this pipeline takes: {', '.join(known) or 'no parameters'}"
+            )
         if key in values:
             raise UsageError(f"parameter '{key}' is given twice; give each --param once")
         kind = known[key].type
         try:
             values[key] = _CONVERTERS.get(kind, str)(raw)
         except (ValueError, KeyError, json.JSONDecodeError) as exc:
-            raise UsageError(
-                f"parameter '{key}' must be {_TYPE_WORDS.get(kind, kind)}, got '{raw}'"
-            ) from exc
+            raise UsageError(f"parameter '{key}' must be {_TYPE_WORDS.get(kind, kind)}, got '{raw}'") from exc
     missing = [p.name for p in known.values() if p.required and p.name not in values]
     if missing:
         raise UsageError(f"missing required parameter(s): {', '.join(missing)}; pass --param NAME=VALUE")
@@ -156,7 +161,9 @@ def parse_parameters(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
         if isinstance(value, str) and value and not re.match(r"^[a-z][a-z0-9+.-]*:", value):
             path = Path(value).expanduser()
             if not path.is_file():
-                raise UsageError(f"dataset file not found: {value} (parameter '{key}'); pass an existing CSV or Parquet file")
+                raise UsageError(
+                    f"dataset file not found: {value} (parameter '{key}'); pass an existing CSV or Parquet file"
+                )
             values[key] = str(path.resolve())
     return values
 
@@ -222,7 +229,11 @@ def run_pipeline(
             if on_event:
                 on_event(match.group(1), match.group(2))
         elif match := _COMPONENT_ERROR.search(line.strip()):
-            errors.append(match.group(2) if match.group(1) == "ComponentError" else f"{match.group(1)}: {match.group(2)}")
+            errors.append(
+                match.group(2)
+                if match.group(1) == "ComponentError"
+                else f"{match.group(1)}: {match.group(2)}"
+            )
 
     from kfp import local
 
@@ -241,7 +252,7 @@ def run_pipeline(
     output: Any = None
     status = "SUCCESS"
     try:
-        with _captured(log_path, on_line):
+        with _captured(log_path, on_line), preloaded_task_execution():
             task = pipeline(**arguments)
         outputs = task.outputs if hasattr(task, "outputs") else {}
         output = outputs.get("Output") if isinstance(outputs, dict) else None
@@ -251,9 +262,32 @@ def run_pipeline(
             (t for t, s in tasks.items() if s == "RUNNING"), "unknown step"
         )
         reason = errors[-1] if errors else str(exc).splitlines()[0]
-        _record(root, RunResult(name, run_id, status, arguments, None, time.monotonic() - started, str(log_path), _tasks(tasks)))
-        raise PipelineError(f"pipeline '{name}' failed at step '{failed}': {reason} (full log: {log_path})") from exc
-    result = RunResult(name, run_id, status, arguments, _decode(output), time.monotonic() - started, str(log_path), _tasks(tasks))
+        _record(
+            root,
+            RunResult(
+                name,
+                run_id,
+                status,
+                arguments,
+                None,
+                time.monotonic() - started,
+                str(log_path),
+                _tasks(tasks),
+            ),
+        )
+        raise PipelineError(
+            f"pipeline '{name}' failed at step '{failed}': {reason} (full log: {log_path})"
+        ) from exc
+    result = RunResult(
+        name,
+        run_id,
+        status,
+        arguments,
+        _decode(output),
+        time.monotonic() - started,
+        str(log_path),
+        _tasks(tasks),
+    )
     _record(root, result)
     return result
 
@@ -273,7 +307,9 @@ def _decode(output: Any) -> Any:
 
 def _record(root: Path, result: RunResult) -> None:
     """Keep a record of every run under `runs/` (the methodology layer reads them as evidence)."""
-    atomic_write_text(root / "runs" / f"{result.run_id}.json", json.dumps(result.as_dict(), indent=2, default=str) + "\n")
+    atomic_write_text(
+        root / "runs" / f"{result.run_id}.json", json.dumps(result.as_dict(), indent=2, default=str) + "\n"
+    )
 
 
 def list_runs(root: Path | None = None) -> list[dict[str, Any]]:

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iml4e.local import processes
-from iml4e.local.services import ServiceSpec, ServiceStatus, all_statuses, start_service, state_lock, status_of, stop_service
+from iml4e.local.services import (
+    ServiceSpec,
+    ServiceStatus,
+    all_statuses,
+    start_service,
+    state_lock,
+    status_of,
+    stop_service,
+)
 from iml4e.local.state import load_state
 
 MLFLOW = "mlflow"
@@ -56,8 +64,14 @@ def up(port: int | None = None) -> UpResult:
             if current.running and (port is None or port == record.port):
                 return UpResult(status=current, started=False)
             stop_service(MLFLOW, state, root)  # stale pid, or asked for another port
-        chosen = port or _configured_port() or (
-            record.port if record is not None and processes.port_is_free(record.port) else processes.free_port()
+        chosen = (
+            port
+            or _configured_port()
+            or (
+                record.port
+                if record is not None and processes.port_is_free(record.port)
+                else processes.free_port()
+            )
         )
         started = start_service(mlflow_spec(root, chosen), state, root)
         return UpResult(status=status_of(started), started=True)

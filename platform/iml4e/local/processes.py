@@ -52,7 +52,9 @@ def is_alive(pid: int, marker: str = "") -> bool:
         return False
 
 
-def spawn(command: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+def spawn(
+    command: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> int:
     """Start `command` detached in its own session, output appended to `log_path`; returns the pid."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:

@@ -87,7 +87,11 @@ def start_service(spec: ServiceSpec, state: PlatformState, root: Path) -> Servic
     pid = processes.spawn(spec.command, log_path, env=spec.env)
     try:
         processes.wait_http_ok(
-            f"http://{spec.host}:{spec.port}{spec.health_path}", spec.startup_timeout, pid, log_path, spec.name
+            f"http://{spec.host}:{spec.port}{spec.health_path}",
+            spec.startup_timeout,
+            pid,
+            log_path,
+            spec.name,
         )
     except BaseException:
         processes.stop(pid)

@@ -415,6 +415,9 @@ def _card_present(s: PlatformSnapshot) -> tuple[bool, str]:
     carded = _card_versions(facts, None)
     if carded:
         return True, f"{len(carded)} model version(s) carry a model-card verdict"
+    runs = [r for r in facts.runs if CARD_VERDICT_TAG in r.tags]
+    if runs:
+        return True, f"{len(runs)} MLflow run(s) logged a model card with a verdict"
     for version in facts.versions[:20]:
         if version.run_id and facts.list_artifacts(version.run_id, CARD_ARTIFACT_DIR):
             return True, f"{version.name} v{version.version} has model-card artifacts"
@@ -423,10 +426,14 @@ def _card_present(s: PlatformSnapshot) -> tuple[bool, str]:
 
 @probe("model_card_pass", "a model version passed the model-card specification check")
 def _card_pass(s: PlatformSnapshot) -> tuple[bool, str]:
-    passed = _card_versions(_need_mlflow(s), "pass")
+    facts = _need_mlflow(s)
+    passed = _card_versions(facts, "pass")
     if passed:
         return True, f"{passed[0].name} v{passed[0].version} has {CARD_VERDICT_TAG}=pass"
-    return False, f"no model version is tagged {CARD_VERDICT_TAG}=pass"
+    runs = [r for r in facts.runs if r.tags.get(CARD_VERDICT_TAG) == "pass"]
+    if runs:
+        return True, f"{len(runs)} MLflow run(s) tagged {CARD_VERDICT_TAG}=pass by the model-card gate"
+    return False, f"no model version or run is tagged {CARD_VERDICT_TAG}=pass"
 
 
 def _champion_card(s: PlatformSnapshot) -> dict[str, Any] | None:
@@ -537,9 +544,17 @@ def _feature_store(s: PlatformSnapshot) -> tuple[bool, str]:
 def _cluster(s: PlatformSnapshot) -> tuple[bool, str]:
     configured = os.environ.get("IML4E_CONFIG")
     path = Path(configured) if configured else s.workdir / CONFIG_FILE
-    if path.is_file():
+    if not path.is_file():
+        return False, f"no platform configuration ({path} does not exist)"
+    try:
+        from iml4e.installer.config import load_config
+    except ImportError:
         return True, f"platform configuration {path} found"
-    return False, f"no platform configuration ({path} does not exist)"
+    try:
+        config = load_config(path)
+    except Exception as exc:  # an invalid file is not evidence; say why
+        return False, f"platform configuration {path} is invalid ({exc})"
+    return True, f"platform configuration {path} found (profile {config.profile})"
 
 
 @probe("assessment_saved", "a maturity assessment was saved earlier")

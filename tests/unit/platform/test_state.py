@@ -1,0 +1,44 @@
+"""State file: atomic writes, round trips, and a clear error on corruption."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iml4e.errors import StateError
+from iml4e.local.state import PlatformState, ServiceRecord, atomic_write_text, load_state, save_state
+from iml4e.paths import manifests_dir, state_dir
+
+
+def test_round_trip(isolated_state: Path) -> None:
+    state = PlatformState()
+    state.services["mlflow"] = ServiceRecord(name="mlflow", pid=123, port=5000, log="x.log", started_at=1.0)
+    save_state(state, isolated_state)
+    loaded = load_state(isolated_state)
+    assert loaded.services["mlflow"].url == "http://127.0.0.1:5000"
+
+
+def test_corrupted_state_file_is_reported(isolated_state: Path) -> None:
+    (isolated_state / "state.json").write_text('{"version": 1, "services": {"mlflow": ')
+    with pytest.raises(StateError, match="corrupted"):
+        load_state(isolated_state)
+
+
+def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    target.write_text("old")
+
+    with pytest.raises(TypeError):
+        atomic_write_text(target, 12345)  # type: ignore[arg-type]
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_state_dir_follows_env(isolated_state: Path) -> None:
+    assert state_dir() == isolated_state.resolve()
+
+
+def test_manifests_dir_is_found() -> None:
+    assert manifests_dir().name == "manifests"
+    assert manifests_dir().is_dir()
