@@ -1,0 +1,58 @@
+"""PlatformConfig: defaults, validation messages that name the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iml4e.errors import UsageError
+from iml4e.installer.config import PlatformConfig, load_config, parse_config
+
+
+def test_defaults_are_the_standard_profile_with_everything_managed() -> None:
+    config = PlatformConfig()
+    assert config.profile == "standard"
+    assert all(config.managed(s) for s in ("mlflow", "object_store", "prometheus"))
+    assert not config.managed("feast")  # only in full
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"profil": "full"}, "unknown key 'profil'"),
+        ({"services": {"mlflow": {"uri": "x", "moed": "external"}}}, "unknown key 'services.mlflow.moed'"),
+        ({"profile": "huge"}, "profile"),
+        ({"services": {"mlflow": {"mode": "external"}}}, "services.mlflow.uri is required"),
+        (
+            {"services": {"object_store": {"mode": "external", "endpoint": "https://s3"}}},
+            "credentials_secret",
+        ),
+        ({"cluster": {"stage_timeout_seconds": 0}}, "cluster.stage_timeout_seconds"),
+    ],
+)
+def test_bad_config_names_the_key(data: dict[str, object], expected: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        parse_config(data, "iml4e.yaml")
+    message = str(raised.value)
+    assert expected in message and message.startswith("iml4e.yaml")
+    assert "\n" not in message
+
+
+def test_load_config_reads_yaml_and_reports_syntax_and_missing_files(tmp_path: Path) -> None:
+    good = tmp_path / "iml4e.yaml"
+    good.write_text("profile: minimal\nstorage:\n  postgres: 20Gi\n", encoding="utf-8")
+    config = load_config(good)
+    assert config.profile == "minimal" and config.storage.postgres == "20Gi"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("profile: [minimal\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(UsageError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_profile_override_is_validated() -> None:
+    assert PlatformConfig().with_profile("full").profile == "full"
+    with pytest.raises(UsageError, match="unknown profile 'big'"):
+        PlatformConfig().with_profile("big")

@@ -1,0 +1,135 @@
+"""Security defaults as rules over every rendered object of every profile."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from iml4e.installer.config import PROFILES, PlatformConfig
+from iml4e.installer.render import containers, pod_specs, render_platform
+
+OUR_NAMESPACES = {"iml4e", "iml4e-serving", "iml4e-monitoring"}
+
+
+@pytest.fixture(scope="module", params=PROFILES)
+def objects(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    return render_platform(PlatformConfig(profile=request.param)).objects
+
+
+_CREDENTIAL_KEY = re.compile(r"(password|secret|token|access_?key|api_?key)", re.IGNORECASE)
+_KNOWN_DEFAULTS = ("minioadmin", "admin/admin", "changeme", "password123")
+
+
+def test_no_secret_objects_and_no_credential_literals(objects: list[dict[str, Any]]) -> None:
+    assert not [o for o in objects if o["kind"] == "Secret"], (
+        "Secrets are generated at install, never rendered"
+    )
+    text = yaml.safe_dump_all(objects).lower()
+    for default in _KNOWN_DEFAULTS:
+        assert default not in text
+    for obj in objects:
+        for container in containers(obj):
+            for env in container.get("env", []):
+                if _CREDENTIAL_KEY.search(env["name"]):
+                    assert "value" not in env, f"{obj['metadata']['name']}: {env['name']} is a literal"
+                    assert "secretKeyRef" in env.get("valueFrom", {})
+    for obj in objects:
+        if obj["kind"] == "ConfigMap":
+            for key, value in (obj.get("data") or {}).items():
+                for line in str(value).splitlines():
+                    if re.match(r"\s*(password|secret_key|access_key)\s*[:=]", line, re.IGNORECASE):
+                        assert "${" in line, f"ConfigMap {obj['metadata']['name']}/{key}: {line.strip()}"
+
+
+def test_every_pod_runs_as_non_root_without_privilege_escalation(objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        for pod in pod_specs(obj):
+            pod_context = pod.get("securityContext") or {}
+            for container in pod.get("containers", []):
+                context = {**pod_context, **(container.get("securityContext") or {})}
+                where = f"{obj['kind']} {obj['metadata']['name']}/{container['name']}"
+                assert context.get("runAsNonRoot") is True, where
+                assert context.get("runAsUser", 0) != 0, where
+                assert (container.get("securityContext") or {}).get("allowPrivilegeEscalation") is False, (
+                    where
+                )
+                assert "ALL" in (container.get("securityContext") or {}).get("capabilities", {}).get(
+                    "drop", []
+                ), where
+
+
+def test_every_container_has_requests_and_limits(objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        for container in containers(obj):
+            resources = container.get("resources") or {}
+            for part in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources.get(part) or {}), (
+                    f"{obj['metadata']['name']}: {part}"
+                )
+
+
+def test_every_image_is_pinned(objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        for container in containers(obj):
+            image = container["image"]
+            name_and_tag = image.rsplit("/", 1)[-1]
+            assert ":" in name_and_tag or "@sha256:" in image, image
+            assert not image.endswith((":latest", ":main", ":master", ":nightly")), image
+
+
+def test_rbac_is_namespaced_and_never_wildcard(objects: list[dict[str, Any]]) -> None:
+    kinds = {o["kind"] for o in objects}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding"}
+    for obj in objects:
+        if obj["kind"] == "Role":
+            for rule in obj["rules"]:
+                for field in ("apiGroups", "resources", "verbs"):
+                    assert "*" not in rule.get(field, []), f"Role {obj['metadata']['name']}: {field}"
+                assert not {"secrets"} & set(rule.get("resources", [])), "no Role reads Secrets"
+        if obj["kind"] == "RoleBinding":
+            assert obj["roleRef"]["kind"] == "Role"
+
+
+def test_each_platform_namespace_denies_ingress_by_default(objects: list[dict[str, Any]]) -> None:
+    namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
+    assert namespaces <= OUR_NAMESPACES
+    for namespace in namespaces:
+        policies = [
+            o for o in objects if o["kind"] == "NetworkPolicy" and o["metadata"]["namespace"] == namespace
+        ]
+        deny = [p for p in policies if p["spec"]["podSelector"] == {} and "ingress" not in p["spec"]]
+        assert deny, f"namespace {namespace} has no default-deny NetworkPolicy"
+
+
+def test_postgres_is_reachable_only_from_its_namespace(objects: list[dict[str, Any]]) -> None:
+    postgres = next(
+        o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "iml4e-postgres"
+    )
+    labels = postgres["spec"]["template"]["metadata"]["labels"]
+    assert labels.get("iml4e.io/exposed") != "true"
+    exposed = [
+        o
+        for o in objects
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "iml4e-allow-platform-namespaces"
+    ]
+    assert all(p["spec"]["podSelector"] != {} for p in exposed if p["metadata"]["namespace"] == "iml4e")
+
+
+def test_mlflow_requires_authentication(objects: list[dict[str, Any]]) -> None:
+    mlflow = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "iml4e-mlflow")
+    container = mlflow["spec"]["template"]["spec"]["containers"][0]
+    assert "--app-name=basic-auth" in container["args"]
+    assert not any(arg.startswith("--host=127") for arg in container["args"])
+
+
+def test_service_account_tokens_are_mounted_only_where_needed(objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        for pod in pod_specs(obj):
+            if obj["kind"] == "ServingRuntime":
+                continue
+            if pod.get("serviceAccountName") == "iml4e-prometheus":
+                continue  # service discovery needs the API
+            assert pod.get("automountServiceAccountToken") is False, obj["metadata"]["name"]
