@@ -23,7 +23,7 @@ SKIPPED_PLUGINS = frozenset({("mlflow.request_header_provider", "feast")})
 _TARGET = "mlflow.utils.plugins"
 
 
-def _filter(module: ModuleType) -> None:
+def _filter(module: Any) -> None:  # mlflow.utils.plugins
     original = module._get_entry_points
     if getattr(original, "__iml4e_filtered__", False):
         return

@@ -29,10 +29,10 @@ def _exit_code_for(exc: BaseException) -> int:
 class Iml4eGroup(TyperGroup):
     """Catches every error once: one line on stderr, an exit code, a traceback only with --verbose."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click Context
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, typer.TyperException, click.ClickException, click.exceptions.Exit):
             raise
         except KeyboardInterrupt:
             console.error("interrupted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -81,16 +82,12 @@ def stop(pid: int, timeout: float = 15.0) -> None:
         os.killpg(pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
         for member in group:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 member.terminate()
-            except psutil.NoSuchProcess:
-                pass
     _, alive = psutil.wait_procs(group, timeout=timeout)
     for member in alive:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             member.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(alive, timeout=5)
 
 

@@ -96,6 +96,6 @@ def test_mlflow_failing_to_start_shows_its_log(running_platform: Path) -> None:
     # A directory where the sqlite database file should be makes the server fail at start-up.
     (running_platform / "mlflow").mkdir(parents=True, exist_ok=True)
     (running_platform / "mlflow" / "mlflow.db").mkdir()
-    with pytest.raises(ServiceError, match="mlflow exited during start-up|did not become healthy"):
+    with pytest.raises(ServiceError, match=r"mlflow exited during start-up|did not become healthy"):
         platform.up()
     assert platform.status() == []
