@@ -166,23 +166,55 @@ class KubernetesCluster:
 
     def _resource(self, api_version: str, kind: str) -> Any:
         from kubernetes.dynamic import DynamicClient
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         if self._dynamic is None:
             self._dynamic = DynamicClient(self._api_client)
-        return self._dynamic.resources.get(api_version=api_version, kind=kind)
+        try:
+            return self._dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            # A CRD applied by an earlier stage: refresh discovery once, then give up.
+            self._dynamic.resources.invalidate_cache()
+            return self._dynamic.resources.get(api_version=api_version, kind=kind)
 
     def apply(self, obj: Object, dry_run: bool = False) -> ApplyOutcome:
-        from kubernetes.dynamic.exceptions import NotFoundError
+        from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 
         meta = obj["metadata"]
-        resource = self._resource(obj["apiVersion"], obj["kind"])
+        where = (
+            f"{obj['kind']} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}{meta['name']}"
+        )
+        try:
+            resource = self._resource(obj["apiVersion"], obj["kind"])
+        except ResourceNotFoundError:
+            if dry_run:
+                return "created"  # its CRD is applied by an earlier stage of the real install
+            raise ServiceError(
+                f"the cluster does not know {obj['apiVersion']} {obj['kind']} ({where}); its CRD is missing: "
+                "re-run 'iml4e install' so the CRD stage runs first"
+            ) from None
         namespace = meta.get("namespace")
         try:
-            before = resource.get(name=meta["name"], namespace=namespace, _request_timeout=self._timeout)
-            version_before = before.metadata.resourceVersion
-        except NotFoundError:
-            version_before = None
-        after = self._dynamic.server_side_apply(
+            try:
+                before = resource.get(name=meta["name"], namespace=namespace, _request_timeout=self._timeout)
+                version_before = before.metadata.resourceVersion
+            except NotFoundError:
+                version_before = None
+            after = self._server_side_apply(resource, obj, namespace, dry_run)
+        except DynamicApiError as exc:
+            if exc.status == 422 and obj["kind"] == "Job" and not dry_run:
+                # A Job's pod template is immutable: replace the finished Job with the new one.
+                resource.delete(name=meta["name"], namespace=namespace, propagation_policy="Background")
+                self._server_side_apply(resource, obj, namespace, dry_run)
+                return "configured"
+            summary = str(exc.summary()).splitlines()[0][:200]
+            raise ServiceError(f"applying {where} failed: {summary}; fix the cause and re-run") from None
+        if version_before is None:
+            return "created"
+        return "unchanged" if after.metadata.resourceVersion == version_before else "configured"
+
+    def _server_side_apply(self, resource: Any, obj: Object, namespace: str | None, dry_run: bool) -> Any:
+        return self._dynamic.server_side_apply(
             resource,
             body=obj,
             namespace=namespace,
@@ -191,9 +223,6 @@ class KubernetesCluster:
             dry_run="All" if dry_run else None,
             _request_timeout=self._timeout * 6,
         )
-        if version_before is None:
-            return "created"
-        return "unchanged" if after.metadata.resourceVersion == version_before else "configured"
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Object | None:
         from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
