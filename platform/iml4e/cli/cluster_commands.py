@@ -89,20 +89,25 @@ def render(
 ) -> None:
     """Render every object iml4e owns for a profile, offline; upstream parts are listed by reference."""
     from iml4e.installer.render import dump_objects, render_platform, write_rendering
-    from iml4e.installer.requests import sum_requests
+    from iml4e.installer.requests import profile_requests
     from iml4e.installer.upstream import listing, lock_for_profile
 
     settings = load_platform_config(config, profile)
     rendering = render_platform(settings)
     upstream = listing(lock_for_profile(settings.profile), _cache_dir(settings))
-    totals = sum_requests(rendering.objects)
     if show_requests:
-        data = {"profile": settings.profile, **totals.as_dict(), "upstream_counted": False}
+        totals, counted = profile_requests(settings, _cache_dir(settings))
+        data = {"profile": settings.profile, **totals.as_dict(), "upstream_counted": counted}
         if json_output:
             console.print_json(data)
         else:
+            what = (
+                f"+ cached upstream: {', '.join(counted)}"
+                if counted
+                else "iml4e's own pods; upstream not cached"
+            )
             console.print_table(
-                f"requests of profile {settings.profile} (iml4e's own services; upstream not included)",
+                f"requests of profile {settings.profile} ({what})",
                 ["CPU (cores)", "memory (MiB)", "pods"],
                 [(data["cpu_cores"], data["memory_mib"], data["pods"])],
             )
@@ -130,10 +135,9 @@ def render(
 
 
 def _requests_for(settings: PlatformConfig) -> tuple[float, float]:
-    from iml4e.installer.render import render_platform
-    from iml4e.installer.requests import sum_requests
+    from iml4e.installer.requests import profile_requests
 
-    totals = sum_requests(render_platform(settings).objects)
+    totals, _ = profile_requests(settings, _cache_dir(settings))
     return totals.cpu, totals.memory
 
 

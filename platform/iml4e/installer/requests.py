@@ -14,6 +14,10 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from iml4e.installer.compose import Object
 from iml4e.installer.render import containers
@@ -77,6 +81,25 @@ def sum_requests(objects: list[Object]) -> RequestTotals:
             cpu += replicas * quantity_cpu(str(requested.get("cpu", "0")))
             memory += replicas * quantity_memory(str(requested.get("memory", "0")))
     return RequestTotals(cpu, memory, pods)
+
+
+def profile_requests(config: Any, cache: Path | None) -> tuple[RequestTotals, list[str]]:
+    """Requests of a profile: our rendered objects plus every upstream part found in `cache`.
+
+    Returns the totals and the names of the upstream parts that were counted.
+    """
+    from iml4e.installer.render import render_platform
+    from iml4e.installer.upstream import cached_manifest, lock_for_profile
+
+    objects = list(render_platform(config).objects)
+    counted = []
+    if cache is not None:
+        for entry in lock_for_profile(config.profile):
+            manifest = cached_manifest(cache, entry)
+            if manifest is not None:
+                objects += [doc for doc in yaml.safe_load_all(manifest.read_text(encoding="utf-8")) if doc]
+                counted.append(entry.name)
+    return sum_requests(objects), counted
 
 
 def main() -> None:
