@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo $(VENV)-tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit test-integration lint bench clean
+.PHONY: install demo test test-unit test-integration lint bench clean golden
 
 # Create .venv from uv.lock; bootstrap uv with pip when it is missing.
 install: $(BIN)/.installed
@@ -42,3 +42,7 @@ bench: install
 clean:
 	rm -rf $(VENV) $(VENV)-tools .iml4e local_outputs .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Regenerate the installer's golden manifests after an intended change (review the diff).
+golden: install
+	$(BIN)/python -m iml4e.installer.golden --update

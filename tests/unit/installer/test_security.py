@@ -133,3 +133,26 @@ def test_service_account_tokens_are_mounted_only_where_needed(objects: list[dict
             if pod.get("serviceAccountName") == "iml4e-prometheus":
                 continue  # service discovery needs the API
             assert pod.get("automountServiceAccountToken") is False, obj["metadata"]["name"]
+
+
+def test_restricted_namespaces_meet_the_restricted_pod_security_standard(
+    objects: list[dict[str, Any]],
+) -> None:
+    restricted = {
+        o["metadata"]["name"]
+        for o in objects
+        if o["kind"] == "Namespace"
+        and o["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted"
+    }
+    assert "iml4e" in restricted
+    allowed_volumes = {"configMap", "secret", "emptyDir", "persistentVolumeClaim", "projected", "downwardAPI"}
+    for obj in objects:
+        if obj["metadata"].get("namespace") not in restricted:
+            continue
+        for pod in pod_specs(obj):
+            assert (pod.get("securityContext") or {}).get("seccompProfile", {}).get(
+                "type"
+            ) == "RuntimeDefault"
+            for volume in pod.get("volumes", []):
+                assert set(volume) - {"name"} <= allowed_volumes, volume
+            assert not pod.get("hostNetwork") and not pod.get("hostPID")
