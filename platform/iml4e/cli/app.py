@@ -96,6 +96,9 @@ def _register_commands() -> None:
     from iml4e.cli import methodology_commands
 
     methodology_commands.register(app)
+    from iml4e.cli import serving_commands
+
+    serving_commands.register(app)
 
 
 _register_commands()

@@ -55,6 +55,15 @@ def mlflow_spec(root: Path, port: int) -> ServiceSpec:
 
 
 def up(port: int | None = None) -> UpResult:
+    """Start the MLflow server unless it already runs, then restart recorded model servers that died."""
+    result = _up_mlflow(port)
+    from iml4e.local.serving import restart_dead_servers
+
+    restart_dead_servers(result.status.record.url)
+    return result
+
+
+def _up_mlflow(port: int | None) -> UpResult:
     """Start the MLflow server unless it already runs; a dead one is restarted on the same data."""
     with state_lock() as root:
         state = load_state(root)
@@ -101,4 +110,4 @@ def status() -> list[ServiceStatus]:
 
 def tracking_uri() -> str:
     """The running local MLflow server's URI, starting the platform on demand."""
-    return up().status.record.url
+    return _up_mlflow(None).status.record.url

@@ -1,0 +1,262 @@
+"""Serving throughput and latency: `iml4e serve` (V2 and V1) against `mlflow models serve`, plus drift time.
+
+One registered scikit-learn model (the churn classifier), both servers on loopback with one worker
+each, one-row requests. The load comes from aiohttp in a separate process, at concurrency 1, 8
+and 32, over REQUESTS requests each after a warm-up. Prints a table with requests/s, p50/p99 and
+the ratio of iml4e's throughput to MLflow's, fails if any answer was a 5xx, then times the drift
+monitor on a 1,000,000-row x 20-column window.
+
+    python benchmarks/serving.py [--requests 5000] [--concurrency 1 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration" / "serving"))
+
+
+# --- load generator (runs in its own process) -------------------------------------------------
+async def _generate_load(url: str, bodies: list[bytes], concurrency: int, requests: int) -> dict[str, Any]:
+    import aiohttp
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    issued = 0
+    headers = {"content-type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal issued
+            while issued < requests:
+                body = bodies[issued % len(bodies)]
+                issued += 1
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    latencies.append(time.perf_counter() - started)
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "seconds": seconds,
+        "rps": len(latencies) / seconds,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "statuses": statuses,
+    }
+
+
+def _load_main(args: argparse.Namespace) -> None:
+    import uvloop
+
+    bodies = [line.encode() for line in Path(args.bodies).read_text().splitlines() if line]
+    uvloop.run(_generate_load(args.load, bodies, args.concurrency, min(300, args.requests)))  # warm-up
+    result = uvloop.run(_generate_load(args.load, bodies, args.concurrency, args.requests))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def run_load(url: str, bodies_file: Path, concurrency: int, requests: int) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--load", url, "--bodies", str(bodies_file)]
+    command += ["--concurrency", str(concurrency), "--requests", str(requests)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --- servers and payloads ---------------------------------------------------------------------
+def _bodies(records: list[dict[str, Any]], columns: dict[str, str]) -> dict[str, list[str]]:
+    v1 = [json.dumps({"instances": [r]}) for r in records]
+    mlflow = [json.dumps({"dataframe_records": [r]}) for r in records]
+    v2 = [
+        json.dumps(
+            {"inputs": [{"name": c, "shape": [1], "datatype": t, "data": [r[c]]} for c, t in columns.items()]}
+        )
+        for r in records
+    ]
+    return {"v1": v1, "v2": v2, "mlflow": mlflow}
+
+
+def _start(command: list[str], url: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    import httpx
+
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command[:4]} exited; see {log}:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.terminate()
+    raise RuntimeError(f"{command[:4]} did not become healthy; see {log}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _port(port: int) -> list[str]:
+    return ["--port", str(port)]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_serving(requests: int, levels: list[int], work: Path) -> list[dict[str, Any]]:
+    from churn_model import FEATURES, register_churn_model
+
+    tracking_uri, model_uri, data = register_churn_model(work)
+    records = json.loads(data[FEATURES].head(200).to_json(orient="records"))
+    types = {"age": "INT64", "region": "BYTES", "contract": "BYTES", "tenure_months": "INT64"}
+    types |= {"monthly_charges": "FP64", "support_calls": "INT64"}
+    bodies = _bodies(records, types)
+    files = {}
+    for kind, lines in bodies.items():
+        files[kind] = work / f"{kind}.jsonl"
+        files[kind].write_text("\n".join(lines) + "\n")
+    env = {"MLFLOW_TRACKING_URI": tracking_uri, "IML4E_HOME": str(work / "home")}
+    iml4e_port, mlflow_port = _free_port(), _free_port()
+    iml4e = _start(
+        [
+            sys.executable,
+            "-m",
+            "iml4e_components.serving",
+            "--model-uri",
+            model_uri,
+            "--name",
+            "churn",
+            *_port(iml4e_port),
+        ],
+        f"http://127.0.0.1:{iml4e_port}/v2/health/ready",
+        env,
+        work / "iml4e.log",
+    )
+    mlflow = _start(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            model_uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(mlflow_port),
+        ],
+        f"http://127.0.0.1:{mlflow_port}/ping",
+        env,
+        work / "mlflow.log",
+    )
+    targets = {
+        "iml4e V2": (f"http://127.0.0.1:{iml4e_port}/v2/models/churn/infer", files["v2"]),
+        "iml4e V1": (f"http://127.0.0.1:{iml4e_port}/v1/models/churn:predict", files["v1"]),
+        "mlflow": (f"http://127.0.0.1:{mlflow_port}/invocations", files["mlflow"]),
+    }
+    rows = []
+    try:
+        for level in levels:
+            for target, (url, file) in targets.items():
+                result = run_load(url, file, level, requests)
+                rows.append({"server": target, "concurrency": level, **result})
+                sys.stderr.write(
+                    f"  {target} c={level}: {result['rps']:.0f} req/s, p99 {result['p99_ms']:.1f} ms\n"
+                )
+    finally:
+        _stop(iml4e)
+        _stop(mlflow)
+    return rows
+
+
+def bench_drift() -> dict[str, float]:
+    import numpy as np
+    import pandas as pd
+
+    from iml4e_components.monitoring.drift import compute_drift
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({f"f{i}": rng.normal(0, 1, 100_000) for i in range(20)})
+    current = pd.DataFrame({f"f{i}": rng.normal(0.05 * (i % 3), 1, 1_000_000) for i in range(20)})
+    started = time.perf_counter()
+    result = compute_drift(reference, current)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": len(current), "columns": 20, "drifted": len(result.drifted_features)}
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    mlflow_rps = {r["concurrency"]: r["rps"] for r in rows if r["server"] == "mlflow"}
+    print(f"{'server':<10} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x mlflow':>9} {'5xx':>5}")
+    for r in rows:
+        errors = sum(n for code, n in r["statuses"].items() if int(code) >= 500)
+        ratio = r["rps"] / mlflow_rps[r["concurrency"]]
+        print(
+            f"{r['server']:<10} {r['concurrency']:>4} {r['rps']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+            f" {ratio:>9.2f} {errors:>5}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--skip-drift", action="store_true")
+    parser.add_argument("--load", help=argparse.SUPPRESS)
+    parser.add_argument("--bodies", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:
+        args.concurrency = args.concurrency[0]
+        _load_main(args)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="iml4e-bench-serving-") as tmp:
+        rows = bench_serving(args.requests, args.concurrency, Path(tmp))
+    print(
+        f"serving: one-row requests, {args.requests} per cell, loopback, one worker each (shared 2-core machine)"
+    )
+    print_table(rows)
+    failures = [r for r in rows if any(int(code) >= 500 for code in r["statuses"])]
+    non_ok = [r for r in rows if set(r["statuses"]) != {"200"}]
+    if non_ok:
+        print(f"non-200 answers: {[(r['server'], r['concurrency'], r['statuses']) for r in non_ok]}")
+    if not args.skip_drift:
+        drift = bench_drift()
+        print(
+            f"drift monitor: {drift['rows']:,} x {drift['columns']} window (100,000-row reference, "
+            f"sampled to 100,000 rows per side) in {drift['seconds']:.1f} s; {drift['drifted']} features drifted"
+        )
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

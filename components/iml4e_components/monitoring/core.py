@@ -1,0 +1,112 @@
+"""One drift check of a served model: its request log against reference data -> report, JSON, gauges."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from iml4e_components.errors import ComponentError
+from iml4e_components.monitoring.drift import DriftResult, compute_drift
+from iml4e_components.monitoring.prometheus import DriftGauges
+from iml4e_components.serving.request_log import PREDICTION_COLUMN, REQUEST_TIME_COLUMN, read_request_log
+
+_WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    model: str
+    result: DriftResult
+    report: Path
+    summary: Path
+    metrics_file: Path
+    window_seconds: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "report": str(self.report),
+            "summary": str(self.summary),
+            "metrics_file": str(self.metrics_file),
+            "window_seconds": self.window_seconds,
+            **self.result.as_dict(),
+        }
+
+
+def parse_window(window: str | None) -> float | None:
+    """'90s', '30m', '6h', '1d', '2w' -> seconds; None or 'all' -> None (the whole log)."""
+    if window is None or window.strip().lower() in ("", "all"):
+        return None
+    match = _WINDOW.match(window.strip().lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ComponentError(
+            f"window '{window}' is not a duration; use a number with s, m, h, d or w, e.g. 1h, or 'all'"
+        )
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def monitoring_dir(state_dir: str | Path, model: str) -> Path:
+    return Path(state_dir) / "monitoring" / model
+
+
+def check_drift(
+    state_dir: str | Path,
+    model: str,
+    reference: pd.DataFrame,
+    window_seconds: float | None = None,
+    gauges: DriftGauges | None = None,
+    now: float | None = None,
+) -> DriftCheck:
+    """Compare `model`'s logged inputs (within the window) with `reference`; write the report and the gauges."""
+    now = time.time() if now is None else now
+    since = now - window_seconds if window_seconds is not None else None
+    logged = read_request_log(state_dir, model, since=since)
+    columns = [
+        c
+        for c in logged.columns
+        if c not in (PREDICTION_COLUMN, REQUEST_TIME_COLUMN) and c in reference.columns
+    ]
+    if not columns:
+        raise ComponentError(
+            f"the reference data shares no column with the inputs logged for '{model}'; "
+            "pass the model's training data as the reference"
+        )
+    if len(logged) < 2:
+        raise ComponentError(
+            f"only {len(logged)} logged rows for '{model}' in the window; send more requests or widen --window"
+        )
+    result = compute_drift(reference, logged, columns)
+    folder = monitoring_dir(state_dir, model)
+    stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = result.write_html(folder / f"drift-{stamp}.html")
+    summary = folder / "latest.json"
+    _write_atomic(
+        summary,
+        json.dumps({"model": model, "finished_at": now, "report": str(report), **result.as_dict()}, indent=2),
+    )
+    gauges = gauges or DriftGauges()
+    gauges.update(model, result, finished_at=time.time())
+    metrics_file = gauges.write_textfile(folder / "drift.prom")
+    return DriftCheck(model, result, report, summary, metrics_file, window_seconds)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

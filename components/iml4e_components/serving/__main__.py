@@ -1,0 +1,58 @@
+"""`python -m iml4e_components.serving`: serve one MLflow model over the KServe V1 and V2 protocols.
+
+This is the process `iml4e serve` starts locally, and the command a KServe custom serving runtime
+runs on the cluster (there with `--host 0.0.0.0` inside the pod).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from iml4e_components.errors import ComponentError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m iml4e_components.serving", description=__doc__, allow_abbrev=False
+    )
+    parser.add_argument(
+        "--model-uri", required=True, help="MLflow model URI: models:/name@alias, runs:/id/model, a path"
+    )
+    parser.add_argument(
+        "--name", required=True, help="Model name in the endpoint paths (/v2/models/NAME/infer)"
+    )
+    parser.add_argument("--port", type=int, default=8080, help="HTTP port")
+    parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default loopback only)")
+    parser.add_argument(
+        "--state-dir", default=os.environ.get("IML4E_HOME"), help="Where request logs go (serving/NAME/)"
+    )
+    parser.add_argument(
+        "--log-sample-rate", type=float, default=1.0, help="Share of requests logged (0 turns it off)"
+    )
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=8 * 1024 * 1024, help="Largest request body accepted"
+    )
+    args = parser.parse_args(argv)
+    sys.argv = sys.argv[:1]  # kserve parses the command line when imported; give it nothing of ours
+    from iml4e_components.serving.server import serve
+
+    try:
+        serve(
+            args.model_uri,
+            args.name,
+            args.port,
+            host=args.host,
+            state_dir=args.state_dir,
+            log_sample_rate=args.log_sample_rate,
+            max_body_bytes=args.max_body_bytes,
+        )
+    except ComponentError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

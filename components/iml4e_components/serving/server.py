@@ -1,0 +1,340 @@
+"""The KServe-protocol model server: KServe's data plane for health and metadata, a lean inference path.
+
+Routes: V1 `/v1/models/N`, `/v1/models/N:predict`; Open Inference Protocol `/v2/health/live`,
+`/v2/health/ready`, `/v2/models/N`, `/v2/models/N/ready`, `/v2/models/N/infer`; `/metrics`.
+
+Health, readiness and metadata are KServe's own endpoints (`kserve.protocol.rest`, its
+`DataPlane` and `ModelRepository`), so the server answers exactly what a KServe client expects.
+Inference requests are served by a small ASGI front instead of KServe's FastAPI route, because
+that route's per-request pydantic parsing, tensor conversion and trace logging cost more than the
+model itself on tabular data. The front reads the body (bounded), parses it with orjson, checks
+it against the signature per column, and hands it to a batcher that predicts every request that
+arrived in the same event-loop turn in one call, so concurrent clients share the model's fixed
+cost without waiting for a timer. Logging of requests happens on a background thread.
+
+It binds 127.0.0.1 unless told otherwise (KServe's stock server binds every interface).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from iml4e_components.serving.metrics import ServingMetrics
+from iml4e_components.serving.model import MLflowServedModel
+from iml4e_components.serving.request_log import RequestLogWriter
+from iml4e_components.serving.validation import BadRequest, Columns, decode_v1, decode_v2
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Largest request body accepted, in bytes (larger ones get 413).
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class PredictionBatcher:
+    """Predicts all requests submitted in one event-loop turn together; a failing batch is retried one by one."""
+
+    def __init__(self, predict: Callable[[Columns], np.ndarray[Any, Any]], max_rows: int = 4096) -> None:
+        self._predict = predict
+        self._max_rows = max_rows
+        self._pending: list[tuple[Columns, int, asyncio.Future[np.ndarray[Any, Any]]]] = []
+        self._pending_rows = 0
+        self._scheduled = False
+
+    def submit(self, columns: Columns, rows: int) -> asyncio.Future[np.ndarray[Any, Any]]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray[Any, Any]] = loop.create_future()
+        self._pending.append((columns, rows, future))
+        self._pending_rows += rows
+        if self._pending_rows >= self._max_rows:
+            self._flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._pending, self._pending_rows = self._pending, [], 0
+        if not batch:
+            return
+        if len(batch) == 1:
+            self._run_one(*batch[0])
+            return
+        try:
+            merged = {
+                name: np.concatenate([columns[name] for columns, _, _ in batch]) for name in batch[0][0]
+            }
+            outputs = self._predict(merged)
+            if len(outputs) != sum(rows for _, rows, _ in batch):
+                raise ValueError("the model returned a different number of rows than it was given")
+        except Exception:
+            for item in batch:  # find the request that fails, answer the others
+                self._run_one(*item)
+            return
+        start = 0
+        for _, rows, future in batch:
+            if not future.done():
+                future.set_result(outputs[start : start + rows])
+            start += rows
+
+    def _run_one(self, columns: Columns, rows: int, future: asyncio.Future[np.ndarray[Any, Any]]) -> None:
+        if future.done():
+            return
+        try:
+            future.set_result(self._predict(columns))
+        except Exception as exc:
+            future.set_exception(exc)
+
+
+@dataclass
+class InferenceFront:
+    """ASGI app: the inference routes and /metrics itself, everything else to KServe's FastAPI app."""
+
+    model: MLflowServedModel
+    fallback: ASGIApp
+    metrics: ServingMetrics
+    request_log: RequestLogWriter | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        self.batcher = PredictionBatcher(self.model.predict_columns)
+        name = self.model.name
+        self._v1_path = f"/v1/models/{name}:predict"
+        self._v2_path = f"/v2/models/{name}/infer"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.fallback(scope, receive, send)
+            return
+        path: str = scope["path"]
+        protocol = _inference_protocol(path)
+        if protocol is None:
+            if path == "/metrics" and scope["method"] == "GET":
+                await self._metrics(send)
+            else:
+                await self.fallback(scope, receive, send)
+            return
+        started = time.perf_counter()
+        try:
+            if scope["method"] != "POST":
+                raise BadRequest(f"{path} takes POST requests with a JSON body", status=405)
+            if path != self._v1_path and path != self._v2_path and not self._is_versioned_v2(path):
+                raise BadRequest(
+                    f"no model named in {path} is served here; this server serves '{self.model.name}'",
+                    status=404,
+                )
+            body = await self._read_body(scope, receive)
+            try:
+                request = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest(f"request body is not valid JSON ({exc}); send a JSON object") from None
+            if protocol == "v1":
+                columns, rows = decode_v1(request, self.model.columns)
+            else:
+                columns, rows = decode_v2(request, self.model.columns)
+            outputs = await self.batcher.submit(columns, rows)
+        except BadRequest as exc:
+            await _send_json(send, exc.status, {"error": exc.message})
+            self.metrics.observe_error(protocol, exc.status, time.perf_counter() - started)
+            return
+        except Exception as exc:
+            await _send_json(send, 500, {"error": f"prediction failed: {type(exc).__name__}: {exc}"})
+            self.metrics.observe_error(protocol, 500, time.perf_counter() - started)
+            return
+        answer: dict[str, Any]
+        if protocol == "v1":
+            answer = {"predictions": outputs}
+        else:
+            answer = {
+                "model_name": self.model.name,
+                "model_version": self.model.version,
+                "id": request.get("id") if isinstance(request.get("id"), str) else None,
+                "parameters": {},
+                "outputs": [
+                    {
+                        "name": "predict",
+                        "shape": list(outputs.shape),
+                        "datatype": _v2_datatype(outputs),
+                        "data": outputs.reshape(-1),
+                    }
+                ],
+            }
+        await _send_json(send, 200, answer)
+        self.metrics.observe_success(protocol, time.perf_counter() - started, rows)
+        self.metrics.observe_predictions(outputs)
+        if self.request_log is not None:
+            self.request_log.offer(protocol, columns, outputs, time.time())
+
+    def _is_versioned_v2(self, path: str) -> bool:
+        prefix = f"/v2/models/{self.model.name}/versions/"
+        return (
+            path.startswith(prefix)
+            and path.endswith("/infer")
+            and "/" not in path[len(prefix) : -len("/infer")]
+        )
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.max_body_bytes
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                if not value.isdigit():
+                    raise BadRequest("the Content-Length header is not a number")
+                if int(value) > limit:
+                    raise BadRequest(_too_large(limit), status=413)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise BadRequest("the client disconnected before sending the whole body", status=400)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(_too_large(limit), status=413)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if not body:
+            raise BadRequest("the request body is empty; send a JSON object")
+        return body
+
+    async def _metrics(self, send: Send) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        payload = generate_latest(self.metrics.registry)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", CONTENT_TYPE_LATEST.encode()),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _inference_protocol(path: str) -> str | None:
+    if path.startswith("/v1/models/") and path.endswith(":predict"):
+        return "v1"
+    if path.startswith("/v2/models/") and path.endswith("/infer"):
+        return "v2"
+    return None
+
+
+def _too_large(limit: int) -> str:
+    return f"request body is larger than {limit} bytes; send fewer rows per request"
+
+
+def _v2_datatype(outputs: np.ndarray[Any, Any]) -> str:
+    from iml4e_components.serving.validation import v2_datatype_of
+
+    return v2_datatype_of(outputs)
+
+
+async def _send_json(send: Send, status: int, data: Any) -> None:
+    payload = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY, default=_json_default)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*_JSON_HEADERS, (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()  # object arrays (strings) orjson cannot serialise natively
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def build_app(
+    model: MLflowServedModel,
+    metrics: ServingMetrics,
+    request_log: RequestLogWriter | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> InferenceFront:
+    """KServe's REST app (health, metadata, errors) for `model`, behind iml4e's inference front."""
+    from fastapi import FastAPI
+    from kserve import errors
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+    from kserve.protocol.model_repository_extension import ModelRepositoryExtension
+    from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
+    from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
+
+    repository = ModelRepository(models_dir="/nonexistent")
+    repository.update(model)
+    dataplane = DataPlane(model_registry=repository)
+    extension = ModelRepositoryExtension(model_registry=repository)
+    app = FastAPI(title="iml4e model server", docs_url=None, redoc_url=None)
+    app.add_api_route("/", dataplane.live, methods=["GET"])
+    register_v1_endpoints(app, dataplane, extension)
+    register_v2_endpoints(app, dataplane, extension)
+    app.add_exception_handler(errors.InvalidInput, errors.invalid_input_handler)
+    app.add_exception_handler(errors.InferenceError, errors.inference_error_handler)
+    app.add_exception_handler(errors.ModelNotFound, errors.model_not_found_handler)
+    app.add_exception_handler(errors.ModelNotReady, errors.model_not_ready_handler)
+    app.add_exception_handler(NotImplementedError, errors.not_implemented_error_handler)
+    app.add_exception_handler(errors.ServerNotLive, errors.server_not_live_handler)
+    app.add_exception_handler(errors.ServerNotReady, errors.server_not_ready_handler)
+    app.add_exception_handler(Exception, errors.generic_exception_handler)
+    return InferenceFront(
+        model=model, fallback=app, metrics=metrics, request_log=request_log, max_body_bytes=max_body_bytes
+    )
+
+
+def serve(
+    model_uri: str,
+    name: str,
+    port: int,
+    host: str = "127.0.0.1",
+    state_dir: str | None = None,
+    log_sample_rate: float = 1.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> None:
+    """Load the model and serve it until SIGTERM/SIGINT (one process, uvloop + httptools, no access log)."""
+    import uvicorn
+    from prometheus_client import disable_created_metrics
+
+    disable_created_metrics()
+    model = MLflowServedModel(name, model_uri)
+    model.load()
+    request_log = (
+        RequestLogWriter(state_dir, name, log_sample_rate) if state_dir and log_sample_rate > 0 else None
+    )
+    app = build_app(model, ServingMetrics(name), request_log, max_body_bytes)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="off",
+        timeout_keep_alive=65,
+    )
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        if request_log is not None:
+            request_log.close()

@@ -1,0 +1,173 @@
+"""Commands to serve a model locally (KServe V1 and V2 protocols) and watch its inputs for drift."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+
+from iml4e import console
+
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("monitor")(monitor)
+
+
+def serve(
+    model_uri: str = typer.Argument(
+        ..., help="MLflow model URI: models:/name@alias, runs:/<id>/model or a path."
+    ),
+    name: str = typer.Option(None, "--name", help="Name in the endpoint paths (default: from the URI)."),
+    port: int = typer.Option(
+        None, "--port", help="Port (default: the previous one for this name, else a free one)."
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind; loopback unless you mean to expose it."
+    ),
+    log_sample_rate: float = typer.Option(
+        1.0, "--log-sample-rate", help="Share of requests logged for drift (0-1)."
+    ),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Return once ready; the server keeps running."),
+    stop: bool = typer.Option(False, "--stop", help="Stop the served model of this name instead."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Serve an MLflow model with the KServe protocols (V1 and Open Inference Protocol V2) on 127.0.0.1."""
+    from iml4e.local import serving
+
+    served = serving.check_name(name or serving.default_name(model_uri))
+    if stop:
+        was_running = serving.stop_serving(served)
+        if json_output:
+            console.print_json({"name": served, "stopped": was_running})
+        else:
+            console.info(
+                f"stopped '{served}'" if was_running else f"'{served}' was not running; removed its record"
+            )
+        return
+    if host not in LOOPBACK:
+        console.warn(f"binding {host}: anyone who can reach this machine can call the model")
+    with console.err.status(f"loading {model_uri} and starting its server..."):
+        record = serving.serve_detached(model_uri, served, port, host=host, log_sample_rate=log_sample_rate)
+    data = _served_data(record)
+    if json_output:
+        console.print_json(data)
+    else:
+        console.print_table(
+            f"serving {served}",
+            ["what", "where"],
+            [(k, data[k]) for k in ("model_uri", "v2", "v1", "metrics", "request_log", "log", "pid")],
+        )
+    if detach:
+        return
+    console.info("serving in the foreground; Ctrl-C stops it (or run with --detach)")
+    try:
+        _wait_while_running(record.pid)
+    except KeyboardInterrupt:
+        serving.stop_serving(served)
+        console.info(f"stopped '{served}'")
+        return
+    from iml4e.errors import ServiceError
+
+    raise ServiceError(f"the model server '{served}' exited; read its log {record.log}")
+
+
+def _served_data(record: Any) -> dict[str, Any]:
+    extra = record.extra
+    return {
+        "name": extra.get("model_name"),
+        "url": record.url,
+        "pid": record.pid,
+        "port": record.port,
+        "host": record.host,
+        "model_uri": extra.get("model_uri"),
+        "v1": extra.get("v1"),
+        "v2": extra.get("v2"),
+        "metrics": extra.get("metrics"),
+        "request_log": record.data_dir,
+        "log": record.log,
+    }
+
+
+def _wait_while_running(pid: int) -> None:
+    from iml4e.local import processes
+
+    while processes.is_alive(pid):
+        time.sleep(1.0)
+
+
+def monitor(
+    model_uri: str = typer.Argument(
+        ..., help="The served model's URI (its name comes from it, or give --name)."
+    ),
+    name: str = typer.Option(
+        None, "--name", help="Served name whose request log to read (default: from the URI)."
+    ),
+    reference: str = typer.Option(
+        ..., "--reference", help="Reference data: a CSV/Parquet path, s3://bucket/key or sample:churn."
+    ),
+    window: str = typer.Option(
+        "all", "--window", help="Only requests this recent: 30m, 6h, 1d ... or 'all'."
+    ),
+    once: bool = typer.Option(
+        False, "--once", help="Check once and exit (default: every --interval seconds)."
+    ),
+    interval: float = typer.Option(300.0, "--interval", help="Seconds between checks when not --once."),
+    metrics_port: int = typer.Option(
+        None, "--metrics-port", help="Also expose the gauges at 127.0.0.1:PORT/metrics."
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Compare a served model's logged inputs with reference data (Evidently): HTML report + Prometheus gauges."""
+    from iml4e.errors import UsageError
+    from iml4e.local import serving
+    from iml4e.paths import state_dir
+    from iml4e_components.datasets.core import load_table
+    from iml4e_components.monitoring.core import check_drift, parse_window
+    from iml4e_components.monitoring.prometheus import DriftGauges
+
+    served = serving.check_name(name or serving.default_name(model_uri))
+    window_seconds = parse_window(window)
+    if interval <= 0:
+        raise UsageError(f"--interval {interval} must be positive; use e.g. 300 for every five minutes")
+    reference_data = load_table(reference)
+    gauges = DriftGauges()
+    if metrics_port is not None:
+        from iml4e.local import processes
+
+        processes.require_free_port(metrics_port, "127.0.0.1", "the drift metrics endpoint")
+        gauges.serve(metrics_port)
+        console.info(f"drift gauges at http://127.0.0.1:{metrics_port}/metrics")
+    while True:
+        with console.err.status(f"checking drift of '{served}'..."):
+            check = check_drift(state_dir(), served, reference_data, window_seconds, gauges)
+        _report_check(check.as_dict(), json_output)
+        if once:
+            return
+        time.sleep(interval)
+
+
+def _report_check(data: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        console.print_json(data)
+        return
+    verdict = "DRIFT" if data["dataset_drift"] else "no drift"
+    console.print_table(
+        f"{data['model']}: {verdict} ({data['drift_share']:.0%} of features drifted, {data['rows_compared']} rows)",
+        ["feature", "method", "score", "p-value", "drifted"],
+        [
+            (
+                name,
+                f["method"],
+                f"{f['score']:.4g}",
+                "" if f["p_value"] is None else f"{f['p_value']:.4g}",
+                "yes" if f["drifted"] else "no",
+            )
+            for name, f in data["features"].items()
+        ],
+    )
+    console.info(f"report: {data['report']}  gauges: {data['metrics_file']}")

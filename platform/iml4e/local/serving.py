@@ -1,0 +1,180 @@
+"""Served models as managed local services (`serve:<name>`): start, replace, restart, stop.
+
+Each model server is `python -m iml4e_components.serving` on 127.0.0.1, recorded in the state
+file like the MLflow server, so `iml4e status` lists it, `iml4e down` stops it and `iml4e up`
+restarts the ones that died.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from iml4e.errors import Iml4eError, UsageError
+from iml4e.local import processes
+from iml4e.local.services import ServiceSpec, start_service, state_lock, status_of, stop_service
+from iml4e.local.state import PlatformState, ServiceRecord, load_state, save_state
+
+PREFIX = "serve:"
+MARKER = "iml4e_components.serving"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+#: Loading a model can take a while on a busy laptop (MLflow import, artifact download).
+STARTUP_TIMEOUT = 300.0
+
+
+def service_name(name: str) -> str:
+    return f"{PREFIX}{name}"
+
+
+def default_name(model_uri: str) -> str:
+    """A served name from the model URI: `models:/churn@champion` -> `churn`, `runs:/abc123/model` -> `model-abc123`."""
+    if model_uri.startswith("models:/"):
+        base = re.split(r"[@/]", model_uri.removeprefix("models:/"), maxsplit=1)[0]
+    elif model_uri.startswith("runs:/"):
+        parts = model_uri.removeprefix("runs:/").split("/")
+        base = f"{parts[-1] or 'model'}-{parts[0][:8]}"
+    else:
+        base = Path(model_uri.rstrip("/")).name or "model"
+    cleaned = re.sub(r"[^a-z0-9_.-]+", "-", base.lower()).strip("-.") or "model"
+    return cleaned[:63]
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise UsageError(
+            f"model name '{name}' cannot appear in an endpoint path; use lowercase letters, digits, '-', '_' or '.'"
+        )
+    return name
+
+
+def _needs_tracking_server(model_uri: str) -> bool:
+    return model_uri.startswith(("models:/", "runs:/")) and not os.environ.get("MLFLOW_TRACKING_URI")
+
+
+def server_spec(
+    root: Path,
+    model_uri: str,
+    name: str,
+    port: int,
+    host: str,
+    tracking_uri: str | None,
+    log_sample_rate: float,
+) -> ServiceSpec:
+    command = [
+        sys.executable, "-m", "iml4e_components.serving",
+        "--model-uri", model_uri,
+        "--name", name,
+        "--port", str(port),
+        "--host", host,
+        "--state-dir", str(root),
+        "--log-sample-rate", str(log_sample_rate),
+    ]  # fmt: skip
+    env = {"IML4E_HOME": str(root)}
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    url = f"http://{host}:{port}"
+    return ServiceSpec(
+        name=service_name(name),
+        command=command,
+        port=port,
+        health_path=f"/v2/models/{name}/ready",
+        marker=MARKER,
+        data_dir=root / "serving" / name,
+        host=host,
+        startup_timeout=STARTUP_TIMEOUT,
+        env=env,
+        extra={
+            "model_uri": model_uri,
+            "model_name": name,
+            "log_sample_rate": log_sample_rate,
+            "tracking_uri": tracking_uri or "",
+            "v1": f"{url}/v1/models/{name}:predict",
+            "v2": f"{url}/v2/models/{name}/infer",
+            "metrics": f"{url}/metrics",
+        },
+    )
+
+
+def serve_detached(
+    model_uri: str,
+    name: str,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    log_sample_rate: float = 1.0,
+) -> ServiceRecord:
+    """Serve `model_uri` as `serve:<name>` and return once it is ready.
+
+    The same name and model again returns the running server; another model URI (or port)
+    replaces it, on the same port unless told otherwise.
+    """
+    check_name(name)
+    if not model_uri.strip():
+        raise UsageError("the model URI is empty; pass one such as models:/churn@champion")
+    if not 0.0 <= log_sample_rate <= 1.0:
+        raise UsageError(f"--log-sample-rate {log_sample_rate} is out of range; use a number between 0 and 1")
+    tracking_uri: str | None = os.environ.get("MLFLOW_TRACKING_URI")
+    if _needs_tracking_server(model_uri):
+        from iml4e.local.platform import tracking_uri as platform_tracking_uri
+
+        tracking_uri = platform_tracking_uri()  # takes the state lock itself, so before ours
+    with state_lock() as root:
+        state = load_state(root)
+        existing = state.services.get(service_name(name))
+        if existing is not None:
+            same = existing.extra.get("model_uri") == model_uri and (port is None or port == existing.port)
+            if same and existing.host == host and status_of(existing).healthy:
+                return existing
+            stop_service(existing.name, state, root)
+        chosen = port or (
+            existing.port if existing is not None and processes.port_is_free(existing.port, host) else None
+        )
+        chosen = chosen or processes.free_port(host)
+        spec = server_spec(root, model_uri, name, chosen, host, tracking_uri, log_sample_rate)
+        return start_service(spec, state, root)
+
+
+def stop_serving(name: str) -> bool:
+    """Stop `serve:<name>`; returns whether it was running."""
+    with state_lock() as root:
+        state = load_state(root)
+        if service_name(name) not in state.services:
+            served = (
+                ", ".join(n.removeprefix(PREFIX) for n in state.services if n.startswith(PREFIX)) or "none"
+            )
+            raise UsageError(f"no served model named '{name}' (served: {served}); see 'iml4e status'")
+        return stop_service(service_name(name), state, root)
+
+
+def served_models(state: PlatformState) -> list[ServiceRecord]:
+    return [record for name, record in state.services.items() if name.startswith(PREFIX)]
+
+
+def restart_dead_servers(tracking_uri: str) -> list[str]:
+    """Restart recorded model servers whose process died (same model, same port); returns their names."""
+    restarted = []
+    with state_lock() as root:
+        state = load_state(root)
+        for record in served_models(state):
+            if status_of(record).running:
+                continue
+            name = str(record.extra.get("model_name", record.name.removeprefix(PREFIX)))
+            model_uri = str(record.extra.get("model_uri", ""))
+            stop_service(record.name, state, root)
+            if not model_uri:
+                continue
+            port = record.port if processes.port_is_free(record.port, record.host) else processes.free_port()
+            recorded_uri = str(record.extra.get("tracking_uri", "")) or None
+            if recorded_uri and recorded_uri.startswith("http://127.0.0.1:"):
+                recorded_uri = tracking_uri  # the local MLflow server may have moved port
+            rate = float(record.extra.get("log_sample_rate", 1.0))
+            spec = server_spec(root, model_uri, name, port, record.host, recorded_uri, rate)
+            try:
+                start_service(spec, state, root)
+            except Iml4eError:
+                state.services[record.name] = record  # keep it listed (as down) with its log to read
+                save_state(state, root)
+                continue
+            restarted.append(record.name)
+    return restarted

@@ -1,0 +1,37 @@
+"""A small churn classifier registered in a throwaway MLflow store (sqlite), for serving tests and the benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from iml4e_components.datasets.core import generate_churn
+from iml4e_components.training.core import train_estimator
+
+FEATURES = ["age", "region", "contract", "tenure_months", "monthly_charges", "support_calls"]
+
+
+def register_churn_model(root: Path, name: str = "churn", rows: int = 600) -> tuple[str, str, pd.DataFrame]:
+    """Train on generated churn data, log and register it; returns (tracking URI, champion URI, training data)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    data = generate_churn(rows, seed=3)
+    model = train_estimator(data, "churned", "logistic_regression", drop_columns=["customer_id"])
+    features = data[FEATURES]
+    experiment = mlflow.set_experiment(f"serving-{name}")
+    with mlflow.start_run(experiment_id=experiment.experiment_id):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(features.head(5), model.predict(features.head(5))),
+            skops_trusted_types=["numpy.dtype"],
+            registered_model_name=name,
+        )
+    client = mlflow.MlflowClient(tracking_uri)
+    client.set_registered_model_alias(name, "champion", str(info.registered_model_version))
+    return tracking_uri, f"models:/{name}@champion", data
