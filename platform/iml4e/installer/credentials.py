@@ -128,6 +128,21 @@ def plan_secrets(config: PlatformConfig, read: SecretReader) -> list[Object]:
             "MLFLOW_TRACKING_PASSWORD": admin["password"],
         }
         planned.append(secret_object(PIPELINES_NAMESPACE, "iml4e-mlflow-client", client))
+    else:
+        # An external MLflow: its credentials (if any) come from the user's Secret; empty values
+        # mean no authentication (MLflow's client sends basic auth only when both are set).
+        secret_name = config.services.mlflow.credentials_secret
+        given = read(PLATFORM_NAMESPACE, secret_name or "") or {}
+        if secret_name and not {"username", "password"} <= set(given):
+            raise UsageError(
+                f"Secret {PLATFORM_NAMESPACE}/{secret_name} with keys username and password is missing; "
+                "create it or drop services.mlflow.credentials_secret"
+            )
+        external = {
+            "MLFLOW_TRACKING_USERNAME": given.get("username", ""),
+            "MLFLOW_TRACKING_PASSWORD": given.get("password", ""),
+        }
+        planned.append(secret_object(PIPELINES_NAMESPACE, "iml4e-mlflow-client", external))
 
     if config.profile != "minimal":
         urls = endpoints(config)

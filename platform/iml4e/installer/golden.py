@@ -4,8 +4,9 @@
     python -m iml4e.installer.golden              # compare; exit 1 and name the files that differ
 
 Masked: generated Secret values (random at install), the iml4e image tag (follows the package
-version and IML4E_COMPONENT_IMAGE) and the contents of files another part of iml4e writes into the
-monitoring base (dashboards/*.json, alert-rules.yaml); their file names stay visible.
+version and IML4E_COMPONENT_IMAGE). Files another part of iml4e writes into the monitoring base
+(dashboards/*.json, alert-rules.yaml) are left out, so adding a dashboard does not make these files stale;
+tests/unit/installer/test_render.py checks that they are picked up.
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ def _mask(obj: Object, helper_files: set[str]) -> Object:
     if obj.get("kind") == "Secret":
         obj["data"] = {key: MASK for key in obj.get("data", {})}
     if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in _HELPER_WRITTEN:
-        obj["data"] = {
-            key: MASK if key in helper_files else value for key, value in obj.get("data", {}).items()
-        }
+        obj["data"] = {key: value for key, value in obj.get("data", {}).items() if key not in helper_files}
     text = dump_objects([obj])
     if iml4e_image() in text:
         import yaml

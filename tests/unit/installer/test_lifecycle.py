@@ -95,3 +95,44 @@ def test_credentials_are_generated_once_and_shown_back() -> None:
         again["iml4e-mlflow-auth"]
         == cluster.objects[("Secret", "iml4e", "iml4e-mlflow-auth")]["body"]["data"]
     )
+
+
+def test_external_services_take_credentials_from_the_users_secrets() -> None:
+    import pytest
+
+    from iml4e.errors import UsageError
+    from iml4e.installer.cluster import secret_values
+    from iml4e.installer.config import parse_config
+
+    config = parse_config(
+        {
+            "services": {
+                "mlflow": {
+                    "mode": "external",
+                    "uri": "https://mlflow.example.org",
+                    "credentials_secret": "ml",
+                },
+                "object_store": {
+                    "mode": "external",
+                    "endpoint": "https://s3.example.org",
+                    "credentials_secret": "s3",
+                },
+            }
+        }
+    )
+    given = {
+        ("iml4e", "ml"): {"username": "team", "password": "from-the-user"},
+        ("iml4e", "s3"): {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"},
+    }
+    secrets = {s["metadata"]["name"]: s for s in plan_secrets(config, lambda ns, name: given.get((ns, name)))}
+    assert (
+        "iml4e-postgres" not in secrets and "iml4e-s3-credentials" not in secrets
+    )  # nothing managed to protect
+    client = secret_values(secrets["iml4e-mlflow-client"])
+    assert client == {"MLFLOW_TRACKING_USERNAME": "team", "MLFLOW_TRACKING_PASSWORD": "from-the-user"}
+    serving = secrets["iml4e-serving-s3"]
+    assert secret_values(serving) == {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
+    assert serving["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "s3.example.org"
+    assert serving["metadata"]["annotations"]["serving.kserve.io/s3-usehttps"] == "1"
+    with pytest.raises(UsageError, match="iml4e/s3 with keys AWS_ACCESS_KEY_ID"):
+        plan_secrets(config, lambda ns, name: None)

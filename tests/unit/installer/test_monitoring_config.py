@@ -1,4 +1,4 @@
-"""The rendered Prometheus configuration and rules, checked by Prometheus' own promtool when installed.
+"""The rendered Prometheus configuration and rules; rules are checked by promtool when installed.
 
 promtool comes with Debian's `prometheus` package (installed by .ci/run); without it these are skipped.
 The YAML shape is always checked.
@@ -38,20 +38,16 @@ def test_rules_and_scrape_config_are_well_formed() -> None:
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian package prometheus)")
-def test_promtool_accepts_the_rendered_config_and_rules(tmp_path: Path) -> None:
-    maps = _config_maps()
-    rules_dir = tmp_path / "rules"
-    rules_dir.mkdir()
-    for name, text in maps["iml4e-prometheus-rules"].items():
-        (rules_dir / name).write_text(text, encoding="utf-8")
-    config = yaml.safe_load(maps["iml4e-prometheus-config"]["prometheus.yml"])
-    config["rule_files"] = [str(rules_dir / "*.yaml")]
-    config_file = tmp_path / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+def test_promtool_accepts_the_rendered_rules(tmp_path: Path) -> None:
+    # Only the rules: Debian builds promtool without Kubernetes service discovery, so
+    # `promtool check config` rejects kubernetes_sd_configs there although Prometheus accepts it.
+    files = []
+    for name, text in _config_maps()["iml4e-prometheus-rules"].items():
+        files.append(tmp_path / name)
+        files[-1].write_text(text, encoding="utf-8")
     assert PROMTOOL is not None
-    for args in (
-        ["check", "rules", *map(str, sorted(rules_dir.iterdir()))],
-        ["check", "config", str(config_file)],
-    ):
-        result = subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stdout + result.stderr
+    result = subprocess.run(
+        [PROMTOOL, "check", "rules", *map(str, files)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
