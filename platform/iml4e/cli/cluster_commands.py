@@ -76,6 +76,20 @@ def _connect(config: PlatformConfig) -> KubernetesCluster:
         return connect(config)
 
 
+def _connect_installed(
+    settings: PlatformConfig, profile: str | None, what: str
+) -> tuple[KubernetesCluster, PlatformConfig]:
+    """Connect and read the install record; the installed profile applies unless `profile` is given."""
+    from iml4e.errors import StateError
+    from iml4e.installer.install import read_record
+
+    cluster = _connect(settings)
+    record = read_record(cluster)
+    if record is None:
+        raise StateError(f"iml4e is not installed on context '{cluster.info.context}'; {what}")
+    return cluster, settings.with_profile(profile or str(record["profile"]))
+
+
 def render(
     config: Path | None = CONFIG_OPTION,
     profile: str | None = PROFILE_OPTION,
@@ -302,17 +316,10 @@ def upgrade(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Show the version-change plan, then (with --yes or on confirmation) apply it stage by stage."""
-    from iml4e.errors import StateError
-    from iml4e.installer.install import read_record
     from iml4e.installer.lifecycle import upgrade_plan
 
     settings = load_platform_config(config, profile, kubeconfig, context)
-    cluster = _connect(settings)
-    record = read_record(cluster)
-    if record is None:
-        raise StateError("iml4e is not installed on this cluster; run 'iml4e install' first")
-    if profile is None:
-        settings = settings.with_profile(str(record["profile"]))
+    cluster, settings = _connect_installed(settings, profile, "run 'iml4e install' first")
     plan = upgrade_plan(cluster)
     if json_output and not yes:
         console.print_json({"plan": plan, "applied": False})
@@ -364,16 +371,10 @@ def uninstall(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Remove everything the install created; keeps PersistentVolumeClaims unless --purge."""
-    from iml4e.errors import StateError
-    from iml4e.installer.install import read_record
     from iml4e.installer.lifecycle import uninstall as run_uninstall
 
     settings = load_platform_config(config, None, kubeconfig, context)
-    cluster = _connect(settings)
-    record = read_record(cluster)
-    if record is None:
-        raise StateError(f"iml4e is not installed on context '{cluster.info.context}'; nothing to uninstall")
-    settings = settings.with_profile(str(record["profile"]))
+    cluster, settings = _connect_installed(settings, None, "nothing to uninstall")
     what = "everything including data volumes" if purge else "the platform (volumes are kept)"
     if not yes and not typer.confirm(
         f"remove {what} from '{cluster.info.context}'?", default=False, err=True

@@ -56,6 +56,24 @@ def _keep_or_generate(
     return {key: existing.get(key) or make() for key, make in keys.items()}
 
 
+def _admin_account(read: SecretReader, namespace: str, name: str) -> dict[str, str]:
+    """username/password of a service's admin account, generated once."""
+    return _keep_or_generate(
+        read, namespace, name, {"username": lambda: ADMIN_USER, "password": random_password}
+    )
+
+
+def _given_secret(read: SecretReader, name: str, keys: tuple[str, ...], setting: str) -> dict[str, str]:
+    """A Secret the user created for an external service; must hold `keys`."""
+    values = read(PLATFORM_NAMESPACE, name) or {}
+    if not set(keys) <= set(values):
+        raise UsageError(
+            f"Secret {PLATFORM_NAMESPACE}/{name} with keys {' and '.join(keys)} is missing; "
+            f"create it (kubectl create secret generic ...) or change {setting}"
+        )
+    return {key: values[key] for key in keys}
+
+
 def _mlflow_auth_ini(admin_password: str, postgres_password: str) -> str:
     return (
         "[mlflow]\n"
@@ -106,21 +124,15 @@ def plan_secrets(config: PlatformConfig, read: SecretReader) -> list[Object]:
             )
         )
     else:
-        external = read(PLATFORM_NAMESPACE, store.credentials_secret or "")
-        if not external or not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(external):
-            raise UsageError(
-                f"Secret {PLATFORM_NAMESPACE}/{store.credentials_secret} with keys AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY is missing; create it (kubectl create secret generic ...) and re-run"
-            )
-        s3 = {key: external[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        s3 = _given_secret(
+            read,
+            store.credentials_secret or "",
+            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+            "services.object_store.credentials_secret",
+        )
 
     if config.managed("mlflow"):
-        admin = _keep_or_generate(
-            read,
-            PLATFORM_NAMESPACE,
-            "iml4e-mlflow-auth",
-            {"username": lambda: ADMIN_USER, "password": random_password},
-        )
+        admin = _admin_account(read, PLATFORM_NAMESPACE, "iml4e-mlflow-auth")
         admin["basic_auth.ini"] = _mlflow_auth_ini(admin["password"], postgres["password"])
         planned.append(secret_object(PLATFORM_NAMESPACE, "iml4e-mlflow-auth", admin))
         client = {
@@ -132,12 +144,11 @@ def plan_secrets(config: PlatformConfig, read: SecretReader) -> list[Object]:
         # An external MLflow: its credentials (if any) come from the user's Secret; empty values
         # mean no authentication (MLflow's client sends basic auth only when both are set).
         secret_name = config.services.mlflow.credentials_secret
-        given = read(PLATFORM_NAMESPACE, secret_name or "") or {}
-        if secret_name and not {"username", "password"} <= set(given):
-            raise UsageError(
-                f"Secret {PLATFORM_NAMESPACE}/{secret_name} with keys username and password is missing; "
-                "create it or drop services.mlflow.credentials_secret"
-            )
+        given = (
+            _given_secret(read, secret_name, ("username", "password"), "services.mlflow.credentials_secret")
+            if secret_name
+            else {}
+        )
         external = {
             "MLFLOW_TRACKING_USERNAME": given.get("username", ""),
             "MLFLOW_TRACKING_PASSWORD": given.get("password", ""),
@@ -156,12 +167,7 @@ def plan_secrets(config: PlatformConfig, read: SecretReader) -> list[Object]:
         }
         planned.append(secret_object(SERVING_NAMESPACE, "iml4e-serving-s3", s3, annotations))
         if config.managed("prometheus"):
-            grafana = _keep_or_generate(
-                read,
-                MONITORING_NAMESPACE,
-                "iml4e-grafana-admin",
-                {"username": lambda: ADMIN_USER, "password": random_password},
-            )
+            grafana = _admin_account(read, MONITORING_NAMESPACE, "iml4e-grafana-admin")
             planned.append(secret_object(MONITORING_NAMESPACE, "iml4e-grafana-admin", grafana))
     return planned
 
