@@ -28,7 +28,11 @@ def iml4e_component(func: F) -> Any:
     """Wrap `func` as a KFP lightweight component that runs in the iml4e image, with no pip installs.
 
     The wrapper function must import what it needs inside its body (KFP ships only its source).
+    The component's stable name is the function's name; its version is the library's version
+    (`component.iml4e_version`), which is also the image tag.
     """
     from kfp import dsl
 
-    return dsl.component(func, base_image=component_image(), install_kfp_package=False)
+    component = dsl.component(func, base_image=component_image(), install_kfp_package=False)
+    component.iml4e_version = __version__
+    return component

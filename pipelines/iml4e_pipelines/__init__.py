@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 PIPELINES: dict[str, str] = {
     "tabular_training": "iml4e_pipelines.tabular_training:tabular_training",
+    "continuous_training": "iml4e_pipelines.continuous_training:continuous_training",
+    "batch_scoring": "iml4e_pipelines.batch_scoring:batch_scoring",
 }
 
 

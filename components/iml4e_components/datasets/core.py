@@ -12,6 +12,25 @@ from iml4e_components.errors import ComponentError
 
 #: Name of the generated dataset the quickstart uses when no path is given.
 SAMPLE_DATASET = "sample:churn"
+#: The same table with a few percent of its feature cells corrupted by the error generator.
+DIRTY_SAMPLE_DATASET = "sample:churn-dirty"
+SAMPLE_DATASETS = (SAMPLE_DATASET, DIRTY_SAMPLE_DATASET)
+#: Share of feature cells the dirty sample corrupts.
+DIRTY_SAMPLE_RATE = 0.03
+#: The declared schema of the churn sample (see `iml4e_components.validation`).
+CHURN_SCHEMA: dict[str, object] = {
+    "columns": {
+        "customer_id": {"type": "string", "nullable": False},
+        "age": {"type": "integer", "min": 18, "max": 100},
+        "region": {"type": "string", "allowed": ["north", "south", "east", "west"]},
+        "contract": {"type": "string", "allowed": ["month-to-month", "one-year", "two-year"]},
+        "tenure_months": {"type": "integer", "min": 0, "max": 120},
+        "monthly_charges": {"type": "number", "min": 0, "max": 500},
+        "support_calls": {"type": "integer", "min": 0, "max": 50},
+        "churned": {"type": "integer", "min": 0, "max": 1, "nullable": False},
+    },
+    "max_violation_rate": 0.1,
+}
 
 
 def generate_churn(n_rows: int = 2000, seed: int = 7) -> pd.DataFrame:
@@ -56,7 +75,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file; errors name the file and what is wrong with it."""
     file = Path(path)
     if not file.exists():
-        raise ComponentError(f"dataset file not found: {file}; check the path or pass an existing CSV/Parquet file")
+        raise ComponentError(
+            f"dataset file not found: {file}; check the path or pass an existing CSV/Parquet file"
+        )
     if not file.is_file():
         raise ComponentError(f"dataset path is not a file: {file}")
     suffix = file.suffix.lower()
@@ -70,7 +91,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except ComponentError:
         raise
     except UnicodeDecodeError as exc:
-        raise ComponentError(f"dataset {file} is not UTF-8 text ({exc.reason}); re-encode it as UTF-8") from exc
+        raise ComponentError(
+            f"dataset {file} is not UTF-8 text ({exc.reason}); re-encode it as UTF-8"
+        ) from exc
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ComponentError(f"cannot read dataset {file}: {reason}") from exc
@@ -79,12 +102,44 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def generate_dirty_churn(
+    n_rows: int = 2000, seed: int = 7, rate: float = DIRTY_SAMPLE_RATE
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(dirty, clean): the churn sample with about `rate` of its feature cells corrupted.
+
+    The identifier and the label stay intact; corrupted feature columns hold text, as a CSV with
+    such errors would. The clean table is the ground truth for measuring error detection.
+    """
+    from iml4e_components.error_detection.injection import inject_errors
+
+    clean = generate_churn(n_rows, seed)
+    features = [c for c in clean.columns if c not in ("customer_id", "churned")]
+    corrupted, _ = inject_errors(clean[features], rate, ("typo", "missing", "placeholder", "format"), seed)
+    dirty = clean.copy()
+    for column in features:
+        if not corrupted[column].equals(clean[column].astype(str)):
+            dirty[column] = corrupted[column].to_numpy()
+    return dirty, clean
+
+
+def load_sample(source: str, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(table, clean ground truth or None) of a generated sample dataset."""
+    if source in ("", SAMPLE_DATASET):
+        return generate_churn(seed=seed), None
+    if source == DIRTY_SAMPLE_DATASET:
+        return generate_dirty_churn(seed=seed)
+    raise ComponentError(f"unknown sample dataset '{source}'; choose one of: {', '.join(SAMPLE_DATASETS)}")
+
+
+def sample_schema(source: str) -> dict[str, object] | None:
+    """The declared schema of a sample dataset (None for other sources)."""
+    return CHURN_SCHEMA if source in ("", *SAMPLE_DATASETS) else None
+
+
 def load_table(source: str, seed: int = 7) -> pd.DataFrame:
-    """Load `source`: a local path, an `s3://bucket/key` URI, or `sample:churn` (generated)."""
-    if source == SAMPLE_DATASET or source == "":
-        return generate_churn(seed=seed)
-    if source.startswith("sample:"):
-        raise ComponentError(f"unknown sample dataset '{source}'; the only one is '{SAMPLE_DATASET}'")
+    """Load `source`: a local path, an `s3://bucket/key` URI, or a `sample:` dataset (generated)."""
+    if source == "" or source.startswith("sample:"):
+        return load_sample(source, seed)[0]
     if source.startswith("s3://"):
         return read_table(_download_s3(source))
     return read_table(source)

@@ -1,6 +1,5 @@
 """KFP wrapper for model evaluation."""
 
-
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from iml4e_components.kfp_component import iml4e_component
@@ -8,16 +7,23 @@ from iml4e_components.kfp_component import iml4e_component
 
 @iml4e_component
 def evaluate_model(
-    model: Input[Model], test: Input[Dataset], target: str, run_id: str, metrics: Output[Metrics]
+    model: Input[Model],
+    test: Input[Dataset],
+    target: str,
+    run_id: str,
+    metrics: Output[Metrics],
+    slices: str = "",
 ) -> None:
-    """Score the model on the test split; metrics go to the KFP Metrics artifact and to MLflow."""
+    """Score the model on the test split, overall and per value of each `slices` column
+    (comma-separated); metrics go to the Metrics artifact and MLflow, plots to MLflow `evaluation/`."""
     import joblib
     import pandas as pd
 
-    from iml4e_components.evaluation.core import evaluate
-    from iml4e_components.tracking.core import log_to_run
+    from iml4e_components.evaluation.core import evaluate_logged
+    from iml4e_components.preparation.core import parse_columns
 
-    scores = evaluate(joblib.load(model.path), pd.read_parquet(test.path), target)
+    scores = evaluate_logged(
+        joblib.load(model.path), pd.read_parquet(test.path), target, run_id, parse_columns(slices)
+    )
     for name, value in scores.items():
         metrics.log_metric(name, value)
-    log_to_run(run_id, metrics=scores)

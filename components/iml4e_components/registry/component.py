@@ -1,6 +1,5 @@
 """KFP wrapper for model registration with champion/challenger aliases."""
 
-
 from kfp.dsl import Input, Metrics
 
 from iml4e_components.kfp_component import iml4e_component
@@ -8,22 +7,25 @@ from iml4e_components.kfp_component import iml4e_component
 
 @iml4e_component
 def register_model(
-    model_uri: str, model_name: str, run_id: str, metrics: Input[Metrics], gate_metric: str = "f1"
+    model_uri: str,
+    model_name: str,
+    run_id: str,
+    metrics: Input[Metrics],
+    gate_metric: str = "f1",
+    card_verdict: str = "",
 ) -> str:
     """Register the model; `champion` moves to it only if it beats the champion on `gate_metric`.
 
-    Returns the registration as JSON (name, version, promoted, champion URI).
+    `card_verdict` (the model card gate's JSON) becomes the version tag `iml4e.card_verdict`.
+    Returns the registration as JSON (name, version, promoted, metric, value, champion_uri, run_id).
     """
     import json
 
-    from iml4e_components.errors import ComponentError
-    from iml4e_components.registry.core import register
+    from iml4e_components.registry.core import gated_value, register, verdict_tags
     from iml4e_components.tracking.core import finish_run, log_to_run
 
-    values = metrics.metadata
-    if gate_metric not in values:
-        raise ComponentError(f"gate_metric '{gate_metric}' was not computed; available: {', '.join(sorted(values))}")
-    result = register(model_uri, model_name, gate_metric, float(values[gate_metric]))
+    value = gated_value(dict(metrics.metadata), gate_metric)
+    result = register(model_uri, model_name, gate_metric, value, verdict_tags(card_verdict))
     log_to_run(run_id, params={"registered_version": result.version, "promoted_to_champion": result.promoted})
     finish_run(run_id)
     return json.dumps({**result.as_dict(), "run_id": run_id})

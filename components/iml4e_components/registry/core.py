@@ -32,11 +32,38 @@ class Registration:
         return {**asdict(self), "champion_uri": self.champion_uri}
 
 
-def register(model_uri: str, name: str, metric: str, value: float) -> Registration:
+#: Model version tag carrying the model card gate's verdict (pass|fail).
+CARD_VERDICT_TAG = "iml4e.card_verdict"
+
+
+def verdict_tags(card_verdict: str) -> dict[str, str]:
+    """Version tags from the model card gate's verdict JSON ("" when there was no gate)."""
+    import json
+
+    if not card_verdict.strip():
+        return {}
+    try:
+        verdict = json.loads(card_verdict)
+    except json.JSONDecodeError as exc:
+        raise ComponentError(
+            f"card_verdict is not the gate's JSON verdict ({exc.msg}); pass model_card_gate's output"
+        ) from exc
+    if not isinstance(verdict, dict) or "passed" not in verdict:
+        raise ComponentError("card_verdict has no 'passed' field; pass model_card_gate's output")
+    return {CARD_VERDICT_TAG: "pass" if verdict["passed"] else "fail"}
+
+
+def register(
+    model_uri: str, name: str, metric: str, value: float, tags: dict[str, str] | None = None
+) -> Registration:
     """Register `model_uri` as a new version of `name` and move aliases by the gated `metric`."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    if not name.strip():
+        raise ComponentError(
+            "model_name is empty; name the registered model, e.g. model_name=churn-classifier"
+        )
     client = mlflow.MlflowClient()
     try:
         version = mlflow.register_model(model_uri, name)
@@ -49,6 +76,8 @@ def register(model_uri: str, name: str, metric: str, value: float) -> Registrati
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, version.version)
     client.set_model_version_tag(name, version.version, f"iml4e.{metric}", str(value))
+    for key, tag in (tags or {}).items():
+        client.set_model_version_tag(name, version.version, key, tag)
     return Registration(
         name=name,
         version=str(version.version),
@@ -74,3 +103,11 @@ def champion_metric(name: str, metric: str) -> tuple[str | None, float | None]:
         return str(current.version), None
     value = client.get_run(current.run_id).data.metrics.get(metric)
     return str(current.version), value
+
+
+def gated_value(metrics: dict[str, object], metric: str) -> float:
+    """The value of the gated `metric` among the evaluation's metrics; errors list what exists."""
+    if metric not in metrics:
+        overall = sorted(k for k in metrics if "__" not in k)
+        raise ComponentError(f"gate_metric '{metric}' was not computed; available: {', '.join(overall)}")
+    return float(metrics[metric])  # type: ignore[arg-type]

@@ -1,6 +1,5 @@
 """KFP wrapper that opens the MLflow run the other steps log into."""
 
-
 from iml4e_components.kfp_component import iml4e_component
 
 

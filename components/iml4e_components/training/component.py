@@ -1,5 +1,4 @@
-"""KFP wrappers for splitting data and training models."""
-
+"""KFP wrapper for training a configured estimator behind the prepared preprocessor."""
 
 from kfp.dsl import Dataset, Input, Model, Output
 
@@ -7,59 +6,54 @@ from iml4e_components.kfp_component import iml4e_component
 
 
 @iml4e_component
-def split_dataset(
-    dataset: Input[Dataset],
-    target: str,
-    train: Output[Dataset],
-    test: Output[Dataset],
-    test_size: float = 0.25,
-    seed: int = 42,
-) -> None:
-    """Stratified train/test split with a seed."""
-    import pandas as pd
-
-    from iml4e_components.training.core import split_table
-
-    split = split_table(pd.read_parquet(dataset.path), target, test_size=test_size, seed=seed)
-    split.train.to_parquet(train.path, index=False)
-    split.test.to_parquet(test.path, index=False)
-    train.metadata["rows"] = len(split.train)
-    test.metadata["rows"] = len(split.test)
-
-
-@iml4e_component
 def train_model(
     train: Input[Dataset],
+    preprocessor: Input[Model],
     target: str,
     run_id: str,
     model: Output[Model],
     estimator: str = "logistic_regression",
     params_json: str = "{}",
+    search_json: str = "{}",
     seed: int = 42,
 ) -> str:
-    """Fit preprocessing + estimator, save it as a Model artifact and log it to MLflow.
+    """Fit the estimator (optionally grid-searched by seeded CV), save it and log it to MLflow.
 
-    Returns the MLflow model URI of the logged model.
+    `params_json` fixes estimator parameters, `search_json` maps parameters to lists of values to
+    try. Returns the MLflow model URI of the logged model.
     """
-    import json
-
     import joblib
     import pandas as pd
 
     from iml4e_components.datasets.core import table_digest
-    from iml4e_components.training.core import train_estimator
-    from iml4e_components.training.mlflow_model import log_sklearn_model
+    from iml4e_components.tracking.core import log_to_run
+    from iml4e_components.training.core import fit_estimator, parse_json_object
+    from iml4e_components.training.mlflow_model import log_sklearn_model, log_training_data
 
     frame = pd.read_parquet(train.path)
-    params = json.loads(params_json or "{}")
-    fitted = train_estimator(frame, target, estimator, params, seed=seed)
-    joblib.dump(fitted, model.path)
-    uri = log_sklearn_model(
-        run_id,
-        fitted,
+    search = parse_json_object(search_json, "search_json")
+    trained = fit_estimator(
         frame,
-        params={"estimator": estimator, "target": target, "seed": seed, **params},
-        dataset_digest=table_digest(frame),
+        target,
+        joblib.load(preprocessor.path),
+        estimator,
+        parse_json_object(params_json, "params_json"),
+        search=search,
+        seed=seed,
     )
+    joblib.dump(trained.model, model.path)
+    log_to_run(
+        run_id,
+        params={
+            "estimator": estimator,
+            "target": target,
+            "seed": seed,
+            "search": search_json,
+            **trained.params,
+        },
+        metrics={"search_cv_score": trained.search_score} if trained.search_score is not None else {},
+    )
+    log_training_data(run_id, frame, table_digest(frame))
+    uri = log_sklearn_model(run_id, trained.model, frame)
     model.metadata.update({"estimator": estimator, "target": target, "mlflow_model_uri": uri})
     return uri

@@ -1,34 +1,57 @@
-"""Logging fitted scikit-learn models to MLflow with a signature and the training data's digest."""
+"""Logging training data and fitted scikit-learn models to an MLflow run."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from iml4e_components.training.core import model_features
 
+#: Where in a training run the training table is kept, as the reference for drift checks.
+REFERENCE_ARTIFACT = "reference/train.parquet"
 
-def log_sklearn_model(
-    run_id: str, model: Pipeline, train: pd.DataFrame, params: dict[str, Any], dataset_digest: str
-) -> str:
-    """Log `model` into run `run_id` (params, signature, input example); return its model URI."""
+
+def library_types(model: Any) -> list[str]:
+    """The numpy/scikit-learn types inside `model` that skops (MLflow's safe format) must be told
+    to trust, e.g. a fitted ColumnTransformer's numpy dtypes or a forest's trees. Anything else
+    stays untrusted, so a foreign object in a model still fails to load."""
+    import skops.io  # type: ignore[import-untyped]  # skops ships no type information
+
+    found = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    return sorted(t for t in found if t.startswith(("numpy.", "sklearn.")))
+
+
+def log_training_data(run_id: str, train: pd.DataFrame, digest: str) -> None:
+    """Record the training table in run `run_id`: its digest (tag and dataset input) and a copy
+    under `reference/train.parquet`, the data `continuous_training` compares fresh data with."""
+    import mlflow
+
+    with mlflow.start_run(run_id=run_id):
+        mlflow.set_tag("iml4e.train_digest", digest)
+        mlflow.log_input(
+            mlflow.data.from_pandas(train, name="train", digest=digest[-16:]), context="training"
+        )
+        with tempfile.TemporaryDirectory(prefix="iml4e-reference-") as folder:
+            path = Path(folder) / Path(REFERENCE_ARTIFACT).name
+            train.to_parquet(path, index=False)
+            mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
+
+
+def log_sklearn_model(run_id: str, model: Any, examples: pd.DataFrame, name: str = "model") -> str:
+    """Log `model` into run `run_id` with a signature and input example; return its model URI."""
     import mlflow
     from mlflow.models import infer_signature
 
-    features = train[model_features(model)]
-    example = features.head(5)
+    example = examples[model_features(model)].head(5)
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_params({k: str(v) for k, v in params.items()})
-        mlflow.set_tag("iml4e.train_digest", dataset_digest)
-        mlflow.log_input(mlflow.data.from_pandas(train, name="train", digest=dataset_digest[-16:]), context="training")
         info = mlflow.sklearn.log_model(
             model,
-            name="model",
+            name=name,
             signature=infer_signature(example, model.predict(example)),
             input_example=example,
-            # skops is MLflow's safe format; a fitted ColumnTransformer holds numpy dtypes.
-            skops_trusted_types=["numpy.dtype"],
+            skops_trusted_types=library_types(model),
         )
     return str(info.model_uri)

@@ -1,0 +1,15 @@
+"""KFP wrapper for deploying the registered champion."""
+
+from iml4e_components.kfp_component import iml4e_component
+
+
+@iml4e_component
+def deploy_model(
+    model_name: str, registration: str = "", alias: str = "champion", timeout: float = 300.0
+) -> str:
+    """Deploy `models:/<model_name>@<alias>` on the configured target (IML4E_DEPLOY_TARGET=local:
+    the local endpoint; kserve: an InferenceService, waited for until Ready). `registration` (the
+    register step's JSON) only orders this step after registration. Returns the deployment as JSON."""
+    from iml4e_components.deployment.core import deploy
+
+    return deploy(f"models:/{model_name}@{alias}", model_name, timeout).as_json()

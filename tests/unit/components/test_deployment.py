@@ -1,0 +1,161 @@
+"""Deployment core. The KServe path talks to a fake CustomObjectsApi (no Kubernetes API server can
+run here); the InferenceService it sends is checked against the real CRD-shaped expectations."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iml4e_components.deployment import core
+from iml4e_components.deployment.core import (
+    build_inference_service,
+    deploy_kserve,
+    deploy_local,
+    deploy_target,
+    endpoint_name,
+    is_ready,
+    serve_command,
+)
+from iml4e_components.errors import ComponentError
+
+
+def test_inference_service_shape() -> None:
+    service = build_inference_service(
+        "churn-classifier", "s3://mlflow/1/models/m-1/artifacts", model_uri="models:/c@champion"
+    )
+    meta = service["metadata"]
+    assert service["apiVersion"] == "serving.kserve.io/v1beta1" and service["kind"] == "InferenceService"
+    assert meta["namespace"] == "iml4e-serving"
+    assert meta["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert meta["annotations"]["prometheus.io/scrape"] == "true"
+    assert meta["annotations"]["prometheus.io/port"] == "8082"
+    predictor = service["spec"]["predictor"]
+    assert predictor["serviceAccountName"] == "iml4e-model-server"
+    model = predictor["model"]
+    assert model["storageUri"] == "s3://mlflow/1/models/m-1/artifacts"
+    assert model["modelFormat"] == {"name": "mlflow"} and model["protocolVersion"] == "v2"
+    assert model["runtime"] == "iml4e-mlflow"
+    assert model["resources"]["limits"] == {"cpu": "1", "memory": "2Gi"}
+
+
+def test_local_artifact_locations_cannot_go_to_a_cluster() -> None:
+    with pytest.raises(ComponentError, match="cannot read"):
+        build_inference_service("m", "/home/me/.iml4e/mlflow/artifacts/1")
+
+
+def test_endpoint_names_are_dns_labels() -> None:
+    assert endpoint_name("Churn_Classifier v2") == "churn-classifier-v2"
+    assert endpoint_name("7up") == "m-7up"
+    assert len(endpoint_name("x" * 80)) <= 45
+
+
+def test_target_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(core.TARGET_ENV, raising=False)
+    assert deploy_target() == "local"
+    monkeypatch.setenv(core.TARGET_ENV, "kserve")
+    assert deploy_target() == "kserve"
+    monkeypatch.setenv(core.TARGET_ENV, "docker")
+    with pytest.raises(ComponentError, match="IML4E_DEPLOY_TARGET='docker'"):
+        deploy_target()
+
+
+def test_local_deploy_runs_iml4e_serve_detached() -> None:
+    assert serve_command("models:/m@champion", "m")[1:] == [
+        "-m", "iml4e", "serve", "models:/m@champion", "--name", "m", "--detach", "--json",
+    ]  # fmt: skip
+
+
+def _script(tmp_path: Path, body: str) -> list[str]:
+    script = tmp_path / "fake_serve.py"
+    script.write_text(body)
+    return [sys.executable, str(script)]
+
+
+def test_local_deploy_reads_the_endpoint_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    command = _script(
+        tmp_path, 'import json; print(json.dumps({"url": "http://127.0.0.1:9000", "name": "m"}))'
+    )
+    monkeypatch.setattr(core, "serve_command", lambda uri, name: command)
+    deployed = deploy_local("models:/m@champion", "m")
+    assert deployed.url == "http://127.0.0.1:9000" and deployed.target == "local"
+
+
+def test_local_deploy_failure_keeps_the_last_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    command = _script(
+        tmp_path, 'import sys; sys.stderr.write("noise\\nerror: model URI not found\\n"); sys.exit(2)'
+    )
+    monkeypatch.setattr(core, "serve_command", lambda uri, name: command)
+    with pytest.raises(ComponentError, match=r"failed: error: model URI not found$"):
+        deploy_local("models:/nope@champion", "nope")
+
+
+class FakeCustomObjects:
+    """Stands in for kubernetes.client.CustomObjectsApi: stores objects, turns Ready after N reads."""
+
+    def __init__(self, ready_after: int | None, existing: bool = False) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.calls: list[str] = []
+        self.reads = 0
+        self.ready_after = ready_after
+        if existing:
+            self.objects["churn"] = {"metadata": {"name": "churn"}, "spec": {}}
+
+    def get_namespaced_custom_object(
+        self, group: str, version: str, ns: str, plural: str, name: str
+    ) -> dict[str, Any]:
+        from kubernetes.client.exceptions import ApiException
+
+        self.calls.append("get")
+        if name not in self.objects:
+            raise ApiException(status=404, reason="Not Found")
+        self.reads += 1
+        obj = dict(self.objects[name])
+        ready = self.ready_after is not None and self.reads > self.ready_after
+        obj["status"] = {
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False", "reason": "Pending"}]
+        }
+        return obj
+
+    def create_namespaced_custom_object(
+        self, group: str, version: str, ns: str, plural: str, body: dict[str, Any]
+    ) -> None:
+        self.calls.append("create")
+        self.objects[body["metadata"]["name"]] = body
+
+    def patch_namespaced_custom_object(
+        self, group: str, version: str, ns: str, plural: str, name: str, body: dict[str, Any]
+    ) -> None:
+        self.calls.append("patch")
+        self.objects[name] = body
+
+
+def _service() -> dict[str, Any]:
+    return build_inference_service("churn", "s3://bucket/model")
+
+
+def test_kserve_creates_then_waits_for_ready() -> None:
+    api = FakeCustomObjects(ready_after=2)
+    result = deploy_kserve(_service(), api=api, poll=0, sleep=lambda s: None)
+    assert api.calls[:2] == ["get", "create"] and is_ready(result)[0]
+    assert api.objects["churn"]["spec"]["predictor"]["model"]["storageUri"] == "s3://bucket/model"
+
+
+def test_kserve_updates_an_existing_service() -> None:
+    api = FakeCustomObjects(ready_after=0, existing=True)
+    deploy_kserve(_service(), api=api, poll=0, sleep=lambda s: None)
+    assert "patch" in api.calls and "create" not in api.calls
+
+
+def test_kserve_wait_is_bounded() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += 10
+
+    with pytest.raises(ComponentError, match="not Ready within 30 s \\(Pending\\)"):
+        deploy_kserve(
+            _service(), api=FakeCustomObjects(ready_after=None), timeout=30, clock=lambda: now[0], sleep=sleep
+        )

@@ -1,0 +1,70 @@
+"""Compiled pipelines against their golden KFP IR files, and the pipelines' structure."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import yaml
+
+from iml4e_pipelines import PIPELINES, load_pipeline
+from iml4e_pipelines.golden import MASK, compile_masked, golden_path
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_compiled_pipeline_matches_its_golden_file(name: str) -> None:
+    assert golden_path(name).is_file(), (
+        f"no golden file; run 'python -m iml4e_pipelines.golden --update {name}'"
+    )
+    assert compile_masked(name) == golden_path(name).read_text(encoding="utf-8"), (
+        f"{name} compiles differently from {golden_path(name)}; if intended, run "
+        "'python -m iml4e_pipelines.golden --update' and review the diff"
+    )
+
+
+def test_volatile_fields_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = compile_masked("batch_scoring")
+    assert "kfp-2." not in text and "ghcr.io" not in text and f"image: {MASK}" in text
+
+
+def _tasks(name: str) -> dict[str, dict[str, object]]:
+    spec = yaml.safe_load(compile_masked(name))
+    return {
+        "root": spec["root"]["dag"]["tasks"],
+        **{k: v["dag"]["tasks"] for k, v in spec["components"].items() if "dag" in v},
+    }
+
+
+def test_training_stage_order() -> None:
+    stage = _tasks("tabular_training")["comp-train-and-register"]
+    order = [
+        "prepare-data",
+        "train-model",
+        "calibrate-confidence",
+        "evaluate-model",
+        "model-card-gate",
+        "register-model",
+    ]
+    for before, after in itertools.pairwise(order):
+        assert before in stage[after].get("dependentTasks", []), f"{after} must run after {before}"  # type: ignore[operator]
+
+
+def test_tabular_training_validates_before_training_and_deploys_only_when_asked() -> None:
+    tasks = _tasks("tabular_training")
+    assert "validate-schema" in tasks["root"]["train-and-register"]["dependentTasks"]  # type: ignore[operator]
+    condition = tasks["root"]["condition-1"]["triggerPolicy"]["condition"]  # type: ignore[index]
+    assert "deploy" in condition
+    assert "deploy-model" in tasks["comp-condition-1"]
+
+
+def test_continuous_training_retrains_only_on_the_decision() -> None:
+    tasks = _tasks("continuous_training")
+    condition = tasks["root"]["condition-1"]["triggerPolicy"]["condition"]  # type: ignore[index]
+    assert "decide-retraining" in condition and "retrain" in condition
+    assert "train-and-register" in tasks["comp-condition-1"]
+
+
+def test_catalogue_lists_the_three_pipelines_with_descriptions() -> None:
+    assert {"tabular_training", "continuous_training", "batch_scoring"} <= set(PIPELINES)
+    for name in PIPELINES:
+        assert load_pipeline(name).description
