@@ -121,7 +121,11 @@ def test_a_failing_probe_is_reported_not_raised(home: Path, monkeypatch: pytest.
 def test_cluster_configuration_and_saved_assessment_are_evidence(home: Path, tmp_path: Path) -> None:
     assert not run_probe("cluster_configured", PlatformSnapshot()).evidenced
     Path("iml4e.yaml").write_text("profile: standard\n")
-    assert run_probe("cluster_configured", PlatformSnapshot()).evidenced
+    configured = run_probe("cluster_configured", PlatformSnapshot())
+    assert configured.evidenced and "profile standard" in configured.why
+    Path("iml4e.yaml").write_text("profile: gigantic\n")
+    invalid = run_probe("cluster_configured", PlatformSnapshot())
+    assert not invalid.evidenced and "invalid" in invalid.why
     (home / "assessment").mkdir()
     (home / "assessment" / "answers.yaml").write_text("areas: {}\n")
     assert run_probe("assessment_saved", PlatformSnapshot()).evidenced
