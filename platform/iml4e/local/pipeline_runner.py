@@ -252,7 +252,7 @@ def run_pipeline(
     output: Any = None
     status = "SUCCESS"
     try:
-        with _captured(log_path, on_line), preloaded_task_execution():
+        with _captured(log_path, on_line), preloaded_task_execution(pipeline):
             task = pipeline(**arguments)
         outputs = task.outputs if hasattr(task, "outputs") else {}
         output = outputs.get("Output") if isinstance(outputs, dict) else None

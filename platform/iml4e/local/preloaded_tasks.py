@@ -9,6 +9,10 @@ does: write the component source to its own `ephemeral_component.py` and run
 directory. Every task still has its own process forked from the clean server (never from another
 task or from the caller), so tasks share no memory and the compiled pipeline means what it meant.
 
+The server also imports, once, every module the pipeline's components import (found by reading
+their source), so a ten-step pipeline that uses pandas, scikit-learn and MLflow imports them once
+instead of ten times. It lives for one pipeline run and starts with the run's environment.
+
 Commands of any other shape (a container component, a component that pip-installs packages first)
 go to kfp's own subprocess path unchanged. `IML4E_RUNNER_PRELOADED=0` switches the server off.
 """
@@ -16,6 +20,7 @@ go to kfp's own subprocess path unchanged. `IML4E_RUNNER_PRELOADED=0` switches t
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import socket
@@ -49,17 +54,54 @@ def lightweight_task(full_command: list[str]) -> tuple[str, list[str]] | None:
     return full_command[3], full_command[4:]
 
 
+def imported_modules(source: str) -> list[str]:
+    """Absolute module names a component's source imports (anywhere in it), in order of appearance."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found = [node.module]
+        else:
+            continue
+        names.extend(name for name in found if name != "__future__" and name not in names)
+    return names
+
+
+def pipeline_modules(pipeline: Any) -> list[str]:
+    """Every module the lightweight components of a compiled pipeline import."""
+    from google.protobuf import json_format
+
+    executors = json_format.MessageToDict(pipeline.pipeline_spec.deployment_spec).get("executors", {})
+    modules: list[str] = []
+    for executor in executors.values():
+        container = executor.get("container", {})
+        parsed = lightweight_task([*container.get("command", []), *container.get("args", [])])
+        if parsed is not None:
+            modules.extend(name for name in imported_modules(parsed[0]) if name not in modules)
+    return modules
+
+
 class TaskServer:
     """A preloaded Python that forks one process per task request, one task at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: list[str] | None = None) -> None:
         ours, theirs = socket.socketpair()
         self._socket = ours
+        extra = [name.strip() for name in os.environ.get(PRELOAD_ENV, "").split(",") if name.strip()]
+        modules = [_EXECUTOR, *(preload or []), *extra]
         self._process = subprocess.Popen(
             [
                 sys.executable,
                 "-c",
-                f"from iml4e.local.preloaded_tasks import serve; serve({theirs.fileno()})",
+                "from iml4e.local.preloaded_tasks import serve; "
+                f"serve({theirs.fileno()}, {json.dumps(modules)!r})",
             ],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
@@ -98,11 +140,11 @@ class TaskServer:
 _server: TaskServer | None = None
 
 
-def task_server() -> TaskServer:
+def task_server(preload: list[str] | None = None) -> TaskServer:
     """This process's task server, started (or restarted, if it died) on demand."""
     global _server
     if _server is None or not _server.alive():
-        _server = TaskServer()
+        _server = TaskServer(preload)
         atexit.register(_server.stop)
     return _server
 
@@ -131,13 +173,19 @@ def preloading_enabled() -> bool:
 
 
 @contextmanager
-def preloaded_task_execution() -> Iterator[None]:
-    """While active, kfp.local's subprocess runner runs lightweight tasks through the task server."""
+def preloaded_task_execution(pipeline: Any = None) -> Iterator[None]:
+    """While active, kfp.local's subprocess runner runs lightweight tasks through a task server.
+
+    The server starts at once (it imports while kfp.local prepares the run), preloads the modules
+    `pipeline`'s components import, and stops when the block ends.
+    """
     if not preloading_enabled():
         yield
         return
     from kfp.local import subprocess_task_handler
 
+    stop_task_server()
+    task_server(pipeline_modules(pipeline) if pipeline is not None else None)
     original = subprocess_task_handler.run_local_subprocess
 
     def run_local_subprocess(full_command: list[str]) -> int:
@@ -148,21 +196,23 @@ def preloaded_task_execution() -> Iterator[None]:
         yield
     finally:
         subprocess_task_handler.run_local_subprocess = original
+        stop_task_server()
 
 
 # --- the server side -------------------------------------------------------------------------------
 
 
-def serve(descriptor: int) -> None:
+def serve(descriptor: int, modules: list[str]) -> None:
     """Task server main loop: preload, then fork one process per request until the socket closes."""
     import importlib
 
     connection = socket.socket(fileno=descriptor)
     # As in the task command: at run time kfp skips importing its API client (and the Kubernetes one).
     os.environ["_KFP_RUNTIME"] = "true"
-    for module in [_EXECUTOR, *os.environ.get(PRELOAD_ENV, "").split(",")]:
-        if module.strip():
-            importlib.import_module(module.strip())
+    for module in modules:
+        # A module that fails here fails again in the task that imports it, where it is reported.
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
     while True:
         try:
             header, fds, _, _ = socket.recv_fds(connection, _HEADER.size, 1)

@@ -1,0 +1,98 @@
+"""Tasks forked from the preloaded task server: isolated from each other, same results as kfp's path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from iml4e.errors import PipelineError
+from iml4e.local.pipeline_runner import run_pipeline
+from iml4e.local.preloaded_tasks import ENABLE_ENV, stop_task_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("pipeline_runner")]
+
+PIPELINE = '''\
+from kfp import dsl
+
+from iml4e_components.kfp_component import iml4e_component
+
+
+@iml4e_component
+def probe(tag: str) -> str:
+    """Leave a mark in a module every task imports, and report what this task sees."""
+    import json
+    import os
+
+    seen_before = getattr(json, "iml4e_probe_mark", "")
+    json.iml4e_probe_mark = tag
+    return json.dumps(
+        {"pid": os.getpid(), "seen_before": seen_before, "env": os.environ.get("IML4E_PROBE", ""), "cwd": os.getcwd()}
+    )
+
+
+@iml4e_component
+def combine(first: str, second: str, fail: bool) -> str:
+    import json
+
+    if fail:
+        raise ValueError("probe failure 4711")
+    return json.dumps([json.loads(first), json.loads(second)])
+
+
+@dsl.pipeline(name="probe-pipeline")
+def probe_pipeline(fail: bool = False) -> str:
+    one = probe(tag="one")
+    two = probe(tag="two").after(one)
+    return combine(first=one.output, second=two.output, fail=fail).output
+'''
+
+
+@pytest.fixture
+def pipeline_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("IML4E_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IML4E_PROBE", "from-the-runner")
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "probe_pipeline.py"
+    path.write_text(PIPELINE)
+    yield path
+    stop_task_server()
+
+
+def run(path: Path, *pairs: str) -> list[dict]:  # type: ignore[type-arg]
+    result = run_pipeline(str(path), list(pairs), tracking_uri="http://127.0.0.1:9")
+    assert result.status == "SUCCESS"
+    return result.output  # type: ignore[no-any-return]
+
+
+def test_tasks_are_isolated_processes_with_the_runner_environment(pipeline_file: Path) -> None:
+    first, second = run(pipeline_file)
+    assert first["pid"] != second["pid"] and os.getpid() not in {first["pid"], second["pid"]}
+    assert first["seen_before"] == "" and second["seen_before"] == "", (
+        "a task saw another task's module state"
+    )
+    assert first["env"] == second["env"] == "from-the-runner"
+    assert first["cwd"] == second["cwd"] == str(pipeline_file.parent)
+
+
+def test_environment_changes_between_runs_reach_the_tasks(
+    pipeline_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(pipeline_file)
+    monkeypatch.setenv("IML4E_PROBE", "changed")
+    first, _ = run(pipeline_file)  # same task server, new environment
+    assert first["env"] == "changed"
+
+
+def test_same_results_as_kfp_subprocess_path(pipeline_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    preloaded = run(pipeline_file)
+    monkeypatch.setenv(ENABLE_ENV, "0")
+    plain = run(pipeline_file)
+    strip = [{k: v for k, v in task.items() if k != "pid"} for task in preloaded]
+    assert strip == [{k: v for k, v in task.items() if k != "pid"} for task in plain]
+
+
+def test_failing_task_stops_the_run_with_its_message(pipeline_file: Path) -> None:
+    with pytest.raises(PipelineError, match=r"failed at step 'combine': ValueError: probe failure 4711"):
+        run(pipeline_file, "fail=true")
