@@ -355,7 +355,8 @@ def _calibration(s: PlatformSnapshot) -> tuple[bool, str]:
 @probe("slice_metrics", "metrics per data slice were recorded")
 def _slices(s: PlatformSnapshot) -> tuple[bool, str]:
     _need_mlflow(s)
-    keys = sorted(k for k in s.metric_keys() if "slice" in k)
+    # The evaluation step names a slice metric METRIC__COLUMN:VALUE.
+    keys = sorted(k for k in s.metric_keys() if "slice" in k or ("__" in k and ":" in k))
     if keys:
         return True, f"MLflow metric {keys[0]} logged"
     card = _champion_card(s)
