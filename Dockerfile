@@ -1,5 +1,5 @@
 # The iml4e image: the component library (and the whole iml4e package) with its locked dependencies,
-# plus the drivers the cluster services need. One image runs
+# plus what the cluster services need on top (Postgres drivers, boto3 for S3, Flask-WTF for MLflow's auth app). One image runs
 #   - every pipeline component on Kubeflow Pipelines (no pip install at run time),
 #   - the MLflow tracking server (Postgres backend, S3 artifacts),
 #   - the Feast feature server (Postgres registry and online store).
@@ -28,7 +28,7 @@ COPY pipelines pipelines
 COPY manifests manifests
 RUN uv sync --frozen --no-dev --no-editable \
  && uv pip install --python /opt/iml4e/bin/python \
-      "psycopg2-binary==2.9.13" "psycopg[binary]==3.3.9" "boto3==1.44.8"
+      "psycopg2-binary==2.9.13" "psycopg[binary]==3.3.9" "boto3==1.44.8" "Flask-WTF==1.3.0"
 
 FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/iml4e /opt/iml4e
@@ -37,5 +37,5 @@ RUN useradd --uid 1000 --user-group --no-create-home --shell /usr/sbin/nologin i
 USER 1000:1000
 WORKDIR /tmp
 # Smoke check at build time: the components and the servers import.
-RUN python -c "import iml4e_components, iml4e_pipelines, mlflow, feast, minio, psycopg2, boto3"
+RUN python -c "import iml4e_components, iml4e_pipelines, mlflow, feast, minio, psycopg2, boto3, flask_wtf"
 CMD ["python", "-c", "import iml4e_components; print(iml4e_components.__version__)"]
