@@ -99,7 +99,9 @@ def endpoints(config: PlatformConfig) -> dict[str, str]:
             if prometheus.mode is Mode.external and prometheus.url
             else "http://iml4e-prometheus.iml4e-monitoring.svc:9090"
         )
+        # deploy_model (iml4e_components.deployment) creates InferenceServices there.
         values["IML4E_SERVING_NAMESPACE"] = SERVING_NAMESPACE
+        values["IML4E_DEPLOY_TARGET"] = "kserve"
     if config.profile == "full":
         feast = config.services.feast
         if feast.mode is Mode.external and feast.registry:

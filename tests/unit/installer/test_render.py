@@ -256,3 +256,28 @@ def test_untagged_image_without_matrix_entry_is_refused(manifests_copy: Path) ->
     )
     with pytest.raises(UsageError, match="has no tag"):
         render_platform(PlatformConfig(profile="minimal"), manifests_copy)
+
+
+def test_pipelines_are_told_to_deploy_with_kserve_where_it_is_installed() -> None:
+    from iml4e_components.deployment import core as deployment
+
+    def endpoints(profile: str) -> dict[str, str]:
+        objects = render_platform(PlatformConfig(profile=profile)).objects  # type: ignore[arg-type]
+        return next(o for o in objects if o["metadata"]["name"] == "iml4e-endpoints")["data"]  # type: ignore[no-any-return]
+
+    standard = endpoints("standard")
+    assert standard[deployment.TARGET_ENV] == "kserve"
+    assert standard[deployment.NAMESPACE_ENV] == deployment.DEFAULT_NAMESPACE
+    assert deployment.TARGET_ENV not in endpoints("minimal")  # no KServe in minimal
+    # The runtime and service account the deploy component defaults to are the ones we ship.
+    objects = render_platform(PlatformConfig(profile="standard")).objects
+    assert any(
+        o["kind"] == "ServingRuntime" and o["metadata"]["name"] == deployment.DEFAULT_RUNTIME for o in objects
+    )
+    assert any(
+        o["kind"] == "ServiceAccount" and o["metadata"]["name"] == deployment.DEFAULT_SERVICE_ACCOUNT
+        for o in objects
+    )
+    runtime = next(o for o in objects if o["kind"] == "ServingRuntime")
+    env = {e["name"]: e["value"] for e in runtime["spec"]["containers"][0]["env"]}
+    assert env["MLSERVER_METRICS_PORT"] == str(deployment.METRICS_PORT)
