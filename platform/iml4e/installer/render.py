@@ -92,6 +92,10 @@ def endpoints(config: PlatformConfig) -> dict[str, str]:
         "AWS_DEFAULT_REGION": store.region,
         "IML4E_BUCKET": store.bucket,
     }
+    if mlflow.mode is Mode.managed:
+        # MLflow proxies artifacts (clients need no S3 credentials); runs record them as
+        # mlflow-artifacts:/<path>, stored at <destination>/<path>, which KServe reads directly.
+        values["MLFLOW_ARTIFACTS_DESTINATION"] = f"s3://{store.bucket}/mlflow"
     if config.profile != "minimal":
         prometheus = config.services.prometheus
         values["PROMETHEUS_URL"] = (

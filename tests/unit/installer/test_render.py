@@ -281,3 +281,13 @@ def test_pipelines_are_told_to_deploy_with_kserve_where_it_is_installed() -> Non
     runtime = next(o for o in objects if o["kind"] == "ServingRuntime")
     env = {e["name"]: e["value"] for e in runtime["spec"]["containers"][0]["env"]}
     assert env["MLSERVER_METRICS_PORT"] == str(deployment.METRICS_PORT)
+
+
+def test_mlflow_artifact_destination_is_published_to_pipelines() -> None:
+    objects = render_platform(parse_config({"services": {"object_store": {"bucket": "ml"}}})).objects
+    endpoints = next(o for o in objects if o["metadata"]["name"] == "iml4e-endpoints")["data"]
+    assert endpoints["MLFLOW_ARTIFACTS_DESTINATION"] == "s3://ml/mlflow"
+    mlflow = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "iml4e-mlflow")
+    container = mlflow["spec"]["template"]["spec"]["containers"][0]
+    assert "--artifacts-destination=$(MLFLOW_ARTIFACTS_DESTINATION)" in container["args"]
+    assert {"configMapRef": {"name": "iml4e-endpoints"}} in container["envFrom"]
