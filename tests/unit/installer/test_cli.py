@@ -99,3 +99,10 @@ def test_cluster_create_names_what_is_missing(monkeypatch: object) -> None:
         mp.undo()
     assert result.exit_code == 2
     assert "needs kind" in result.output
+
+
+def test_render_to_stdout_is_parseable_yaml() -> None:
+    result = CliRunner().invoke(app, ["render", "--profile", "full"])
+    assert result.exit_code == 0
+    documents = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert len(documents) > 40 and all("kind" in d for d in documents)

@@ -15,7 +15,8 @@ from iml4e.installer import golden, versions
 from iml4e.installer.config import PROFILES, PlatformConfig, parse_config
 from iml4e.installer.render import STAGES, containers, render_platform, stage_of
 
-KUBERNETES_VERSION = "{}.{}".format(*versions.KUBERNETES_MIN)
+#: Validated against the oldest and the newest supported Kubernetes.
+KUBERNETES_VERSIONS = ["{}.{}".format(*versions.KUBERNETES_MIN), "{}.{}".format(*versions.KUBERNETES_MAX)]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -36,7 +37,8 @@ def test_golden_check_names_stale_files(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def _validate_strict(obj: dict[str, Any]) -> None:
-    kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    for version in KUBERNETES_VERSIONS:
+        kubernetes_validate.validate(obj, version, strict=True)
 
 
 @pytest.mark.parametrize("profile", PROFILES)
