@@ -96,7 +96,9 @@ def _start(command: list[str], url: str, env: dict[str, str], log: Path) -> subp
     import httpx
 
     with open(log, "ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True
+        )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -107,16 +109,19 @@ def _start(command: list[str], url: str, env: dict[str, str], log: Path) -> subp
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    process.terminate()
+    _stop(process)
     raise RuntimeError(f"{command[:4]} did not become healthy; see {log}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
+    """Stop the server and its children (`mlflow models serve` runs uvicorn as a child)."""
+    import signal
+
+    os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(20)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _port(port: int) -> list[str]:

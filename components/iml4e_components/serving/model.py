@@ -56,8 +56,11 @@ class MLflowServedModel(Model):  # type: ignore[misc]  # kserve ships no type in
         self.version = _resolve_version(self.model_uri)
         flavors = pyfunc.metadata.flavors
         if "sklearn" in flavors and pyfunc.loader_module == "mlflow.sklearn":
-            raw = pyfunc.get_raw_model()
-            self._predict = raw.predict
+            import sklearn
+
+            # Validated JSON numbers are always finite (JSON has no NaN), so skip sklearn's re-check.
+            sklearn.set_config(assume_finite=True)
+            self._predict = pyfunc.get_raw_model().predict
         else:
             self._predict = pyfunc.predict
         self.ready = True

@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from iml4e.errors import Iml4eError, UsageError
 from iml4e.local import processes
 from iml4e.local.services import ServiceSpec, start_service, state_lock, status_of, stop_service
 from iml4e.local.state import PlatformState, ServiceRecord, load_state, save_state
 
+T = TypeVar("T")
 PREFIX = "serve:"
 MARKER = "iml4e_components.serving"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -178,3 +181,80 @@ def restart_dead_servers(tracking_uri: str) -> list[str]:
                 continue
             restarted.append(record.name)
     return restarted
+
+
+def demo_serving(model_uri: str, reference_source: str = "sample:churn", rows: int = 50) -> dict[str, str]:
+    """For `iml4e demo`: serve `model_uri`, answer a few V2 and V1 requests from reference rows, check drift.
+
+    Returns summary lines (what -> where). Requests use the server's own V2 metadata for input
+    names and datatypes, so any tabular model works.
+    """
+    import httpx
+
+    from iml4e.paths import state_dir
+    from iml4e_components.datasets.core import load_table
+    from iml4e_components.monitoring.core import check_drift
+
+    name = default_name(model_uri)
+    record = serve_detached(model_uri, name)
+    reference = load_table(reference_source)
+    base = f"{record.url}"
+    inputs = httpx.get(f"{base}/v2/models/{name}", timeout=30).json()["inputs"]
+    sample = reference.sample(n=min(rows, len(reference)), random_state=0)
+    records = sample[[i["name"] for i in inputs]].to_dict(orient="records")
+    split = max(1, len(records) * 4 // 5)
+    v2_body = {
+        "inputs": [
+            {
+                "name": i["name"],
+                "shape": [split],
+                "datatype": i["datatype"],
+                "data": [r[i["name"]] for r in records[:split]],
+            }
+            for i in inputs
+        ]
+    }
+    answered = 0
+    for url, body in (
+        (f"{base}/v2/models/{name}/infer", v2_body),
+        (f"{base}/v1/models/{name}:predict", {"instances": records[split:]}),
+    ):
+        if body.get("instances") == []:
+            continue
+        response = httpx.post(url, content=_json_bytes(body), timeout=60)
+        if response.status_code != 200:
+            raise Iml4eError(
+                f"the served model refused the demo request ({response.status_code}): {response.text}"
+            )
+        answered += 1
+    check = _wait_for_log_then_check(lambda: check_drift(state_dir(), name, reference))
+    verdict = "drift" if check.result.dataset_drift else "no drift"
+    return {
+        "served model (V2)": str(record.extra.get("v2")),
+        "served model (V1)": str(record.extra.get("v1")),
+        "requests answered": f"{answered} ({len(records)} rows)",
+        "serving metrics": str(record.extra.get("metrics")),
+        "drift report": f"{check.report} ({verdict}, {check.result.drift_share:.0%} of features drifted)",
+    }
+
+
+def _json_bytes(body: object) -> bytes:
+    import orjson
+
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _wait_for_log_then_check(check: Callable[[], T], timeout: float = 10.0) -> T:
+    """The server logs requests from a background thread; retry until they are on disk."""
+    import time
+
+    from iml4e_components.errors import ComponentError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except ComponentError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
