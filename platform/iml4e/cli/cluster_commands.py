@@ -99,9 +99,19 @@ def render(
     show_requests: bool = typer.Option(
         False, "--requests", help="Print the summed CPU/memory requests only."
     ),
+    show_versions: bool = typer.Option(False, "--versions", help="Print the version matrix only."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Render every object iml4e owns for a profile, offline; upstream parts are listed by reference."""
+    if show_versions:
+        from iml4e.installer.versions import version_matrix
+
+        matrix = version_matrix()
+        if json_output:
+            console.print_json(matrix)
+        else:
+            console.print_table("iml4e version matrix", ["component", "version"], sorted(matrix.items()))
+        return
     from iml4e.installer.render import dump_objects, render_platform, write_rendering
     from iml4e.installer.requests import profile_requests
     from iml4e.installer.upstream import listing, lock_for_profile

@@ -50,10 +50,22 @@ def image_tags() -> dict[str, str]:
     return references
 
 
+#: Python services that run from the iml4e image: their versions are the ones locked in uv.lock
+#: (the image is built from it), read from the installed distributions.
+IMAGE_PACKAGES = ("mlflow", "feast", "kfp")
+
+
 def version_matrix() -> dict[str, str]:
     """A flat view for `iml4e render --versions` and the upgrade plan: component -> version."""
+    from importlib.metadata import PackageNotFoundError, version
+
     matrix = {name: version for name, version in UPSTREAM.items()}
     for name, tag in IMAGES.items():
         matrix[name.rsplit("/", 1)[-1]] = tag
     matrix["iml4e"] = iml4e_image().rsplit(":", 1)[-1]
+    for package in IMAGE_PACKAGES:
+        try:
+            matrix[f"{package} (iml4e image)"] = version(package)
+        except PackageNotFoundError:
+            matrix[f"{package} (iml4e image)"] = "not installed"
     return matrix

@@ -106,3 +106,13 @@ def test_render_to_stdout_is_parseable_yaml() -> None:
     assert result.exit_code == 0
     documents = [d for d in yaml.safe_load_all(result.stdout) if d]
     assert len(documents) > 40 and all("kind" in d for d in documents)
+
+
+def test_render_versions_prints_the_matrix() -> None:
+    import json
+
+    from iml4e.installer import versions
+
+    result = CliRunner().invoke(app, ["render", "--versions", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == versions.version_matrix()

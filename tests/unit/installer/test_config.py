@@ -56,3 +56,24 @@ def test_profile_override_is_validated() -> None:
     assert PlatformConfig().with_profile("full").profile == "full"
     with pytest.raises(UsageError, match="unknown profile 'big'"):
         PlatformConfig().with_profile("big")
+
+
+def test_the_documented_example_config_is_valid_and_renders() -> None:
+    import re
+
+    from iml4e.installer.render import render_platform
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "reference-architecture.md").read_text(
+        encoding="utf-8"
+    )
+    (block,) = re.findall(r"```yaml\n(# iml4e.yaml\n.*?)```", doc, re.DOTALL)
+    import yaml
+
+    config = parse_config(yaml.safe_load(block), "docs/reference-architecture.md")
+    assert (
+        not config.managed("object_store")
+        and not config.managed("mlflow")
+        and not config.managed("prometheus")
+    )
+    rendering = render_platform(config)
+    assert rendering.endpoints["AWS_ENDPOINT_URL"] == "https://s3.eu-central-1.amazonaws.com"
