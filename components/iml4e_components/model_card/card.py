@@ -163,7 +163,10 @@ class ModelCard(BaseModel):
 
     def to_json(self) -> str:
         """MCT JSON (empty fields left out, so the file stays readable and schema-valid)."""
-        content = {"schema_version": self.schema_version, **self.model_dump(mode="json", exclude_defaults=True)}
+        content = {
+            "schema_version": self.schema_version,
+            **self.model_dump(mode="json", exclude_defaults=True),
+        }
         return json.dumps(content, indent=2) + "\n"
 
 

@@ -261,7 +261,7 @@ def check_card(card: ModelCard, spec: ConformanceSpec, now: datetime | None = No
         results.extend(_apply(rule, card, moment))
     name = card.model_details.name or "(unnamed)"
     if card.model_details.version.name:
-        name += f" v{card.model_details.version.name}"
+        name += f" version {card.model_details.version.name}"
     return Verdict(
         spec=spec.name, passed=all(r.passed for r in results), checked_at=moment, card=name, results=results
     )
