@@ -363,10 +363,9 @@ def _stages_for_uninstall(settings: PlatformConfig) -> list[Stage]:
             )
             continue
         upstream.append((entry.stage, load_upstream_objects(fetch_entry(entry, cache))))
-    # Secret names only: values are never read for deletion.
-    secrets = plan_secrets(
-        settings, lambda namespace, name: {"AWS_ACCESS_KEY_ID": "-", "AWS_SECRET_ACCESS_KEY": "-"}
-    )
+    # Only the names matter for deletion: a placeholder stands for every user-given Secret.
+    placeholder = dict.fromkeys(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "username", "password"), "-")
+    secrets = plan_secrets(settings, lambda namespace, name: placeholder)
     return plan_stages(render_platform(settings), upstream, secrets)
 
 

@@ -116,3 +116,23 @@ def test_render_versions_prints_the_matrix() -> None:
     result = CliRunner().invoke(app, ["render", "--versions", "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == versions.version_matrix()
+
+
+def test_uninstall_plan_needs_no_user_secret_values() -> None:
+    from iml4e.cli.cluster_commands import _stages_for_uninstall
+    from iml4e.installer.config import parse_config
+
+    config = parse_config(
+        {
+            "services": {
+                "mlflow": {"mode": "external", "uri": "https://m.example.org", "credentials_secret": "ml"},
+                "object_store": {
+                    "mode": "external",
+                    "endpoint": "https://s3.example.org",
+                    "credentials_secret": "s3",
+                },
+            }
+        }
+    )
+    names = {o["metadata"]["name"] for stage in _stages_for_uninstall(config) for o in stage.objects}
+    assert {"iml4e-mlflow-client", "iml4e-serving-s3"} <= names
