@@ -301,34 +301,44 @@ def _experiments(s: PlatformSnapshot) -> tuple[bool, str]:
     return True, f"{len(facts.runs)} run(s) in {len(used)} experiment(s), e.g. '{name}' ({count})"
 
 
+def _runs_with(
+    s: PlatformSnapshot, keep: Callable[[RunFacts], bool], what: Callable[[RunFacts], str], missing: str
+) -> tuple[bool, str]:
+    """Evidenced when some MLflow run passes `keep`; the reason shows `what` of the first one."""
+    found = [r for r in _need_mlflow(s).runs if keep(r)]
+    if found:
+        return True, f"{len(found)} run(s) {what(found[0])}"
+    return False, missing
+
+
 @probe("params_logged", "an MLflow run has parameters")
 def _params(s: PlatformSnapshot) -> tuple[bool, str]:
-    facts = _need_mlflow(s)
-    found = [r for r in facts.runs if r.params]
-    if found:
-        return (
-            True,
-            f"{len(found)} run(s) with parameters, e.g. {', '.join(sorted(found[0].params)[:3])}",
-        )
-    return False, "no MLflow run has logged parameters"
+    return _runs_with(
+        s,
+        lambda r: bool(r.params),
+        lambda r: f"with parameters, e.g. {', '.join(sorted(r.params)[:3])}",
+        "no MLflow run has logged parameters",
+    )
 
 
 @probe("metrics_logged", "an MLflow run has evaluation metrics")
 def _metrics(s: PlatformSnapshot) -> tuple[bool, str]:
-    facts = _need_mlflow(s)
-    found = [r for r in facts.runs if r.metrics]
-    if found:
-        return True, f"{len(found)} run(s) with metrics, e.g. {', '.join(sorted(found[0].metrics)[:3])}"
-    return False, "no MLflow run has logged metrics"
+    return _runs_with(
+        s,
+        lambda r: bool(r.metrics),
+        lambda r: f"with metrics, e.g. {', '.join(sorted(r.metrics)[:3])}",
+        "no MLflow run has logged metrics",
+    )
 
 
 @probe("seeded_runs", "an MLflow run recorded its random seed")
 def _seeded(s: PlatformSnapshot) -> tuple[bool, str]:
-    facts = _need_mlflow(s)
-    found = [r for r in facts.runs if "seed" in r.params]
-    if found:
-        return True, f"{len(found)} run(s) recorded a seed (e.g. seed={found[0].params['seed']})"
-    return False, "no MLflow run has a 'seed' parameter"
+    return _runs_with(
+        s,
+        lambda r: "seed" in r.params,
+        lambda r: f"recorded a seed (e.g. seed={r.params['seed']})",
+        "no MLflow run has a 'seed' parameter",
+    )
 
 
 @probe("dataset_digest_logged", "an MLflow run recorded the digest of its training data")

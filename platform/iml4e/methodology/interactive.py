@@ -72,12 +72,8 @@ def _ask_statements(answers: Answers, evidence: dict[str, ProbeResult]) -> None:
                 console.info(escape(f"  {statement.id} evidenced: {statement.text} ({proof.why})"))
                 continue
             done += 1
-            answers.statements[statement.id] = click.prompt(
-                f"({done}/{total}) {statement.id} [level {statement.level}] {statement.text}",
-                type=click.Choice(STATEMENT_VALUES, case_sensitive=False),
-                err=True,
-            ).lower()
-            save_answers(answers)
+            question = f"({done}/{total}) {statement.id} [level {statement.level}] {statement.text}"
+            _ask(answers, answers.statements, statement.id, question, STATEMENT_VALUES)
 
 
 def _ask_ml_tests(answers: Answers, evidence: dict[str, ProbeResult]) -> None:
@@ -97,9 +93,11 @@ def _ask_ml_tests(answers: Answers, evidence: dict[str, ProbeResult]) -> None:
                 console.info(escape(f"  {test.id} automated (evidenced): {test.title} ({proof.why})"))
                 continue
             done += 1
-            answers.ml_tests[test.id] = click.prompt(
-                f"({done}/{total}) {test.id} {test.title}: {test.description}",
-                type=click.Choice(ML_TEST_VALUES, case_sensitive=False),
-                err=True,
-            ).lower()
-            save_answers(answers)
+            question = f"({done}/{total}) {test.id} {test.title}: {test.description}"
+            _ask(answers, answers.ml_tests, test.id, question, ML_TEST_VALUES)
+
+
+def _ask(answers: Answers, into: dict[str, str], key: str, question: str, choices: tuple[str, ...]) -> None:
+    """Prompt (on stderr) until one of `choices` is given, record it and save all answers at once."""
+    into[key] = click.prompt(question, type=click.Choice(choices, case_sensitive=False), err=True).lower()
+    save_answers(answers)

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from iml4e.local.processes import free_port
-from iml4e.methodology.evidence import PROBES, PlatformSnapshot, collect_evidence, run_probe
+from iml4e.methodology.evidence import (
+    PROBES,
+    MlflowFacts,
+    PlatformSnapshot,
+    RunFacts,
+    VersionFacts,
+    collect_evidence,
+    run_probe,
+)
 
 
 def _run(root: Path, run_id: str, pipeline: str, tasks: list[str], status: str = "SUCCESS") -> None:
@@ -135,3 +143,55 @@ def test_feature_store_repository_is_evidence(home: Path) -> None:
     (home / "features" / "repo").mkdir(parents=True)
     (home / "features" / "repo" / "feature_store.yaml").write_text("project: churn\n")
     assert run_probe("feature_store_used", PlatformSnapshot()).evidenced
+
+
+def _snapshot_with(facts: MlflowFacts) -> PlatformSnapshot:
+    snapshot = PlatformSnapshot()
+    snapshot.__dict__["mlflow"] = facts  # what the REST reader would return (the integration test reads it)
+    return snapshot
+
+
+def test_mlflow_probes_read_runs_registry_and_card_verdicts(home: Path) -> None:
+    run = RunFacts(
+        run_id="r1",
+        experiment_id="1",
+        params={"seed": "42", "estimator": "logistic_regression"},
+        metrics={"f1": 0.8, "f1__region:north": 0.7, "calibration_ece_after": 0.02},
+        tags={"iml4e.train_digest": "sha256:abc", "iml4e.card_verdict": "pass"},
+        dataset_inputs=1,
+    )
+    facts = MlflowFacts(
+        url="http://127.0.0.1:1",
+        experiments={"0": "Default", "1": "tabular-training"},
+        runs=[run],
+        models={"churn": {"champion": "2", "challenger": "2"}},
+        versions=[
+            VersionFacts("churn", "1", "r0", {}),
+            VersionFacts("churn", "2", "r1", {"iml4e.f1": "0.8"}),
+        ],
+    )
+    results = {pid: run_probe(pid, _snapshot_with(facts)) for pid in PROBES}
+    for pid in (
+        "experiments_tracked", "params_logged", "metrics_logged", "seeded_runs", "dataset_digest_logged",
+        "calibration_measured", "slice_metrics", "registered_model", "champion_alias", "promotion_gate",
+        "model_card_present", "model_card_pass",
+    ):  # fmt: skip
+        assert results[pid].evidenced, (pid, results[pid].why)
+    assert "'tabular-training'" in results["experiments_tracked"].why
+    assert results["champion_alias"].why == "churn@champion is version 2"
+    assert "iml4e.f1" in results["promotion_gate"].why
+    assert "f1__region:north" in results["slice_metrics"].why
+
+
+def test_mlflow_probes_without_content_explain_what_is_missing(home: Path) -> None:
+    empty = _snapshot_with(MlflowFacts(url="http://127.0.0.1:1", experiments={"0": "Default"}))
+    for pid in (
+        "experiments_tracked",
+        "registered_model",
+        "champion_alias",
+        "promotion_gate",
+        "model_card_pass",
+    ):
+        result = run_probe(pid, empty)
+        assert not result.evidenced and result.why, pid
+    assert run_probe("registered_model", empty).why == "the registry at http://127.0.0.1:1 holds no models"

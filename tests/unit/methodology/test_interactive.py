@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
+import pytest
 from typer.testing import CliRunner
 
 from iml4e.cli.app import app
@@ -81,3 +83,20 @@ def test_terminal_summary_shows_levels_and_roadmap(home: Path) -> None:
     )
     assert "roadmap" in result.stdout and "DEV-3.1" in result.stdout
     assert "ML Test Score 0.0" in result.stdout
+
+
+def test_ctrl_c_keeps_the_answers_given_so_far(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    replies = iter(["yes", "partial"])
+
+    def prompt(*_: object, **__: object) -> str:
+        try:
+            return next(replies)
+        except StopIteration:
+            raise KeyboardInterrupt from None
+
+    monkeypatch.setattr(click, "prompt", prompt)
+    result = runner.invoke(app, ["assess"])
+    assert result.exit_code == 130  # the CLI boundary's code for an interrupt
+    assert "answers given so far are saved" in result.stderr
+    saved = read_answers(home / "assessment" / "answers.yaml")
+    assert saved.statements == {STATEMENTS[0]: "yes", STATEMENTS[1]: "partial"}
