@@ -183,6 +183,31 @@ def wait_ready(
         sleep(min(poll, max(timeout - elapsed, 0.0)))
 
 
+#: Apply failures that mean "an admission webhook is not serving yet" (cert-manager, KServe).
+_WEBHOOK_NOT_READY = ("failed calling webhook", "no endpoints available for service", "connection refused")
+
+
+def apply_when_webhooks_answer(
+    cluster: ClusterApi,
+    obj: Object,
+    dry_run: bool,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApplyOutcome:
+    """Apply `obj`; while a webhook it needs is still starting, retry until the stage's deadline."""
+    from iml4e.errors import ServiceError
+
+    while True:
+        try:
+            return cluster.apply(obj, dry_run=dry_run)
+        except ServiceError as exc:
+            waiting_for_webhook = any(marker in str(exc) for marker in _WEBHOOK_NOT_READY)
+            if not waiting_for_webhook or clock() + POLL_SECONDS > deadline:
+                raise
+            sleep(POLL_SECONDS)
+
+
 def run_install(
     cluster: ClusterApi,
     config: PlatformConfig,
@@ -207,8 +232,9 @@ def run_install(
     for stage in stages:
         progress.stage_started(stage.name, len(stage.objects))
         counts = {"created": 0, "configured": 0, "unchanged": 0}
+        deadline = clock() + config.cluster.stage_timeout_seconds
         for obj in stage.objects:
-            outcome = cluster.apply(obj, dry_run=dry_run)
+            outcome = apply_when_webhooks_answer(cluster, obj, dry_run, deadline, clock, sleep)
             counts[outcome] += 1
             progress.applied(obj, outcome)
         report.outcomes[stage.name] = counts

@@ -185,3 +185,44 @@ def test_minimal_profile_has_no_cert_manager_stage() -> None:
     config = PlatformConfig(profile="minimal")
     stages = plan_stages(render_platform(config), [("controllers", KFP)], [])
     assert [s.name for s in stages] == ["namespaces-crds", "controllers", "services"]
+
+
+def test_applies_retry_while_a_webhook_is_starting_and_give_up_at_the_deadline() -> None:
+    from iml4e.errors import ServiceError
+    from iml4e.installer.install import apply_when_webhooks_answer
+
+    obj = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Issuer",
+        "metadata": {"name": "i", "namespace": "kserve"},
+    }
+    cluster = FakeCluster()
+    failures = {"left": 2}
+    real_apply = cluster.apply
+
+    def flaky_apply(o: dict[str, Any], dry_run: bool = False) -> Any:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ServiceError(
+                'applying Issuer kserve/i failed: failed calling webhook "webhook.cert-manager.io"'
+            )
+        return real_apply(o, dry_run)
+
+    cluster.apply = flaky_apply  # type: ignore[method-assign]
+    clock = FakeClock()
+    assert apply_when_webhooks_answer(cluster, obj, False, 60, clock, clock.sleep) == "created"
+    assert clock.sleeps == [2.0, 2.0]
+
+    failures["left"] = 1000
+    with pytest.raises(ServiceError, match="failed calling webhook"):
+        apply_when_webhooks_answer(cluster, obj, False, clock.now + 10, clock, clock.sleep)
+    assert len(clock.sleeps) <= 2 + 5  # bounded by the deadline
+
+    def broken_apply(o: dict[str, Any], dry_run: bool = False) -> Any:
+        raise ServiceError("applying Issuer kserve/i failed: spec.acme: Required value")
+
+    cluster.apply = broken_apply  # type: ignore[method-assign]
+    before = len(clock.sleeps)
+    with pytest.raises(ServiceError, match="Required value"):
+        apply_when_webhooks_answer(cluster, obj, False, clock.now + 60, clock, clock.sleep)
+    assert len(clock.sleeps) == before  # other errors are not retried
