@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from iml4e_components.datasets.core import generate_churn
 from iml4e_components.training.core import train_estimator
+
+
+@dataclass(frozen=True)
+class ServedChurn:
+    url: str
+    pid: int
+    home: Path
+    model_uri: str
+    tracking_uri: str
+    data: pd.DataFrame
+
 
 FEATURES = ["age", "region", "contract", "tenure_months", "monthly_charges", "support_calls"]
 
