@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -46,3 +47,14 @@ def test_cli_writes_the_report_atomically_and_readable(home: Path, tmp_path: Pat
     assert target.stat().st_mode & 0o044 == 0o044
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]  # no temporary file left
     assert "HTML report written to" in result.stderr
+
+
+def test_assess_with_the_example_answers_prints_json(home: Path) -> None:
+    result = CliRunner().invoke(app, ["assess", "--answers", str(EXAMPLE_ANSWERS), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["overall"]["level"] == 0
+    assert data["overall"]["profile"]["development"] == 2
+    assert data["roadmap"][0]["priority"] == 1
+    assert all(item["action"] for item in data["roadmap"])
+    assert "ml_test_score" not in data
