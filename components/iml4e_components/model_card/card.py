@@ -237,11 +237,16 @@ def _merge(base: Any, extra: Any) -> Any:
     return extra if extra not in (None, "", [], {}) else base
 
 
-def write_card(card: ModelCard, path: str | Path) -> Path:
-    """Write MCT JSON atomically (temporary file, then rename)."""
+def write_text_atomically(path: str | Path, text: str) -> Path:
+    """Write `text` to a temporary file beside `path`, then rename it: readers never see half a file."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(card.to_json(), encoding="utf-8")
+    temporary.write_text(text, encoding="utf-8")
     temporary.replace(target)
     return target
+
+
+def write_card(card: ModelCard, path: str | Path) -> Path:
+    """Write MCT JSON atomically."""
+    return write_text_atomically(path, card.to_json())

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iml4e_components.errors import ComponentError
-from iml4e_components.model_card.card import ModelCard, load_card, merge_cards, write_card
+from iml4e_components.model_card.card import (
+    ModelCard,
+    load_card,
+    merge_cards,
+    write_card,
+    write_text_atomically,
+)
 from iml4e_components.model_card.generate import card_from_run
 from iml4e_components.model_card.render import render_html
 from iml4e_components.model_card.spec import Verdict, check_card, load_spec
@@ -73,8 +79,7 @@ def gate_model_card(
     outcome = GateOutcome(card=card, verdict=check_card(card, conformance))
     html = render_html(card, outcome.verdict)
     write_card(card, card_path)
-    Path(html_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(html_path).write_text(html, encoding="utf-8")
+    write_text_atomically(html_path, html)
     log_card(run_id, outcome, html)
     if not outcome.verdict.passed:
         raise ComponentError(outcome.verdict.summary() + "; fix the card or the model before registering")

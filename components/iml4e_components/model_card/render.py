@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 
 from iml4e_components.errors import ComponentError
-from iml4e_components.model_card.card import ModelCard
+from iml4e_components.model_card.card import ModelCard, write_text_atomically
 from iml4e_components.model_card.spec import Verdict
 
 _TEMPLATES = jinja2.Environment(
@@ -87,8 +87,4 @@ def write_rendered(card: ModelCard, path: str | Path, verdict: Verdict | None = 
         raise ComponentError(
             f"cannot render a model card to '{target.name}'; name the output file .html or .md"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(target)
-    return target
+    return write_text_atomically(target, text)

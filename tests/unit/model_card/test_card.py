@@ -145,3 +145,25 @@ def test_rendering_escapes_html_in_card_text(complete_card: ModelCard, tmp_path:
     complete_card.model_details.overview = "<script>alert(1)</script>"
     page = write_rendered(complete_card, tmp_path / "card.html").read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_written_cards_are_valid_model_card_toolkit_json(complete_card: ModelCard, tmp_path: Path) -> None:
+    import jsonschema
+
+    schema_file = Path(__file__).parents[2] / "fixtures" / "model_card_toolkit" / "model_card.schema.json"
+    validator = jsonschema.Draft7Validator(json.loads(schema_file.read_text(encoding="utf-8")))
+    written = json.loads(write_card(complete_card, tmp_path / "card.json").read_text(encoding="utf-8"))
+    assert not [e.message for e in validator.iter_errors(written)]
+    written["model_card_extras"] = {}
+    assert validator.iter_errors(written), "the schema must reject unknown top-level keys"
+    assert any("Additional properties" in e.message for e in validator.iter_errors(written))
+
+
+def test_example_human_card_meets_the_strict_spec_documentation_rules(tmp_path: Path) -> None:
+    example = Path(__file__).parents[3] / "examples" / "model-card" / "human-card.yaml"
+    card = load_card(example)
+    strict = load_spec(Path(__file__).parents[3] / "examples" / "model-card" / "strict-spec.yaml")
+    verdict = check_card(card, strict, now=NOW)
+    ethics = [r for r in verdict.results if r.rule == "ethical_considerations"]
+    assert ethics[0].passed and ethics[0].reason == "3 recorded"
+    assert all(r.passed for r in verdict.results if r.target.startswith("considerations."))
