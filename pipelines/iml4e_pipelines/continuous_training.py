@@ -66,6 +66,5 @@ def continuous_training(
             card_spec=card_spec,
             seed=seed,
         )
-        with dsl.If(deploy == True):  # noqa: E712  # a KFP condition
-            deploy_model(model_name=model_name, registration=trained.output)
+        deploy_model(model_name=model_name, registration=trained.output, enabled=deploy)
     return decision.outputs["decision"]  # type: ignore[no-any-return]

@@ -52,6 +52,6 @@ def tabular_training(
         card_spec=card_spec,
         seed=seed,
     )
-    with dsl.If(deploy == True):  # noqa: E712  # a KFP condition, not a Python comparison
-        deploy_model(model_name=model_name, registration=trained.output)
+    # A step switched by a parameter rather than dsl.If: kfp.local (2.16) cannot evaluate conditions.
+    deploy_model(model_name=model_name, registration=trained.output, enabled=deploy)
     return trained.output  # type: ignore[no-any-return]

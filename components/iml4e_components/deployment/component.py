@@ -5,11 +5,16 @@ from iml4e_components.kfp_component import iml4e_component
 
 @iml4e_component
 def deploy_model(
-    model_name: str, registration: str = "", alias: str = "champion", timeout: float = 300.0
+    model_name: str,
+    registration: str = "",
+    enabled: bool = True,
+    alias: str = "champion",
+    timeout: float = 300.0,
 ) -> str:
     """Deploy `models:/<model_name>@<alias>` on the configured target (IML4E_DEPLOY_TARGET=local:
     the local endpoint; kserve: an InferenceService, waited for until Ready). `registration` (the
-    register step's JSON) only orders this step after registration. Returns the deployment as JSON."""
-    from iml4e_components.deployment.core import deploy
+    register step's JSON) orders this step after registration; `enabled=false` skips deployment.
+    Returns the deployment as JSON."""
+    from iml4e_components.deployment.core import deploy_if_enabled
 
-    return deploy(f"models:/{model_name}@{alias}", model_name, timeout).as_json()
+    return deploy_if_enabled(enabled, f"models:/{model_name}@{alias}", model_name, timeout)

@@ -283,3 +283,10 @@ def deploy(model_uri: str, model_name: str, timeout: float = 300.0) -> Deploymen
     return Deployment(
         target="kserve", name=name, model_uri=model_uri, url=url, detail={"namespace": namespace}
     )
+
+
+def deploy_if_enabled(enabled: bool, model_uri: str, model_name: str, timeout: float = 300.0) -> str:
+    """`deploy` as JSON, or a note that deployment is switched off (a pipeline parameter)."""
+    if not enabled:
+        return json.dumps({"deployed": False, "model_uri": model_uri, "reason": "deploy=false"})
+    return json.dumps({"deployed": True, **json.loads(deploy(model_uri, model_name, timeout).as_json())})

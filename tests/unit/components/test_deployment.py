@@ -159,3 +159,11 @@ def test_kserve_wait_is_bounded() -> None:
         deploy_kserve(
             _service(), api=FakeCustomObjects(ready_after=None), timeout=30, clock=lambda: now[0], sleep=sleep
         )
+
+
+def test_switched_off_deployment_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.setattr(core, "deploy", lambda *a: pytest.fail("deploy must not run"))
+    skipped = json.loads(core.deploy_if_enabled(False, "models:/m@champion", "m"))
+    assert skipped == {"deployed": False, "model_uri": "models:/m@champion", "reason": "deploy=false"}

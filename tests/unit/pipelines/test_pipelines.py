@@ -50,11 +50,11 @@ def test_training_stage_order() -> None:
 
 
 def test_tabular_training_validates_before_training_and_deploys_only_when_asked() -> None:
-    tasks = _tasks("tabular_training")
-    assert "validate-schema" in tasks["root"]["train-and-register"]["dependentTasks"]  # type: ignore[operator]
-    condition = tasks["root"]["condition-1"]["triggerPolicy"]["condition"]  # type: ignore[index]
-    assert "deploy" in condition
-    assert "deploy-model" in tasks["comp-condition-1"]
+    root = _tasks("tabular_training")["root"]
+    assert "validate-schema" in root["train-and-register"]["dependentTasks"]  # type: ignore[operator]
+    deploy = root["deploy-model"]
+    assert "train-and-register" in deploy["dependentTasks"]  # type: ignore[operator]
+    assert deploy["inputs"]["parameters"]["enabled"] == {"componentInputParameter": "deploy"}  # type: ignore[index]
 
 
 def test_continuous_training_retrains_only_on_the_decision() -> None:
