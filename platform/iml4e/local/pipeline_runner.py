@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from iml4e import console
 from iml4e.errors import PipelineError, UsageError
+from iml4e.local.kfp_conditions import local_conditions
 from iml4e.local.preloaded_tasks import preloaded_task_execution
 from iml4e.local.state import atomic_write_text, ensure_state_dir
 
@@ -252,7 +253,7 @@ def run_pipeline(
     output: Any = None
     status = "SUCCESS"
     try:
-        with _captured(log_path, on_line), preloaded_task_execution(pipeline):
+        with _captured(log_path, on_line), preloaded_task_execution(pipeline), local_conditions():
             task = pipeline(**arguments)
         outputs = task.outputs if hasattr(task, "outputs") else {}
         output = outputs.get("Output") if isinstance(outputs, dict) else None

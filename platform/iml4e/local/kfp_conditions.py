@@ -1,0 +1,84 @@
+"""Correct `dsl.If`/`dsl.Else` conditions for `kfp.local` runs.
+
+kfp 2.16's local orchestrator splices resolved values into the compiled CEL text and hands it to
+`eval`, so every condition the compiler emits (`inputs.parameter_values['pipelinechannel--x'] ==
+true`) fails to evaluate and the branch is silently skipped; it also cannot find task outputs
+other than `Output`. `local_conditions()` replaces that evaluation while a pipeline runs: each
+channel is resolved (pipeline input or any task's named output) and bound as an opaque value, and
+the CEL subset the compiler emits (`==`, `!=`, `<`, `>`, `&&`, `||`, `!`, `true`, `false`,
+`int(...)`, string and number literals) is evaluated with no builtins.
+
+Limit kept by kfp.local itself: only conditions of tasks in the root DAG (a `dsl.If` at pipeline
+level) are honoured; `dsl.If`/`dsl.Else` groups and `dsl.OneOf` are not supported locally, so
+iml4e pipelines use a top-level `dsl.If` for optional branches whose outputs nothing consumes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_CHANNEL = re.compile(r"inputs\.parameter_values\[\s*['\"](pipelinechannel--[A-Za-z0-9_\-]+)['\"]\s*\]")
+_TOKEN = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|&&|\|\||!=|!|\btrue\b|\bfalse\b|\bnull\b")
+_CEL_TO_PYTHON = {"&&": " and ", "||": " or ", "!": " not ", "true": "True", "false": "False", "null": "None"}
+_ALLOWED = {"__builtins__": {}, "int": int, "float": float, "str": str, "bool": bool}
+
+
+class UnresolvedChannel(LookupError):
+    """A condition names a value no upstream step or pipeline input provides."""
+
+
+def evaluate_condition(condition: str, resolve: Callable[[str], Any]) -> bool:
+    """Evaluate a compiled KFP trigger condition; `resolve(channel)` returns a channel's value."""
+    if not condition.strip():
+        return True
+    values: dict[str, Any] = {}
+
+    def bind(match: re.Match[str]) -> str:
+        name = f"_value{len(values)}"
+        values[name] = resolve(match.group(1))
+        return name
+
+    expression = _CHANNEL.sub(bind, condition)
+    python = _TOKEN.sub(lambda m: _CEL_TO_PYTHON.get(m.group(0), m.group(0)), expression)
+    # The expression is the compiler's CEL subset; values are bound as names, never spliced in.
+    return bool(eval(python, dict(_ALLOWED), values))
+
+
+def resolve_channel(channel: str, io_store: Any) -> Any:
+    """A channel's value from a kfp.local IOStore: a pipeline input, or `<task>-<output>`."""
+    for key in (channel, channel.removeprefix("pipelinechannel--")):
+        try:
+            return io_store.get_parent_input(key)
+        except ValueError:
+            pass
+    reference = channel.removeprefix("pipelinechannel--")
+    for cut in [i for i, char in enumerate(reference) if char == "-"]:
+        task, output = reference[:cut], reference[cut + 1 :]
+        try:
+            return io_store.get_task_output(task, output)
+        except ValueError:
+            continue
+    raise UnresolvedChannel(
+        f"condition input '{channel}' is neither a pipeline input nor an upstream task output"
+    )
+
+
+@contextmanager
+def local_conditions() -> Iterator[None]:
+    """While active, kfp.local evaluates `dsl.If` conditions with `evaluate_condition`."""
+    from kfp.local.orchestrator import enhanced_dag_orchestrator
+
+    evaluator = enhanced_dag_orchestrator.ConditionEvaluator
+    original = evaluator.evaluate_condition
+
+    def patched(condition: str, io_store: Any) -> bool:
+        return evaluate_condition(condition, lambda channel: resolve_channel(channel, io_store))
+
+    evaluator.evaluate_condition = staticmethod(patched)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        evaluator.evaluate_condition = original  # type: ignore[method-assign]
