@@ -56,6 +56,8 @@ DATASET_FACET = "iml4e_artifact"
 NAMESPACE_ENV = "IML4E_LINEAGE_NAMESPACE"
 DEFAULT_NAMESPACE = "iml4e"
 ATTEMPTS = 3
+#: Undelivered events are counted here, beside the event store.
+FAILURES_FILE = "delivery-failures.jsonl"
 _MAX_DIGEST_BYTES = 512 * 1024 * 1024
 
 _stats = {"emitted": 0, "failed": 0, "retried": 0}
@@ -129,6 +131,23 @@ def configured_transports() -> list[Transport]:
     return transports
 
 
+def record_failure(transport: str | None, error: str, event: Any) -> None:
+    """Count an undelivered event in `<state>/lineage/delivery-failures.jsonl` (best effort)."""
+    try:
+        append_event(
+            {
+                "eventTime": datetime.now(UTC).isoformat(),
+                "transport": transport,
+                "error": error[:500],
+                "job": getattr(getattr(event, "job", None), "name", None),
+                "eventType": getattr(getattr(event, "eventType", None), "value", None),
+            },
+            default_store_path().with_name(FAILURES_FILE),
+        )
+    except Exception as exc:  # the disk itself may be the problem; the warning above already tells
+        log.debug("lineage: cannot record the delivery failure (%s)", exc)
+
+
 def deliver(event: Any, transports: list[Transport] | None = None, backoff: float = 0.2) -> bool:
     """Send `event` through every transport, retrying each; never raises. True if all delivered."""
     delivered = True
@@ -155,6 +174,7 @@ def deliver(event: Any, transports: list[Transport] | None = None, backoff: floa
                         type(exc).__name__,
                         exc,
                     )
+                    record_failure(transport.kind, f"{type(exc).__name__}: {exc}", event)
                 else:
                     _stats["retried"] += 1
                     time.sleep(backoff * attempt)

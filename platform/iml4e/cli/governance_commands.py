@@ -92,11 +92,16 @@ def _use_tracking_server() -> None:
 
 def _load_graph() -> Any:
     from iml4e.paths import state_dir
+    from iml4e_components.lineage.emit import FAILURES_FILE
     from iml4e_components.lineage.graph import LineageGraph
     from iml4e_components.lineage.store import read_events
 
     store = state_dir() / "lineage" / "events.jsonl"
     events = read_events(store, on_warning=console.warn)
+    undelivered = store.with_name(FAILURES_FILE)
+    if undelivered.is_file():
+        count = sum(1 for line in undelivered.read_bytes().splitlines() if line.strip())
+        console.warn(f"{count} lineage event deliveries failed (e.g. to OPENLINEAGE_URL); see {undelivered}")
     if not events:
         from iml4e.errors import StateError
 

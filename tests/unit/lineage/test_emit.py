@@ -108,6 +108,12 @@ def test_failing_transport_is_retried_counted_never_fatal(monkeypatch: pytest.Mo
     assert broken.calls == 2 * emit.ATTEMPTS
     assert after["failed"] - before["failed"] == 2
     assert after["retried"] - before["retried"] == 2 * (emit.ATTEMPTS - 1)
+    failures = read_events(default_store_path().with_name(emit.FAILURES_FILE))
+    assert [(f["transport"], f["eventType"]) for f in failures] == [
+        ("broken", "START"),
+        ("broken", "COMPLETE"),
+    ]
+    assert failures[0]["error"] == "ConnectionError: backend down"
 
 
 def test_unreadable_dataset_is_described_as_unknown_not_fatal(tmp_path: Path) -> None:
