@@ -71,7 +71,8 @@ def render_report(assessment: Assessment) -> str:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    chart = radar_svg({r.area.id: (r.area.name, r.level) for r in assessment.areas})
+    # Area ids as axis labels: full names would run off the chart; the table beside it has them.
+    chart = radar_svg({r.area.id: (r.area.id.capitalize(), r.level) for r in assessment.areas})
     return environment.get_template("report.html.j2").render(
         data=assessment.as_dict(),
         levels=model.levels,
