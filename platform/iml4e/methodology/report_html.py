@@ -83,6 +83,14 @@ def render_report(assessment: Assessment) -> str:
 
 def write_report(assessment: Assessment, path: Path) -> Path:
     """Write the report atomically (no half-written file on failure)."""
-    atomic_write_text(path, render_report(assessment))
-    path.chmod(0o644)  # a report is meant to be shared; the temporary file was private
+    html = render_report(assessment)
+    try:
+        atomic_write_text(path, html)
+        path.chmod(0o644)  # a report is meant to be shared; the temporary file was private
+    except OSError as exc:
+        from iml4e.errors import UsageError
+
+        raise UsageError(
+            f"cannot write the report to {path} ({exc.strerror or exc}); pass a writable file path to --report"
+        ) from exc
     return path

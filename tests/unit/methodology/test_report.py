@@ -58,3 +58,12 @@ def test_assess_with_the_example_answers_prints_json(home: Path) -> None:
     assert data["roadmap"][0]["priority"] == 1
     assert all(item["action"] for item in data["roadmap"])
     assert "ml_test_score" not in data
+
+
+def test_an_unwritable_report_path_is_a_usage_error(home: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "a-directory"
+    folder.mkdir()
+    result = CliRunner().invoke(app, ["assess", "--answers", str(EXAMPLE_ANSWERS), "--report", str(folder)])
+    assert result.exit_code == 2
+    assert "cannot write the report to" in result.stderr and "a-directory" in result.stderr
+    assert list(folder.iterdir()) == []  # no temporary file left behind
