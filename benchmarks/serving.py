@@ -51,29 +51,22 @@ async def _generate_load(url: str, bodies: list[bytes], concurrency: int, reques
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "seconds": seconds,
-        "rps": len(latencies) / seconds,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "statuses": statuses,
-    }
+    return {"seconds": seconds, "latencies": latencies, "statuses": statuses}
 
 
 def _load_main(args: argparse.Namespace) -> None:
     import uvloop
 
     bodies = [line.encode() for line in Path(args.bodies).read_text().splitlines() if line]
-    uvloop.run(_generate_load(args.load, bodies, args.concurrency, min(300, args.requests)))  # warm-up
+    if args.warmup:
+        uvloop.run(_generate_load(args.load, bodies, args.concurrency, args.warmup))
     result = uvloop.run(_generate_load(args.load, bodies, args.concurrency, args.requests))
     sys.stdout.write(json.dumps(result) + "\n")
 
 
-def run_load(url: str, bodies_file: Path, concurrency: int, requests: int) -> dict[str, Any]:
+def run_load(url: str, bodies_file: Path, concurrency: int, requests: int, warmup: int) -> dict[str, Any]:
     command = [sys.executable, __file__, "--load", url, "--bodies", str(bodies_file)]
-    command += ["--concurrency", str(concurrency), "--requests", str(requests)]
+    command += ["--concurrency", str(concurrency), "--requests", str(requests), "--warmup", str(warmup)]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -136,7 +129,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bench_serving(requests: int, levels: list[int], work: Path) -> list[dict[str, Any]]:
+def bench_serving(requests: int, levels: list[int], rounds: int, work: Path) -> list[dict[str, Any]]:
     from churn_model import FEATURES, register_churn_model
 
     tracking_uri, model_uri, data = register_churn_model(work)
@@ -193,15 +186,45 @@ def bench_serving(requests: int, levels: list[int], work: Path) -> list[dict[str
     rows = []
     try:
         for level in levels:
-            for target, (url, file) in targets.items():
-                result = run_load(url, file, level, requests)
-                rows.append({"server": target, "concurrency": level, **result})
-                sys.stderr.write(
-                    f"  {target} c={level}: {result['rps']:.0f} req/s, p99 {result['p99_ms']:.1f} ms\n"
-                )
+            rows += _measure_level(targets, level, requests, rounds)
     finally:
         _stop(iml4e)
         _stop(mlflow)
+    return rows
+
+
+def _measure_level(
+    targets: dict[str, tuple[str, Path]], level: int, requests: int, rounds: int
+) -> list[dict[str, Any]]:
+    """`requests` per server in `rounds` interleaved rounds (order alternating), so a busy neighbour
+    on a shared machine slows every server alike instead of whichever ran at the wrong minute."""
+    latencies: dict[str, list[float]] = {t: [] for t in targets}
+    seconds = dict.fromkeys(targets, 0.0)
+    statuses: dict[str, dict[str, int]] = {t: {} for t in targets}
+    per_round = -(-requests // rounds)
+    for number in range(rounds):
+        order = list(targets) if number % 2 == 0 else list(reversed(targets))
+        for target in order:
+            url, file = targets[target]
+            result = run_load(url, file, level, per_round, warmup=200 if number == 0 else 0)
+            latencies[target] += result["latencies"]
+            seconds[target] += result["seconds"]
+            for code, count in result["statuses"].items():
+                statuses[target][code] = statuses[target].get(code, 0) + count
+    rows = []
+    for target in targets:
+        ordered = sorted(latencies[target])
+        row = {
+            "server": target,
+            "concurrency": level,
+            "requests": len(ordered),
+            "rps": len(ordered) / seconds[target],
+            "p50_ms": ordered[len(ordered) // 2] * 1000,
+            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+            "statuses": statuses[target],
+        }
+        sys.stderr.write(f"  {target} c={level}: {row['rps']:.0f} req/s, p99 {row['p99_ms']:.1f} ms\n")
+        rows.append(row)
     return rows
 
 
@@ -236,7 +259,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per concurrency level")
     parser.add_argument("--skip-drift", action="store_true")
+    parser.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--bodies", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -245,9 +270,10 @@ def main() -> int:
         _load_main(args)
         return 0
     with tempfile.TemporaryDirectory(prefix="iml4e-bench-serving-") as tmp:
-        rows = bench_serving(args.requests, args.concurrency, Path(tmp))
+        rows = bench_serving(args.requests, args.concurrency, args.rounds, Path(tmp))
     print(
-        f"serving: one-row requests, {args.requests} per cell, loopback, one worker each (shared 2-core machine)"
+        f"serving: one-row requests, {args.requests} per cell in {args.rounds} interleaved rounds, loopback, "
+        f"one worker per server, load generator in its own process; machine: {os.cpu_count()} CPUs, shared"
     )
     print_table(rows)
     failures = [r for r in rows if any(int(code) >= 500 for code in r["statuses"])]

@@ -31,4 +31,7 @@ def served_churn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedChu
                 record.url, record.pid, home, model_uri, tracking_uri, data[[*FEATURES, "churned"]]
             )
         finally:
+            from iml4e.local import platform
+
+            platform.down()  # whatever server the tests left recorded under this home
             processes.stop(record.pid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -226,3 +227,42 @@ def test_status_lists_the_server_and_serving_again_reuses_it(
     (status,) = [s for s in platform.status() if s.record.name == "serve:churn"]
     assert status.healthy and status.record.extra["model_uri"] == served_churn.model_uri
     assert serve_detached(served_churn.model_uri, "churn").pid == served_churn.pid
+
+
+def test_demo_serving_answers_requests_and_writes_a_drift_report(
+    served_churn: ServedChurn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iml4e.local.serving import demo_serving
+
+    monkeypatch.setenv("IML4E_HOME", str(served_churn.home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", served_churn.tracking_uri)
+    reference = served_churn.home.parent / "demo-reference.csv"
+    served_churn.data.to_csv(reference, index=False)
+    summary = demo_serving(served_churn.model_uri, str(reference), rows=30)
+    assert summary["requests answered"] == "2 (30 rows)"
+    assert summary["served model (V2)"].endswith("/v2/models/churn/infer")
+    report = summary["drift report"].split(" (")[0]
+    assert report.endswith(".html") and Path(report).is_file()
+
+
+def test_another_uri_replaces_the_server_and_up_restarts_a_dead_one(
+    served_churn: ServedChurn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs last: it replaces the module's server."""
+    from iml4e.local import processes
+    from iml4e.local.serving import restart_dead_servers, serve_detached
+    from iml4e.local.state import load_state
+
+    monkeypatch.setenv("IML4E_HOME", str(served_churn.home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", served_churn.tracking_uri)
+    replaced = serve_detached("models:/churn/1", "churn")
+    assert replaced.pid != served_churn.pid and not processes.is_alive(served_churn.pid)
+    assert replaced.extra["model_uri"] == "models:/churn/1"
+    processes.stop(replaced.pid)
+    assert restart_dead_servers("http://127.0.0.1:1") == ["serve:churn"]
+    restarted = load_state(served_churn.home).services["serve:churn"]
+    assert restarted.pid != replaced.pid and restarted.extra["model_uri"] == "models:/churn/1"
+    answer = httpx.post(
+        f"{restarted.url}/v1/models/churn:predict", json={"instances": _records(served_churn, 1)}
+    )
+    assert answer.status_code == 200
