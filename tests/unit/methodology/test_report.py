@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from iml4e.cli.app import app
 from iml4e.methodology.answers import read_answers
+from iml4e.methodology.evidence import ProbeResult
 from iml4e.methodology.report_html import radar_svg, render_report
 from iml4e.methodology.scoring import assess
 
@@ -37,6 +38,14 @@ def test_report_is_self_contained_with_chart_roadmap_and_ml_test_score() -> None
     assert "<link" not in html and "<script" not in html
     assert "Roadmap" in html and "DEV-3.1" in html and "iml4e_components.registry" in html
     assert "ML Test Score: 0.0" in html
+    assert "Evidence read from the platform" not in html  # no --evidence, no evidence table
+
+
+def test_report_lists_the_evidence_with_its_reasons() -> None:
+    evidence = {"pipeline_runs": ProbeResult("pipeline_runs", True, "2 successful <runs>")}
+    html = render_report(assess(read_answers(EXAMPLE_ANSWERS), evidence))
+    assert "Evidence read from the platform" in html
+    assert "2 successful &lt;runs&gt;" in html  # escaped
 
 
 def test_cli_writes_the_report_atomically_and_readable(home: Path, tmp_path: Path) -> None:
