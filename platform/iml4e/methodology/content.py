@@ -45,6 +45,10 @@ class Statement(_Strict):
         description="Capability id (capabilities.yaml) that supports it; null if none."
     )
     evidence: str | None = Field(default=None, description="Probe id that can prove the statement, if any.")
+    spec_rule: str | None = Field(
+        default=None,
+        description="Model-card conformance rule (iml4e_components.model_card.spec) enforcing it.",
+    )
 
 
 class Area(_Strict):

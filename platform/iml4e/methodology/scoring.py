@@ -107,12 +107,13 @@ class RoadmapItem:
 
 def closing_providers(statement: Statement) -> list[str]:
     """The iml4e commands, components, pipelines or manifests that close `statement`."""
+    rule = [f"model-card spec rule {statement.spec_rule}"] if statement.spec_rule else []
     if statement.capability is None:
-        return []
+        return rule
     capability = load_catalogue().by_id()[statement.capability]
     if capability.providers:
-        return [p.label() for p in capability.providers]
-    return [f"planned: {capability.planned}"]
+        return [p.label() for p in capability.providers] + rule
+    return [f"planned: {capability.planned}", *rule]
 
 
 @dataclass(frozen=True)
@@ -210,9 +211,8 @@ class Assessment:
                 continue
             for result in area_result.statements:
                 if result.statement.level == target and not result.holds:
-                    provided = bool(closing_providers(result.statement)) and not closing_providers(
-                        result.statement
-                    )[0].startswith("planned:")
+                    closers = closing_providers(result.statement)
+                    provided = bool(closers) and not closers[0].startswith("planned:")
                     rank = (area_result.level, result.answer != "partial", not provided, order)
                     candidates.append((rank, area_result.area, target, result))
         candidates.sort(key=lambda c: c[0])

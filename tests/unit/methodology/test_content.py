@@ -69,3 +69,25 @@ def test_a_capability_with_neither_provider_nor_plan_is_rejected() -> None:
         Capability.model_validate(
             {"id": "x", "name": "X", "category": "data", "description": "d", "providers": []}
         )
+
+
+def _model_card_rule_kinds() -> set[str]:
+    from typing import get_args
+
+    from iml4e_components.model_card import spec
+
+    kinds: set[str] = set()
+    for value in vars(spec).values():
+        if isinstance(value, type) and issubclass(value, spec._Rule) and "rule" in value.model_fields:
+            kinds.update(get_args(value.model_fields["rule"].annotation))
+    return kinds
+
+
+def test_ethics_and_documentation_statements_name_real_model_card_spec_rules() -> None:
+    kinds = _model_card_rule_kinds()
+    assert "ethical_considerations" in kinds
+    ruled = {s.id: s.spec_rule for a in load_maturity_model().areas for s in a.statements if s.spec_rule}
+    assert ruled["GOV-3.2"] == "ethical_considerations"
+    assert ruled["GOV-3.3"] == "max_slice_gap"
+    for statement_id, rule in ruled.items():
+        assert rule in kinds, f"{statement_id}: model-card spec has no rule '{rule}'"
