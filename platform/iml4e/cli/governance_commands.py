@@ -131,6 +131,22 @@ def _model_tree(target: str) -> tuple[Any, Any, Any]:
     return ref, graph, graph.upstream(list(reversed(runs)), root)
 
 
+def _deployed_model(target: str) -> str:
+    """The model URI behind `deployment:NAME` (or `serve:NAME`): the local endpoint's, else the one
+    the pipeline's deploy step recorded in lineage."""
+    from iml4e.errors import UsageError
+    from iml4e.local.state import load_state
+
+    name = target.split(":", 1)[1]
+    record = load_state().services.get(f"serve:{name}")
+    if record is not None and record.extra.get("model_uri"):
+        return str(record.extra["model_uri"])
+    deployed = [r for r in _load_graph().runs_annotated(model_name=name) if r.label == "deploy_model"]
+    if deployed and deployed[-1].values.get("model_uri"):
+        return str(deployed[-1].values["model_uri"])
+    raise UsageError(f"no deployment named '{name}'; see 'iml4e status' for local endpoints")
+
+
 def _render_tree(node: Any, branch: Any = None) -> Any:
     from rich.markup import escape
     from rich.tree import Tree
@@ -168,6 +184,8 @@ def lineage_show(
     from iml4e_components.lineage.graph import graph_html
     from iml4e_components.lineage.resolve import is_model_uri
 
+    if target.startswith(("deployment:", "serve:")):
+        target = _deployed_model(target)
     if is_model_uri(target):
         ref, graph, tree = _model_tree(target)
         upstream, subject = True, {"model": ref.as_dict()}

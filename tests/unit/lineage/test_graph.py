@@ -122,3 +122,13 @@ def test_cli_reports_a_corrupted_store_and_warns_on_a_truncated_one(two_runs: Li
     store.write_bytes(b"garbage\n")
     result = CliRunner().invoke(app, ["lineage", "show", "sample:churn"])
     assert result.exit_code == 2 and "is corrupted" in result.stderr
+
+
+def test_deployment_name_resolves_to_the_deployed_model_uri(two_runs: LineageGraph) -> None:
+    from iml4e.cli.governance_commands import _deployed_model
+
+    with lineage_step("deploy_model", inputs={"model": "models:/churn@champion"}) as step:
+        step.annotate(model_name="churn", alias="champion", model_uri="models:/churn@champion")
+    assert _deployed_model("deployment:churn") == "models:/churn@champion"
+    result = CliRunner().invoke(app, ["lineage", "show", "deployment:nope"])
+    assert result.exit_code == 2 and "no deployment named 'nope'" in result.stderr
