@@ -90,12 +90,13 @@ def capability_statuses(evidence: dict[str, ProbeResult] | None = None) -> list[
     for capability in load_catalogue().capabilities:
         statements = [s.id for a in model.areas for s in a.statements if s.capability == capability.id]
         ml_tests = [t.id for s in tests.sections for t in s.tests if t.capability == capability.id]
-        status, why = _status(capability, evidence)
+        status, why = capability_status(capability, evidence)
         result.append(CapabilityStatus(capability, status, why, statements, ml_tests))
     return result
 
 
-def _status(capability: Capability, evidence: dict[str, ProbeResult] | None) -> tuple[str, str]:
+def capability_status(capability: Capability, evidence: dict[str, ProbeResult] | None) -> tuple[str, str]:
+    """The status of one capability here and why: planned, missing, installed or active."""
     if not capability.providers:
         return PLANNED, f"not provided yet; planned: {capability.planned}"
     for provider in capability.providers:

@@ -77,3 +77,34 @@ def test_capabilities_table_is_printed_to_stdout(home: Path) -> None:
     result = CliRunner().invoke(app, ["capabilities", "--no-evidence"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "Experiment tracking" in result.stdout and "installed" in result.stdout
+
+
+def test_a_missing_provider_shows_as_missing_and_evidence_makes_a_capability_active() -> None:
+    from iml4e.methodology.catalogue import capability_status
+    from iml4e.methodology.content import Capability
+    from iml4e.methodology.evidence import ProbeResult
+
+    def capability(*providers: dict[str, str]) -> Capability:
+        return Capability.model_validate(
+            {
+                "id": "x",
+                "name": "X",
+                "category": "data",
+                "description": "d",
+                "providers": list(providers),
+                "evidence": "pipeline_runs",
+            }
+        )
+
+    gone = capability({"kind": "component", "ref": "iml4e_components.no_such_thing"})
+    assert capability_status(gone, None)[0] == "missing"
+    assert capability_status(capability({"kind": "command", "ref": "fly"}), None)[0] == "missing"
+    assert (
+        capability_status(capability({"kind": "manifest", "ref": "base/nothing.yaml"}), None)[0] == "missing"
+    )
+    present = capability({"kind": "pipeline", "ref": "tabular_training"})
+    assert capability_status(present, None) == ("installed", "installed")
+    used = {"pipeline_runs": ProbeResult("pipeline_runs", True, "1 run")}
+    assert capability_status(present, used) == ("active", "1 run")
+    unused = {"pipeline_runs": ProbeResult("pipeline_runs", False, "no run")}
+    assert capability_status(present, unused)[0] == "installed"
