@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 import traceback
@@ -235,7 +236,19 @@ def _reference(value: Any) -> _DatasetRef | None:
 
 
 def _json_safe(values: Mapping[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(json.dumps(dict(values), default=str))
+    """Plain JSON values only: objects become strings, NaN and infinities become null (strict JSON
+    parsers in OpenLineage backends reject them)."""
+
+    def finite(node: Any) -> Any:
+        if isinstance(node, float) and not math.isfinite(node):
+            return None
+        if isinstance(node, dict):
+            return {k: finite(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [finite(v) for v in node]
+        return node
+
+    result: dict[str, Any] = finite(json.loads(json.dumps(dict(values), default=str)))
     return result
 
 

@@ -40,7 +40,7 @@ def test_step_emits_start_and_complete_with_table_facets(tmp_path: Path, assert_
     with lineage_step("split_dataset", inputs={"dataset": str(raw)}, outputs={"train": out}) as step:
         Path(out.path).parent.mkdir(parents=True)
         frame.head(40).to_parquet(out.path, index=False)
-        step.annotate(mlflow_run_id="run-1", model_name=None)
+        step.annotate(mlflow_run_id="run-1", model_name=None, r2=float("nan"), counts={"bad": float("inf")})
 
     events = read_events()
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
@@ -56,6 +56,8 @@ def test_step_emits_start_and_complete_with_table_facets(tmp_path: Path, assert_
     assert parent["run"]["runId"] == str(expected_parent)
     values = complete["run"]["facets"]["iml4e"]["values"]
     assert values["mlflow_run_id"] == "run-1" and "model_name" not in values
+    assert values.get("r2") is None and not values.get("counts", {}).get("bad")  # strict JSON: no NaN
+    assert "NaN" not in default_store_path().read_text(encoding="utf-8")
     assert values["pipeline_run_id"] == "20261127-010000-abc123"
 
     (source,) = complete["inputs"]
