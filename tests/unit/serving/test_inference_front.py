@@ -154,3 +154,30 @@ def test_batcher_predicts_large_submissions_at_once() -> None:
 
     assert asyncio.run(run()) == [[0, 2, 4], [0, 2]]
     assert calls == [5]
+
+
+def test_text_labels_are_answered_in_both_protocols(tmp_path: Path) -> None:
+    def predict(columns: Columns) -> np.ndarray[Any, Any]:
+        return np.where(columns["age"] > 50, "stays", "leaves").astype(object)
+
+    model = _model(CountingModel())
+    model.predict_columns = predict  # type: ignore[method-assign]
+    app = build_app(model, ServingMetrics("churn", CollectorRegistry()))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+    async def send() -> list[httpx.Response]:
+        async with client:
+            return [
+                await client.post("/v2/models/churn/infer", json=_v2(70)),
+                await client.post("/v1/models/churn:predict", json={"instances": [[20, "s"]]}),
+            ]
+
+    v2, v1 = asyncio.run(send())
+    assert v2.json()["outputs"][0] == {
+        "name": "predict",
+        "shape": [1],
+        "datatype": "BYTES",
+        "data": ["stays"],
+    }
+    assert v1.json() == {"predictions": ["leaves"]}
+    assert 'prediction="stays"' in generate_latest(app.metrics.registry).decode()
