@@ -7,6 +7,7 @@ from kfp import dsl
 from iml4e_components.datasets.component import load_dataset
 from iml4e_components.deployment.component import deploy_model
 from iml4e_components.retraining.component import decide_retraining
+from iml4e_components.tracking.component import start_tracking
 from iml4e_components.validation.component import validate_schema
 from iml4e_pipelines.stages import train_and_register
 
@@ -48,6 +49,7 @@ def continuous_training(
         id_columns=id_columns,
     )
     with dsl.If(decision.outputs["retrain"] == True):  # noqa: E712  # a KFP condition
+        tracking = start_tracking(experiment=experiment, pipeline_name="continuous_training")
         trained = train_and_register(
             dataset=validated.outputs["validated"],
             target=target,
@@ -55,8 +57,7 @@ def continuous_training(
             params_json=params_json,
             search_json=search_json,
             model_name=model_name,
-            experiment=experiment,
-            pipeline_name="continuous_training",
+            run_id=tracking.output,
             gate_metric=gate_metric,
             test_size=test_size,
             calibration_size=calibration_size,

@@ -8,7 +8,6 @@ from iml4e_components.evaluation.component import evaluate_model
 from iml4e_components.model_card.component import model_card_gate
 from iml4e_components.preparation.component import prepare_data
 from iml4e_components.registry.component import register_model
-from iml4e_components.tracking.component import start_tracking
 from iml4e_components.training.component import train_model
 
 
@@ -23,8 +22,7 @@ def train_and_register(
     params_json: str,
     search_json: str,
     model_name: str,
-    experiment: str,
-    pipeline_name: str,
+    run_id: str,
     gate_metric: str,
     test_size: float,
     calibration_size: float,
@@ -36,8 +34,7 @@ def train_and_register(
 ) -> str:
     """Train a challenger on `dataset` and register it; `champion` moves only if it wins on
     `gate_metric`. Returns the registration JSON (name, version, promoted, metric, value,
-    champion_uri, run_id)."""
-    tracking = start_tracking(experiment=experiment, pipeline_name=pipeline_name)
+    champion_uri, run_id). Every step logs into MLflow run `run_id`."""
     prepared = prepare_data(
         dataset=dataset,
         target=target,
@@ -50,7 +47,7 @@ def train_and_register(
         train=prepared.outputs["train"],
         preprocessor=prepared.outputs["preprocessor"],
         target=target,
-        run_id=tracking.output,
+        run_id=run_id,
         estimator=estimator,
         params_json=params_json,
         search_json=search_json,
@@ -60,7 +57,7 @@ def train_and_register(
         model=trained.outputs["model"],
         calibration=prepared.outputs["calibration"],
         target=target,
-        run_id=tracking.output,
+        run_id=run_id,
         model_uri=trained.outputs["Output"],
         methods=calibration_methods,
         seed=seed,
@@ -69,11 +66,11 @@ def train_and_register(
         model=calibrated.outputs["calibrated"],
         test=prepared.outputs["test"],
         target=target,
-        run_id=tracking.output,
+        run_id=run_id,
         slices=slices,
     )
     gate = model_card_gate(
-        run_id=tracking.output,
+        run_id=run_id,
         model_uri=calibrated.outputs["Output"],
         model_name=model_name,
         metrics=evaluated.outputs["metrics"],
@@ -82,7 +79,7 @@ def train_and_register(
     registered = register_model(
         model_uri=calibrated.outputs["Output"],
         model_name=model_name,
-        run_id=tracking.output,
+        run_id=run_id,
         metrics=evaluated.outputs["metrics"],
         gate_metric=gate_metric,
         card_verdict=gate.outputs["Output"],

@@ -5,6 +5,7 @@ from kfp import dsl
 
 from iml4e_components.datasets.component import load_dataset
 from iml4e_components.deployment.component import deploy_model
+from iml4e_components.tracking.component import start_tracking
 from iml4e_components.validation.component import validate_schema
 from iml4e_pipelines.stages import train_and_register
 
@@ -32,6 +33,7 @@ def tabular_training(
     deploy: bool = False,
     seed: int = 42,
 ) -> str:
+    tracking = start_tracking(experiment=experiment, pipeline_name="tabular_training")
     loaded = load_dataset(source=dataset, seed=7)
     validated = validate_schema(dataset=loaded.outputs["dataset"], schema=schema, target=target)
     trained = train_and_register(
@@ -41,8 +43,7 @@ def tabular_training(
         params_json=params_json,
         search_json=search_json,
         model_name=model_name,
-        experiment=experiment,
-        pipeline_name="tabular_training",
+        run_id=tracking.output,
         gate_metric=gate_metric,
         test_size=test_size,
         calibration_size=calibration_size,
