@@ -71,6 +71,10 @@ def check_drift(
     now = time.time() if now is None else now
     since = now - window_seconds if window_seconds is not None else None
     logged = read_request_log(state_dir, model, since=since)
+    if len(logged) < 2:
+        raise ComponentError(
+            f"only {len(logged)} logged rows for '{model}' in the window; send more requests or widen --window"
+        )
     columns = [
         c
         for c in logged.columns
@@ -80,10 +84,6 @@ def check_drift(
         raise ComponentError(
             f"the reference data shares no column with the inputs logged for '{model}'; "
             "pass the model's training data as the reference"
-        )
-    if len(logged) < 2:
-        raise ComponentError(
-            f"only {len(logged)} logged rows for '{model}' in the window; send more requests or widen --window"
         )
     result = compute_drift(reference, logged, columns)
     folder = monitoring_dir(state_dir, model)
