@@ -27,6 +27,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -76,7 +77,7 @@ def imported_modules(source: str) -> list[str]:
 
 def pipeline_modules(pipeline: Any) -> list[str]:
     """Every module the lightweight components of a compiled pipeline import."""
-    from google.protobuf import json_format
+    from google.protobuf import json_format  # type: ignore[import-untyped]  # no protobuf stubs in dev deps
 
     executors = json_format.MessageToDict(pipeline.pipeline_spec.deployment_spec).get("executors", {})
     modules: list[str] = []
@@ -107,6 +108,7 @@ class TaskServer:
             stdin=subprocess.DEVNULL,
         )
         theirs.close()
+        self.busy = threading.Lock()
 
     def alive(self) -> bool:
         return self._process.poll() is None
@@ -138,6 +140,7 @@ class TaskServer:
 
 
 _server: TaskServer | None = None
+_server_lock = threading.Lock()
 
 
 def task_server(preload: list[str] | None = None) -> TaskServer:
@@ -163,7 +166,16 @@ def run_task(full_command: list[str], fallback: Callable[[list[str]], int]) -> i
     if parsed is None:
         return fallback(full_command)
     source, arguments = parsed
-    code = task_server().run(source, arguments, lambda line: print(line, end=""))  # noqa: T201 - captured
+    with _server_lock:
+        server = task_server()
+    # kfp.local runs ParallelFor iterations in threads; the server takes one task at a time, so a
+    # task that finds it busy runs on kfp's own subprocess path instead of waiting.
+    if not server.busy.acquire(blocking=False):
+        return fallback(full_command)
+    try:
+        code = server.run(source, arguments, lambda line: print(line, end=""))  # noqa: T201 - captured
+    finally:
+        server.busy.release()
     print("\n")  # noqa: T201 - kfp separates each task's output with a blank line
     return code
 

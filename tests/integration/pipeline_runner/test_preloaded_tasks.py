@@ -41,6 +41,21 @@ def combine(first: str, second: str, fail: bool) -> str:
     return json.dumps([json.loads(first), json.loads(second)])
 
 
+@iml4e_component
+def touch(folder: str, item: int) -> None:
+    import pathlib
+    import time
+
+    time.sleep(0.2)  # overlap with the sibling iterations
+    (pathlib.Path(folder) / f"item-{item}").write_text(str(item))
+
+
+@dsl.pipeline(name="fan-out")
+def fan_out(folder: str) -> None:
+    with dsl.ParallelFor(items=[1, 2, 3, 4]) as item:
+        touch(folder=folder, item=item)
+
+
 @dsl.pipeline(name="probe-pipeline")
 def probe_pipeline(fail: bool = False) -> str:
     one = probe(tag="one")
@@ -61,7 +76,7 @@ def pipeline_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(path: Path, *pairs: str) -> list[dict]:  # type: ignore[type-arg]
-    result = run_pipeline(str(path), list(pairs), tracking_uri="http://127.0.0.1:9")
+    result = run_pipeline(f"{path}:probe_pipeline", list(pairs), tracking_uri="http://127.0.0.1:9")
     assert result.status == "SUCCESS"
     return result.output  # type: ignore[no-any-return]
 
@@ -96,3 +111,12 @@ def test_same_results_as_kfp_subprocess_path(pipeline_file: Path, monkeypatch: p
 def test_failing_task_stops_the_run_with_its_message(pipeline_file: Path) -> None:
     with pytest.raises(PipelineError, match=r"failed at step 'combine': ValueError: probe failure 4711"):
         run(pipeline_file, "fail=true")
+
+
+def test_parallel_iterations_all_run(pipeline_file: Path, tmp_path: Path) -> None:
+    """kfp.local runs ParallelFor iterations in threads; a busy server hands tasks to kfp's own path."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = run_pipeline(f"{pipeline_file}:fan_out", [f"folder={folder}"], tracking_uri="http://127.0.0.1:9")
+    assert result.status == "SUCCESS"
+    assert sorted(p.name for p in folder.iterdir()) == ["item-1", "item-2", "item-3", "item-4"]
