@@ -90,12 +90,14 @@ def split_table(
 
 
 def identifier_columns(frame: pd.DataFrame) -> list[str]:
-    """Text columns whose every value is distinct: identifiers that carry no signal."""
-    return [
-        str(c)
-        for c in frame.columns
-        if frame[c].dtype == object and len(frame) > 20 and frame[c].nunique(dropna=False) == len(frame)
-    ]
+    """Text columns whose every present value is distinct: identifiers that carry no signal (a few
+    cells nulled by error cleaning do not turn an identifier into a feature)."""
+    found = []
+    for column in frame.columns:
+        present = frame[column].dropna()
+        if frame[column].dtype == object and len(present) > 20 and present.is_unique:
+            found.append(str(column))
+    return found
 
 
 def feature_columns(frame: pd.DataFrame, target: str, drop: list[str] | None = None) -> list[str]:

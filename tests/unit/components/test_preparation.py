@@ -65,3 +65,9 @@ def test_bad_sizes_and_drop_columns_are_named(churn: pd.DataFrame) -> None:
     with pytest.raises(ComponentError, match="no column 'nope'"):
         feature_columns(churn, "churned", ["nope"])
     assert parse_columns(" a, ,b ") == ["a", "b"]
+
+
+def test_identifiers_stay_identifiers_when_a_few_are_missing(churn: pd.DataFrame) -> None:
+    holes = churn.copy()
+    holes.loc[::50, "customer_id"] = None
+    assert "customer_id" not in feature_columns(holes, "churned")

@@ -91,3 +91,12 @@ def test_one_call_training_without_a_split(churn: pd.DataFrame) -> None:
         "support_calls",
     ]
     assert (model.predict(churn[model.feature_names_in_]) == churn["churned"]).mean() > 0.7
+
+
+def test_logged_models_pin_their_requirements() -> None:
+    import sklearn
+
+    from iml4e_components.training.mlflow_model import model_requirements
+
+    assert f"scikit-learn=={sklearn.__version__}" in model_requirements()
+    assert any(r.startswith("skops==") for r in model_requirements())
