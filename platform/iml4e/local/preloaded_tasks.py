@@ -122,6 +122,9 @@ class TaskServer:
         try:
             socket.send_fds(self._socket, [_HEADER.pack(len(body.encode()))], [write_end])
             self._socket.sendall(body.encode())
+        except OSError:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
         with open(read_end, encoding="utf-8", errors="replace") as reader:
@@ -174,6 +177,8 @@ def run_task(full_command: list[str], fallback: Callable[[list[str]], int]) -> i
         return fallback(full_command)
     try:
         code = server.run(source, arguments, lambda line: print(line, end=""))  # noqa: T201 - captured
+    except OSError:  # the server died before taking the task: run it the ordinary way
+        return fallback(full_command)
     finally:
         server.busy.release()
     print("\n")  # noqa: T201 - kfp separates each task's output with a blank line

@@ -120,3 +120,14 @@ def test_parallel_iterations_all_run(pipeline_file: Path, tmp_path: Path) -> Non
     result = run_pipeline(f"{pipeline_file}:fan_out", [f"folder={folder}"], tracking_uri="http://127.0.0.1:9")
     assert result.status == "SUCCESS"
     assert sorted(p.name for p in folder.iterdir()) == ["item-1", "item-2", "item-3", "item-4"]
+
+
+def test_dead_server_falls_back_to_kfp_path(pipeline_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iml4e.local import preloaded_tasks
+
+    def server_gone(self: preloaded_tasks.TaskServer, *args: object) -> int:
+        raise BrokenPipeError("task server exited")
+
+    monkeypatch.setattr(preloaded_tasks.TaskServer, "run", server_gone)
+    first, second = run(pipeline_file)
+    assert first["env"] == "from-the-runner" and second["seen_before"] == ""
