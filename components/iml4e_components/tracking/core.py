@@ -26,14 +26,21 @@ def start_run(experiment: str, run_name: str = "", tags: dict[str, str] | None =
 def log_to_run(
     run_id: str, metrics: dict[str, float] | None = None, params: dict[str, Any] | None = None
 ) -> None:
-    """Log metrics and params to an existing run without ending it."""
+    """Log metrics and params to an existing run without ending it, in batches."""
+    import time
+
     import mlflow
+    from mlflow.entities import Metric, Param
 
     client = mlflow.MlflowClient()
-    for key, value in (params or {}).items():
-        client.log_param(run_id, key, value)
-    for key, number in (metrics or {}).items():
-        client.log_metric(run_id, key, float(number))
+    now = int(time.time() * 1000)
+    param_list = [Param(key, str(value)) for key, value in (params or {}).items()]
+    metric_list = [Metric(key, float(number), now, 0) for key, number in (metrics or {}).items()]
+    # MLflow's batch limits: 100 params and 1000 metrics per request.
+    for start in range(0, len(param_list), 100):
+        client.log_batch(run_id, params=param_list[start : start + 100])
+    for start in range(0, len(metric_list), 1000):
+        client.log_batch(run_id, metrics=metric_list[start : start + 1000])
 
 
 def finish_run(run_id: str, status: str = "FINISHED") -> None:

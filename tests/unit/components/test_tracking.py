@@ -23,3 +23,16 @@ def test_one_run_shared_by_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert start_run("exp") != run_id  # the experiment is reused, the run is new
     with pytest.raises(ComponentError, match="experiment name"):
         start_run(" ")
+
+
+def test_many_values_go_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = start_run("batches")
+    log_to_run(
+        run_id, metrics={f"m{i}": float(i) for i in range(1200)}, params={f"p{i}": i for i in range(150)}
+    )
+    data = mlflow.MlflowClient().get_run(run_id).data
+    assert len(data.metrics) == 1200 and data.metrics["m1199"] == 1199.0
+    assert len(data.params) == 150 and data.params["p149"] == "149"
