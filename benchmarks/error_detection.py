@@ -1,0 +1,325 @@
+"""Error detection benchmark: iml4e's SAGED detector side by side with Raha, one shared evaluator.
+
+Leave-one-out over every dirty/clean pair under a data directory: for each target pair, the knowledge
+base is fitted on the other pairs; both tools then label the same budget of tuples (the oracle is the
+clean table) for each seed. Scores come from `iml4e_components.error_detection.evaluator` (strings,
+`keep_default_na=False`, columns by position).
+
+    python benchmarks/error_detection.py [--data DIR] [--seeds 10] [--datasets a,b] [--budget 20]
+                                         [--tools saged,raha] [--raha-from RESULTS.json]
+    python benchmarks/error_detection.py --scale [--rows 1000000]
+
+Raha (PyPI `raha`, needs pandas<3 and its own numpy/sklearn) runs in a subprocess from its own
+virtualenv, created on first use under `benchmarks/.venvs/raha`. Raha caches its strategy outputs per
+dataset (its own `SAVE_RESULTS` behaviour): the first seed of each dataset runs every strategy and its
+wall time is the one compared; later seeds reuse the cached strategy outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_DATA = (ROOT.parent / ".." / "shared" / "datasets" / "error-detection").resolve()
+RAHA_VENV = ROOT / ".venvs" / "raha"
+RESULTS = ROOT / "results"
+
+RAHA_DRIVER = r"""
+import json, random, sys, time
+import numpy
+import raha
+dirty, clean, seed, budget, out = sys.argv[1:6]
+random.seed(int(seed))
+numpy.random.seed(int(seed))
+detection = raha.Detection()
+detection.LABELING_BUDGET = int(budget)
+detection.VERBOSE = False
+detection.SAVE_RESULTS = True
+start = time.perf_counter()
+cells = detection.run({"name": "target", "path": dirty, "clean_path": clean})
+seconds = time.perf_counter() - start
+with open(out, "w") as handle:
+    json.dump({"seconds": seconds, "cells": [[int(i), int(j)] for (i, j) in cells]}, handle)
+"""
+
+
+def find_pairs(data: Path, only: list[str] | None) -> dict[str, tuple[Path, Path]]:
+    pairs = {
+        d.name: (d / "dirty.csv", d / "clean.csv")
+        for d in sorted(data.iterdir())
+        if (d / "dirty.csv").is_file() and (d / "clean.csv").is_file()
+    }
+    if only:
+        missing = sorted(set(only) - set(pairs))
+        if missing:
+            raise SystemExit(f"datasets {missing} not found under {data}; found {sorted(pairs)}")
+        pairs = {k: v for k, v in pairs.items() if k in only}
+    if not pairs:
+        raise SystemExit(f"no dirty.csv/clean.csv pairs under {data}; pass --data DIR")
+    return pairs
+
+
+def ensure_raha() -> Path:
+    """Create the Raha virtualenv on first use; returns its python."""
+    python = RAHA_VENV / "bin" / "python"
+    if python.exists() and subprocess.run([python, "-c", "import raha"], capture_output=True).returncode == 0:
+        return python
+    uv = shutil.which("uv")
+    RAHA_VENV.parent.mkdir(parents=True, exist_ok=True)
+    if uv:
+        subprocess.run([uv, "venv", "--python", sys.executable, str(RAHA_VENV)], check=True)
+        subprocess.run([uv, "pip", "install", "--python", str(python), "raha", "pandas<3"], check=True)
+    else:
+        subprocess.run([sys.executable, "-m", "venv", str(RAHA_VENV)], check=True)
+        subprocess.run([python, "-m", "pip", "install", "raha", "pandas<3"], check=True)
+    return python
+
+
+def run_raha(python: Path, workdir: Path, dirty: Path, clean: Path, seed: int, budget: int) -> dict[str, Any]:
+    """One Raha run in a subprocess; returns detected cells and Raha's own wall time."""
+    out = workdir / f"raha-{seed}.json"
+    driver = workdir / "raha_driver.py"
+    driver.write_text(RAHA_DRIVER)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [
+            python,
+            str(driver),
+            str(workdir / "dirty.csv"),
+            str(workdir / "clean.csv"),
+            str(seed),
+            str(budget),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"raha failed on {dirty}: {done.stderr.strip().splitlines()[-1:]}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    result["process_seconds"] = time.perf_counter() - start
+    return result
+
+
+def summarise(values: list[float]) -> dict[str, float]:
+    return {
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    from iml4e_components.error_detection.detector import ErrorDetector
+    from iml4e_components.error_detection.evaluator import load_error_mask, mask_from_cells, score_cells
+    from iml4e_components.error_detection.knowledge_base import KnowledgeBase, load_default_knowledge_base
+    from iml4e_components.error_detection.oracles import CleanTableOracle
+    from iml4e_components.error_detection.tables import read_string_table
+
+    pairs = find_pairs(Path(args.data), args.datasets.split(",") if args.datasets else None)
+    all_pairs = find_pairs(Path(args.data), None)
+    seeds = list(range(1, args.seeds + 1))
+    tools = args.tools.split(",")
+    raha_from = json.loads(Path(args.raha_from).read_text()) if args.raha_from else None
+    raha_python = ensure_raha() if "raha" in tools and raha_from is None else None
+    report: dict[str, Any] = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "budget": args.budget,
+        "seeds": seeds,
+        "data": str(args.data),
+        "kb": args.kb,
+        "cpu_count": os.cpu_count(),
+        "datasets": {},
+    }
+    for name, (dirty_path, clean_path) in pairs.items():
+        truth = load_error_mask(dirty_path, clean_path)
+        dirty = read_string_table(dirty_path, what="dirty table")
+        clean = read_string_table(clean_path, what="clean table")
+        entry: dict[str, Any] = {
+            "rows": dirty.shape[0],
+            "columns": dirty.shape[1],
+            "actual_errors": int(truth.sum()),
+        }
+        if "saged" in tools:
+            history = [
+                (read_string_table(d, what="dirty table"), read_string_table(c, what="clean table"))
+                for other, (d, c) in all_pairs.items()
+                if other != name
+            ]
+            start = time.perf_counter()
+            if args.kb == "default":
+                knowledge_base = load_default_knowledge_base()
+            elif args.kb == "loo+default":
+                fitted = KnowledgeBase.fit(history, seed=0)
+                knowledge_base = load_default_knowledge_base()
+                knowledge_base.models = knowledge_base.models + fitted.models
+            else:
+                knowledge_base = KnowledgeBase.fit(history, seed=0)
+            fit_seconds = time.perf_counter() - start
+            runs = []
+            for seed in seeds:
+                start = time.perf_counter()
+                result = ErrorDetector(knowledge_base).detect(
+                    dirty, budget=args.budget, oracle=CleanTableOracle(clean), seed=seed
+                )
+                seconds = time.perf_counter() - start
+                scores = score_cells(result.mask.to_numpy(), truth)
+                runs.append({"seed": seed, "seconds": seconds, **scores.as_dict()})
+                print(f"  saged {name} seed {seed}: f1 {scores.f1:.3f} ({seconds:.1f}s)", file=sys.stderr)
+            entry["saged"] = {"fit_seconds": fit_seconds, "runs": runs}
+        if "raha" in tools and raha_from is not None:
+            entry["raha"] = raha_from["datasets"][name]["raha"]
+            entry["raha"]["from"] = args.raha_from
+        elif "raha" in tools and raha_python is not None:
+            runs = []
+            with tempfile.TemporaryDirectory(prefix=f"raha-{name}-") as tmp:
+                workdir = Path(tmp)
+                shutil.copy(dirty_path, workdir / "dirty.csv")
+                shutil.copy(clean_path, workdir / "clean.csv")
+                for seed in seeds:
+                    outcome = run_raha(raha_python, workdir, dirty_path, clean_path, seed, args.budget)
+                    mask = mask_from_cells([tuple(c) for c in outcome["cells"]], truth.shape)
+                    scores = score_cells(mask, truth)
+                    runs.append({"seed": seed, "seconds": outcome["seconds"], **scores.as_dict()})
+                    print(
+                        f"  raha {name} seed {seed}: f1 {scores.f1:.3f} ({outcome['seconds']:.1f}s)",
+                        file=sys.stderr,
+                    )
+            entry["raha"] = {"runs": runs, "first_seed_seconds": runs[0]["seconds"]}
+        report["datasets"][name] = entry
+    return report
+
+
+def print_table(report: dict[str, Any]) -> None:
+    header = f"{'dataset':<10} {'tool':<6} {'P mean':>7} {'R mean':>7} {'F1 mean':>8} {'F1 sd':>6} {'F1 min':>7} {'F1 max':>7} {'time s':>8}"
+    lines = [
+        f"budget {report['budget']} tuples, seeds {report['seeds'][0]}..{report['seeds'][-1]} ({len(report['seeds'])})",
+        header,
+    ]
+    for name, entry in report["datasets"].items():
+        times = {}
+        for tool in ("saged", "raha"):
+            if tool not in entry:
+                continue
+            runs = entry[tool]["runs"]
+            f1 = summarise([r["f1"] for r in runs])
+            precision = statistics.fmean(r["precision"] for r in runs)
+            recall = statistics.fmean(r["recall"] for r in runs)
+            # SAGED: mean detection time per seed; Raha: first seed (all strategies run, nothing cached).
+            seconds = (
+                statistics.fmean(r["seconds"] for r in runs)
+                if tool == "saged"
+                else entry[tool]["first_seed_seconds"]
+            )
+            times[tool] = seconds
+            lines.append(
+                f"{name:<10} {tool:<6} {precision:7.3f} {recall:7.3f} {f1['mean']:8.3f} {f1['sd']:6.3f} "
+                f"{f1['min']:7.3f} {f1['max']:7.3f} {seconds:8.1f}"
+            )
+        if len(times) == 2:
+            lines.append(f"{'':<10} time ratio saged/raha = {times['saged'] / times['raha']:.3f}")
+    print("\n".join(lines))
+
+
+def run_scale(rows: int, columns: int, seed: int) -> dict[str, Any]:
+    """Detection (zero-label and with 20 labeled tuples) on a generated rows x columns table, 5% errors."""
+    import pandas as pd
+    import psutil
+
+    from iml4e_components.error_detection.detector import ErrorDetector
+    from iml4e_components.error_detection.injection import inject_errors
+    from iml4e_components.error_detection.knowledge_base import load_default_knowledge_base
+    from iml4e_components.error_detection.oracles import CleanTableOracle
+    from iml4e_components.error_detection.synthetic_tables import SYNTHETIC_TABLES, generate_table
+
+    process = psutil.Process()
+    peak = {"rss": process.memory_info().rss}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            peak["rss"] = max(peak["rss"], process.memory_info().rss)
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    start = time.perf_counter()
+    parts: list[pd.DataFrame] = []
+    index = 0
+    while sum(p.shape[1] for p in parts) < columns:
+        name = sorted(SYNTHETIC_TABLES)[index % len(SYNTHETIC_TABLES)]
+        part = generate_table(name, rows, seed + index)
+        parts.append(part.add_prefix(f"{name}{index}_"))
+        index += 1
+    clean = pd.concat(parts, axis=1).iloc[:, :columns]
+    dirty, truth = inject_errors(
+        clean, 0.05, ["typo", "missing", "placeholder", "format", "outlier", "rule"], seed
+    )
+    generate_seconds = time.perf_counter() - start
+    knowledge_base = load_default_knowledge_base()
+    from iml4e_components.error_detection.evaluator import score_cells
+
+    result_report: dict[str, Any] = {"rows": rows, "columns": columns, "generate_seconds": generate_seconds}
+    for label, oracle in (("zero_label", None), ("budget_20", CleanTableOracle(clean))):
+        start = time.perf_counter()
+        result = ErrorDetector(knowledge_base).detect(dirty, budget=20, oracle=oracle, seed=seed)
+        seconds = time.perf_counter() - start
+        scores = score_cells(result.mask.to_numpy(), truth.to_numpy())
+        result_report[label] = {
+            "seconds": seconds,
+            "f1": scores.f1,
+            "precision": scores.precision,
+            "recall": scores.recall,
+        }
+        print(f"scale {label}: {seconds:.1f}s, f1 {scores.f1:.3f}", file=sys.stderr)
+    stop.set()
+    watcher.join()
+    result_report["peak_rss_gb"] = peak["rss"] / 1e9
+    return result_report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="SAGED vs Raha error detection benchmark")
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--datasets", default="")
+    parser.add_argument("--budget", type=int, default=20)
+    parser.add_argument("--tools", default="saged,raha")
+    parser.add_argument("--kb", choices=["loo", "loo+default", "default"], default="loo")
+    parser.add_argument("--raha-from", default="", help="reuse the Raha runs of an earlier results JSON")
+    parser.add_argument("--scale", action="store_true", help="measure time and peak memory on a large table")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--columns", type=int, default=20)
+    parser.add_argument("--out", default="")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    if args.scale:
+        report = run_scale(args.rows, args.columns, seed=7)
+        out = Path(args.out or RESULTS / f"error_detection_scale_{stamp}.json")
+        out.write_text(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2))
+        return
+    report = benchmark(args)
+    out = Path(args.out or RESULTS / f"error_detection_{stamp}.json")
+    out.write_text(json.dumps(report, indent=2))
+    print_table(report)
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()

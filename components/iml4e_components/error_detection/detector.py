@@ -1,0 +1,230 @@
+"""SAGED-style error detection on a new table: base models of similar historical columns score every
+cell, an oracle labels a budget of tuples, and meta-classifiers learn from those labels.
+
+Zero-label mode (no oracle): a cell's score is the similarity-weighted mean probability of the
+selected base models; cells scoring at least `ZERO_LABEL_THRESHOLD` are flagged. Pipelines without a
+person in the loop use this mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from iml4e_components.error_detection.features import (
+    METADATA_NAMES,
+    N_CHAR_FEATURES,
+    SIGNAL_NAMES,
+    table_features,
+)
+from iml4e_components.error_detection.knowledge_base import KnowledgeBase
+from iml4e_components.error_detection.oracles import Oracle, labels_for_rows
+from iml4e_components.error_detection.profiles import table_profiles
+from iml4e_components.error_detection.tables import as_string_frame, check_table
+from iml4e_components.errors import ComponentError
+
+#: Zero-label mode flags a cell when the base models' weighted mean probability reaches this.
+ZERO_LABEL_THRESHOLD = 0.5
+#: With labels, a cell is flagged when the meta-classifiers' probability reaches this.
+META_THRESHOLD = 0.5
+#: Base models selected per column (the most similar column profiles).
+BASE_MODELS_PER_COLUMN = 8
+#: Cell signals the meta-classifiers see next to the base models' probabilities.
+META_SIGNALS = (
+    "value_frequency",
+    "log_value_frequency",
+    "is_numeric",
+    "log_length",
+    "numeric_robust_z",
+    "is_placeholder",
+    "pattern_frequency",
+    "short_pattern_frequency",
+    "type_mismatch",
+    "length_robust_z",
+    "fd_support",
+    "fd_minority",
+)
+_SIGNAL_OFFSETS = [N_CHAR_FEATURES + list(METADATA_NAMES + SIGNAL_NAMES).index(n) for n in META_SIGNALS]
+
+
+@dataclass
+class DetectionResult:
+    """Which cells look wrong: a boolean mask, per-cell scores in [0, 1], a per-column summary."""
+
+    mask: pd.DataFrame
+    scores: pd.DataFrame
+    summary: pd.DataFrame
+    labeled_rows: list[int] = field(default_factory=list)
+    mode: str = "zero-label"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_detected(self) -> int:
+        return int(self.mask.to_numpy().sum())
+
+
+def select_tuples(suspicion: np.ndarray, budget: int, rng: np.random.Generator) -> list[int]:
+    """Choose `budget` rows to label: half drawn with probability proportional to the rows' zero-label
+    suspicion (so some likely errors get labeled), the rest uniformly at random from the remaining
+    rows (so the labels also describe ordinary rows)."""
+    n_rows = len(suspicion)
+    guided = budget // 2
+    weights = np.asarray(suspicion, dtype=np.float64) + 1e-9
+    chosen = list(rng.choice(n_rows, size=guided, replace=False, p=weights / weights.sum())) if guided else []
+    rest = np.setdiff1d(np.arange(n_rows), np.asarray(chosen, dtype=np.int64))
+    chosen += list(rng.choice(rest, size=budget - guided, replace=False))
+    return sorted(int(r) for r in chosen)
+
+
+class ErrorDetector:
+    """Detect erroneous cells of a table with a knowledge base of historical base models."""
+
+    def __init__(
+        self, knowledge_base: KnowledgeBase, models_per_column: int = BASE_MODELS_PER_COLUMN
+    ) -> None:
+        self.knowledge_base = knowledge_base
+        self.models_per_column = models_per_column
+
+    def base_probabilities(
+        self, table: pd.DataFrame, seed: int
+    ) -> tuple[list[np.ndarray], list[np.ndarray], Any]:
+        """Per column: (n_rows, k) base-model probabilities, the k similarities, and the cell features."""
+        features = table_features(table, self.knowledge_base.config, seed)
+        profiles = table_profiles(table)
+        probabilities, similarities = [], []
+        for j in range(table.shape[1]):
+            chosen, similarity = self.knowledge_base.select(profiles[j], self.models_per_column)
+            matrix = np.column_stack(
+                [self.knowledge_base.models[i].model.predict_proba(features.columns[j])[:, 1] for i in chosen]  # type: ignore[attr-defined]
+            )
+            probabilities.append(matrix.astype(np.float32))
+            similarities.append(np.maximum(similarity, 1e-6))
+        return probabilities, similarities, features
+
+    def detect(
+        self, df: pd.DataFrame, budget: int = 20, oracle: Oracle | None = None, seed: int = 42
+    ) -> DetectionResult:
+        """Flag the erroneous cells of `df` (every cell compared as a string).
+
+        With an `oracle`, `budget` tuples are labeled and meta-classifiers trained on them; without,
+        the zero-label score decides (see `ZERO_LABEL_THRESHOLD`).
+        """
+        import sklearn.ensemble  # noqa: F401 - load OpenMP first: threadpoolctl limits only loaded libraries
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no stubs published
+
+        # One thread: OpenMP spin-waiting makes gradient boosting many times slower on a busy machine.
+
+        with threadpool_limits(limits=1):
+            return self._detect(df, budget, oracle, seed)
+
+    def _detect(self, df: pd.DataFrame, budget: int, oracle: Oracle | None, seed: int) -> DetectionResult:
+        table = check_table(as_string_frame(df))
+        n_rows = table.shape[0]
+        if oracle is not None and not 1 <= budget <= n_rows:
+            raise ComponentError(
+                f"labeling budget {budget} must be between 1 and the table's {n_rows} rows; lower --budget"
+            )
+        probabilities, similarities, features = self.base_probabilities(table, seed)
+        zero_label = np.column_stack(
+            [p @ (s / s.sum()) for p, s in zip(probabilities, similarities, strict=True)]
+        ).astype(np.float64)
+        if oracle is None:
+            return _result(table, zero_label, zero_label >= ZERO_LABEL_THRESHOLD, [], "zero-label", {})
+        rng = np.random.default_rng(seed)
+        offered = getattr(oracle, "labeled_rows", None)
+        rows = (
+            list(offered(n_rows))
+            if callable(offered)
+            else select_tuples(zero_label.mean(axis=1), budget, rng)
+        )
+        if not rows:
+            raise ComponentError(
+                "the oracle labeled no rows; label at least one tuple or use zero-label mode"
+            )
+        labels = labels_for_rows(oracle, table, rows)
+        scores = self._meta_scores(probabilities, similarities, features, zero_label, rows, labels, seed)
+        scores[rows, :] = labels.astype(np.float64)
+        details = {"labeled_errors": int(labels.sum()), "labeled_cells": int(labels.size)}
+        return _result(table, scores, scores >= META_THRESHOLD, rows, "meta", details)
+
+    def _meta_scores(
+        self,
+        probabilities: list[np.ndarray],
+        similarities: list[np.ndarray],
+        features: Any,
+        zero_label: np.ndarray,
+        rows: list[int],
+        labels: np.ndarray,
+        seed: int,
+    ) -> np.ndarray:
+        from sklearn.ensemble import RandomForestClassifier
+
+        n_rows, n_columns = zero_label.shape
+        if labels.all():
+            return np.ones((n_rows, n_columns))
+        if not labels.any():
+            return np.where(zero_label >= ZERO_LABEL_THRESHOLD, zero_label, 0.0)
+        pooled_columns = []
+        for j in range(n_columns):
+            signals = features.columns[j][:, _SIGNAL_OFFSETS]
+            p = probabilities[j]
+            prior = (labels[:, j].sum() + 0.5) / (len(rows) + 1.0)
+            pooled_columns.append(
+                np.column_stack(
+                    [
+                        zero_label[:, j],
+                        p.max(axis=1),
+                        p.min(axis=1),
+                        p.std(axis=1),
+                        p[:, 0],
+                        signals,
+                        np.full(n_rows, prior),
+                    ]
+                ).astype(np.float32)
+            )
+        train_x = np.vstack([m[rows] for m in pooled_columns])
+        train_y = np.concatenate([labels[:, j] for j in range(n_columns)])
+        pooled = RandomForestClassifier(n_estimators=60, min_samples_leaf=1, random_state=seed, n_jobs=1)
+        pooled.fit(train_x, train_y)
+        scores = np.zeros((n_rows, n_columns))
+        for j in range(n_columns):
+            score = pooled.predict_proba(pooled_columns[j])[:, 1]
+            column_labels = labels[:, j]
+            if column_labels.sum() >= 2 and (~column_labels).sum() >= 2:
+                column_x = np.column_stack([probabilities[j], pooled_columns[j][:, 5:-1]])
+                local = RandomForestClassifier(n_estimators=60, random_state=seed + j + 1, n_jobs=1)
+                local.fit(column_x[rows], column_labels)
+                score = 0.5 * (score + local.predict_proba(column_x)[:, 1])
+            scores[:, j] = score
+        return scores
+
+
+def _result(
+    table: pd.DataFrame,
+    scores: np.ndarray,
+    mask: np.ndarray,
+    rows: list[int],
+    mode: str,
+    details: dict[str, Any],
+) -> DetectionResult:
+    columns = list(table.columns)
+    summary = pd.DataFrame(
+        {
+            "column": columns,
+            "errors": mask.sum(axis=0).astype(int),
+            "error_rate": mask.mean(axis=0),
+            "mean_score": scores.mean(axis=0),
+            "max_score": scores.max(axis=0),
+        }
+    )
+    return DetectionResult(
+        mask=pd.DataFrame(mask, columns=columns),
+        scores=pd.DataFrame(scores, columns=columns),
+        summary=summary,
+        labeled_rows=rows,
+        mode=mode,
+        details={**details, "detected": int(mask.sum()), "cells": int(mask.size)},
+    )

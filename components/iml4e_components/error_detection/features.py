@@ -1,0 +1,319 @@
+"""Per-cell features of a string table, computed once per distinct value and broadcast to cells.
+
+Three groups, all of a fixed width so that models trained on one table apply to any other:
+
+* a character TF-IDF vector re-indexed onto a fixed alphabet (the printable characters, plus one slot
+  for every other character), IDF computed over the cells of the cell's column;
+* metadata: value frequency, numeric or not, length, alphabetic or not, numeric value (as a robust
+  z-score inside the column), empty or placeholder;
+* signals from classic detectors: pattern frequency (letters/digits shape), type mismatch with the
+  column's majority, numeric and length outliers, and support of the value under the column's
+  strongest approximate functional dependency (the share of rows with the same determinant value
+  that hold the same value);
+* a per-column word embedding of the value (values as tokens, rows as sentences; gensim Word2Vec),
+  trained on at most `embedding_rows` rows so that large tables stay fast.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: The fixed alphabet of the character features; every other character maps to one extra slot.
+ALPHABET = string.printable
+N_CHAR_FEATURES = len(ALPHABET) + 1
+_OTHER = len(ALPHABET)
+_ASCII_LOOKUP = np.full(128, _OTHER, dtype=np.int64)
+for _position, _char in enumerate(ALPHABET):
+    _ASCII_LOOKUP[ord(_char)] = _position
+
+#: Strings that stand for a missing value (compared lower-cased and stripped).
+PLACEHOLDERS = frozenset(
+    {
+        "",
+        "n/a",
+        "na",
+        "nan",
+        "null",
+        "none",
+        "nil",
+        "-",
+        "--",
+        "?",
+        "empty",
+        "missing",
+        "unknown",
+        "#n/a",
+        "undefined",
+    }
+)
+
+METADATA_NAMES = (
+    "value_frequency",
+    "log_value_frequency",
+    "is_numeric",
+    "log_length",
+    "is_alphabetic",
+    "numeric_robust_z",
+    "is_placeholder",
+)
+SIGNAL_NAMES = (
+    "pattern_frequency",
+    "short_pattern_frequency",
+    "type_mismatch",
+    "numeric_outlier",
+    "length_robust_z",
+    "fd_support",
+    "fd_minority",
+)
+_PATTERN_TABLE = str.maketrans(
+    {
+        **dict.fromkeys(string.ascii_uppercase, "A"),
+        **dict.fromkeys(string.ascii_lowercase, "a"),
+        **dict.fromkeys(string.digits, "9"),
+    }
+)
+_RUNS = re.compile(r"(.)\1+")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How cell features are computed (stored in the knowledge base so fit and detect agree)."""
+
+    embedding_dim: int = 8
+    embedding_rows: int = 20_000
+    max_chars: int = 64
+    fd_sample_rows: int = 50_000
+
+    @property
+    def width(self) -> int:
+        return N_CHAR_FEATURES + len(METADATA_NAMES) + len(SIGNAL_NAMES) + self.embedding_dim
+
+
+@dataclass
+class ColumnCodes:
+    """A column as integer codes of its distinct values."""
+
+    codes: np.ndarray
+    uniques: list[str]
+    counts: np.ndarray
+
+
+def encode_columns(frame: pd.DataFrame) -> list[ColumnCodes]:
+    """Factorize every column (by position) into codes, distinct values and their counts."""
+    encoded = []
+    for position in range(frame.shape[1]):
+        codes, uniques = pd.factorize(frame.iloc[:, position].to_numpy(dtype=object), sort=False)
+        codes = codes.astype(np.int64)
+        encoded.append(
+            ColumnCodes(codes, [str(u) for u in uniques], np.bincount(codes, minlength=len(uniques)))
+        )
+    return encoded
+
+
+def char_counts(values: list[str], max_chars: int, chunk: int = 100_000) -> np.ndarray:
+    """Counts of each alphabet character per value, shape (len(values), N_CHAR_FEATURES)."""
+    result = np.zeros((len(values), N_CHAR_FEATURES), dtype=np.float32)
+    for start in range(0, len(values), chunk):
+        part = [v[:max_chars] for v in values[start : start + chunk]]
+        width = max((len(v) for v in part), default=0)
+        if width == 0:
+            continue
+        points = np.array(part, dtype=f"<U{width}").view(np.uint32).reshape(len(part), width)
+        valid = points != 0
+        index = np.where(points < 128, _ASCII_LOOKUP[np.minimum(points, 127)], _OTHER)
+        rows = np.broadcast_to(np.arange(len(part))[:, None], points.shape)[valid]
+        flat = rows * N_CHAR_FEATURES + index[valid]
+        counted = np.bincount(flat, minlength=len(part) * N_CHAR_FEATURES)
+        result[start : start + len(part)] = counted.reshape(len(part), N_CHAR_FEATURES)
+    return result
+
+
+def char_tfidf(column: ColumnCodes, max_chars: int) -> np.ndarray:
+    """L2-normalised character TF-IDF per distinct value; IDF over the column's cells."""
+    counts = char_counts(column.uniques, max_chars)
+    lengths = counts.sum(axis=1, keepdims=True)
+    tf = counts / np.maximum(lengths, 1.0)
+    n_cells = float(column.counts.sum())
+    document_frequency = ((counts > 0).astype(np.float64) * column.counts[:, None]).sum(axis=0)
+    idf = np.log((1.0 + n_cells) / (1.0 + document_frequency)) + 1.0
+    tfidf = tf * idf.astype(np.float32)
+    norms = np.linalg.norm(tfidf, axis=1, keepdims=True)
+    return np.asarray(tfidf / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def _robust_z(values: np.ndarray, weights: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Signed log1p of the robust z-score (median/MAD weighted by counts); 0 where not valid."""
+    z = np.zeros(len(values), dtype=np.float64)
+    if not valid.any():
+        return z
+    cells = np.repeat(values[valid], weights[valid])
+    median = float(np.median(cells))
+    mad = float(np.median(np.abs(cells - median))) * 1.4826
+    scale = mad if mad > 0 else (float(np.std(cells)) or 1.0)
+    z[valid] = (values[valid] - median) / scale
+    return np.sign(z) * np.log1p(np.abs(z))
+
+
+def value_features(column: ColumnCodes) -> np.ndarray:
+    """Metadata and single-column signals per distinct value, shape (n_unique, 12)."""
+    uniques = pd.Series(column.uniques, dtype=object)
+    counts = column.counts.astype(np.float64)
+    n_cells = counts.sum()
+    stripped = uniques.str.strip()
+    numbers = pd.to_numeric(stripped.where(stripped != "", None), errors="coerce").to_numpy(dtype=np.float64)
+    is_numeric = np.isfinite(numbers)
+    lengths = uniques.str.len().to_numpy(dtype=np.float64)
+    is_alpha = uniques.str.isalpha().to_numpy(dtype=bool)
+    is_placeholder = stripped.str.lower().isin(PLACEHOLDERS).to_numpy(dtype=bool)
+    numeric_share = float(counts[is_numeric].sum() / n_cells)
+    majority_numeric = numeric_share >= 0.5
+    numeric_z = _robust_z(np.where(is_numeric, numbers, 0.0), column.counts, is_numeric)
+    length_z = _robust_z(lengths, column.counts, np.ones(len(lengths), dtype=bool))
+    patterns = uniques.map(lambda v: v.translate(_PATTERN_TABLE))
+    short_patterns = patterns.map(lambda p: _RUNS.sub(r"\1", p))
+    pattern_frequency = _group_share(patterns, counts, n_cells)
+    short_frequency = _group_share(short_patterns, counts, n_cells)
+    return np.column_stack(
+        [
+            counts / n_cells,
+            np.log1p(counts) / np.log1p(n_cells),
+            is_numeric,
+            np.log1p(lengths),
+            is_alpha,
+            numeric_z,
+            is_placeholder,
+            pattern_frequency,
+            short_frequency,
+            (is_numeric != majority_numeric) & ~is_placeholder,
+            np.abs(numeric_z) > np.log1p(3.5),
+            length_z,
+        ]
+    ).astype(np.float32)
+
+
+def _group_share(keys: pd.Series, counts: np.ndarray, n_cells: float) -> np.ndarray:
+    codes, _ = pd.factorize(keys.to_numpy(dtype=object))
+    totals = np.bincount(codes, weights=counts)
+    return np.asarray(totals[codes] / n_cells)
+
+
+def best_determinants(encoded: list[ColumnCodes], sample_rows: int, seed: int = 0) -> list[int | None]:
+    """For each column, the other column that most nearly determines it (None when none does).
+
+    Strength of A -> B: among rows whose A value occurs at least twice, the share of rows holding the
+    most common B value of their A group. A candidate needs such rows to cover half the table, and at
+    most half of its values distinct; the best one needs a strength of at least 0.5.
+    """
+    n_rows = len(encoded[0].codes)
+    rows = np.arange(n_rows)
+    if n_rows > sample_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(n_rows, sample_rows, replace=False))
+    sampled = [c.codes[rows] for c in encoded]
+    n = len(rows)
+    candidates = []
+    for codes_a in sampled:
+        _, inverse, group_sizes = np.unique(codes_a, return_inverse=True, return_counts=True)
+        in_group = group_sizes[inverse] >= 2
+        distinct = len(group_sizes)
+        usable = 1 < distinct <= n / 2 and in_group.sum() >= n / 2
+        candidates.append((usable, inverse, in_group, len(group_sizes)))
+    result: list[int | None] = []
+    for b, codes_b in enumerate(sampled):
+        best, best_strength = None, 0.5
+        for a, (usable, inverse, in_group, n_groups) in enumerate(candidates):
+            if a == b or not usable:
+                continue
+            pairs = inverse[in_group] * (int(codes_b.max()) + 1) + codes_b[in_group]
+            pair_values, pair_counts = np.unique(pairs, return_counts=True)
+            group_of_pair = pair_values // (int(codes_b.max()) + 1)
+            majority = np.zeros(n_groups, dtype=np.int64)
+            np.maximum.at(majority, group_of_pair, pair_counts)
+            strength = majority.sum() / in_group.sum()
+            if strength > best_strength + 1e-12:
+                best, best_strength = a, float(strength)
+        result.append(best)
+    return result
+
+
+def fd_features(determinant: ColumnCodes | None, dependent: ColumnCodes) -> np.ndarray:
+    """Per cell: share of its determinant group holding its value, and whether it is a minority value."""
+    n_rows = len(dependent.codes)
+    if determinant is None:
+        return np.column_stack([np.ones(n_rows), np.zeros(n_rows)]).astype(np.float32)
+    width = int(dependent.codes.max()) + 1
+    pairs = determinant.codes * width + dependent.codes
+    _, pair_inverse, pair_counts = np.unique(pairs, return_inverse=True, return_counts=True)
+    group_sizes = determinant.counts[determinant.codes]
+    support = pair_counts[pair_inverse] / group_sizes
+    majority = np.zeros(len(determinant.counts), dtype=np.int64)
+    np.maximum.at(majority, determinant.codes, pair_counts[pair_inverse])
+    minority = (pair_counts[pair_inverse] < majority[determinant.codes]) & (group_sizes >= 2)
+    return np.column_stack([support, minority]).astype(np.float32)
+
+
+def value_embeddings(
+    frame: pd.DataFrame, encoded: list[ColumnCodes], config: FeatureConfig, seed: int
+) -> list[np.ndarray]:
+    """Word2Vec vectors of each column's distinct values (rows as sentences); zeros when not trained on."""
+    if config.embedding_dim <= 0:
+        return [np.zeros((len(c.uniques), 0), dtype=np.float32) for c in encoded]
+    from gensim.models import Word2Vec
+
+    n_rows = len(frame)
+    rows = np.arange(n_rows)
+    if n_rows > config.embedding_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(n_rows, config.embedding_rows, replace=False))
+    sentences = [[f"{j}:{c.codes[i]}" for j, c in enumerate(encoded)] for i in rows]
+    model = Word2Vec(
+        sentences,
+        vector_size=config.embedding_dim,
+        window=max(2, len(encoded)),
+        min_count=1,
+        workers=1,
+        seed=seed,
+        epochs=5,
+        sg=0,
+    )
+    vectors = []
+    for j, column in enumerate(encoded):
+        matrix = np.zeros((len(column.uniques), config.embedding_dim), dtype=np.float32)
+        for code in range(len(column.uniques)):
+            key = f"{j}:{code}"
+            if key in model.wv.key_to_index:
+                matrix[code] = model.wv[key]
+        vectors.append(matrix)
+    return vectors
+
+
+@dataclass
+class TableFeatures:
+    """Features of every cell of a table, one matrix per column (rows x config.width)."""
+
+    columns: list[np.ndarray]
+    encoded: list[ColumnCodes]
+    determinants: list[int | None]
+
+    def signal(self, name: str) -> list[np.ndarray]:
+        """One named metadata/signal feature per column (for reports and zero-label scores)."""
+        offset = N_CHAR_FEATURES + list(METADATA_NAMES + SIGNAL_NAMES).index(name)
+        return [matrix[:, offset] for matrix in self.columns]
+
+
+def table_features(frame: pd.DataFrame, config: FeatureConfig, seed: int = 0) -> TableFeatures:
+    """Compute the cell features of every column of a string table."""
+    encoded = encode_columns(frame)
+    determinants = best_determinants(encoded, config.fd_sample_rows, seed)
+    embeddings = value_embeddings(frame, encoded, config, seed)
+    columns = []
+    for j, column in enumerate(encoded):
+        per_value = np.hstack([char_tfidf(column, config.max_chars), value_features(column)])
+        determinant = determinants[j]
+        fd = fd_features(encoded[determinant] if determinant is not None else None, column)
+        matrix = np.hstack([per_value[column.codes], fd, embeddings[j][column.codes]])
+        columns.append(np.ascontiguousarray(matrix, dtype=np.float32))
+    return TableFeatures(columns, encoded, determinants)

@@ -1,0 +1,168 @@
+"""`iml4e detect` (find erroneous cells) and `iml4e errors inject` (the error generator)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from iml4e import console
+from iml4e.errors import UsageError
+
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
+
+errors_app = typer.Typer(
+    name="errors", help="Generate dirty test data from clean tables.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("detect")(detect)
+    errors_app.command("inject")(inject)
+    app.add_typer(errors_app, name="errors")
+
+
+def _show_tuple(row: int, values: Sequence[str], columns: Sequence[str]) -> None:
+    console.err.print(f"\ntuple at row {row}:", highlight=False)
+    for position, (name, value) in enumerate(zip(columns, values, strict=True)):
+        console.err.print(f"  [{position}] {name} = {value!r}", highlight=False, markup=False)
+
+
+def _ask(prompt: str) -> str:
+    return str(typer.prompt(prompt, default="", show_default=False, err=True))
+
+
+def detect(
+    dirty: Path = typer.Argument(..., help="The table to check (CSV; every cell is read as a string)."),
+    clean: Path = typer.Option(
+        None, "--clean", help="A clean version of the table: labels tuples, and scores the result."
+    ),
+    labels: Path = typer.Option(
+        None, "--labels", help="A labels file with header row,column,error (0-based rows)."
+    ),
+    interactive: bool = typer.Option(
+        False, "--interactive", help="Ask you which cells of each chosen tuple are wrong."
+    ),
+    budget: int = typer.Option(20, "--budget", help="Tuples to label (with --clean or --interactive)."),
+    seed: int = typer.Option(42, "--seed", help="Seed: the same seed gives the same result."),
+    kb: Path = typer.Option(None, "--kb", help="Knowledge base file (default: the one shipped with iml4e)."),
+    output: Path = typer.Option(None, "-o", "--output", help="Write the 0/1 cell mask to this CSV."),
+    report: Path = typer.Option(
+        None, "--report", help="Write an HTML report (heatmap, most suspicious cells)."
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Find the erroneous cells of DIRTY.csv (SAGED meta-learning; without labels, zero-label mode)."""
+    if (clean is not None) + (labels is not None) + interactive > 1:
+        raise UsageError("--clean, --labels and --interactive exclude each other; pass at most one")
+    from iml4e_components.error_detection.evaluator import actual_errors, score_cells
+    from iml4e_components.error_detection.oracles import InteractiveOracle, LabelsFileOracle, Oracle
+    from iml4e_components.error_detection.report import write_report
+    from iml4e_components.error_detection.service import (
+        detect_table,
+        load_knowledge_base,
+        mask_frame,
+        oracle_from_source,
+    )
+    from iml4e_components.error_detection.tables import (
+        check_same_shape,
+        read_string_table,
+        write_csv_atomically,
+    )
+
+    table = read_string_table(dirty, what="dirty table")
+    clean_table = None
+    oracle: Oracle | None = None
+    if clean is not None:
+        clean_table = read_string_table(clean, what="clean table")
+        check_same_shape(table, clean_table)
+        oracle = oracle_from_source(clean, table)
+    elif labels is not None:
+        oracle = LabelsFileOracle(labels)
+    elif interactive:
+        oracle = InteractiveOracle(_show_tuple, _ask)
+    knowledge_base = load_knowledge_base(kb)
+    if interactive:
+        result = detect_table(table, budget, seed, oracle, knowledge_base)
+    else:
+        with console.err.status(
+            f"detecting errors in {dirty.name} ({table.shape[0]} rows x {table.shape[1]} columns)..."
+        ):
+            result = detect_table(table, budget, seed, oracle, knowledge_base)
+    if output is not None:
+        write_csv_atomically(mask_frame(result), output)
+    if report is not None:
+        write_report(report, table, result, title=f"Error detection: {dirty.name}")
+    data: dict[str, Any] = {
+        "table": str(dirty),
+        "mode": result.mode,
+        "rows": table.shape[0],
+        "columns": table.shape[1],
+        "flagged_cells": result.n_detected,
+        "labeled_rows": result.labeled_rows,
+        "per_column": result.summary.to_dict(orient="records"),
+    }
+    if clean_table is not None:
+        data["scores"] = score_cells(result.mask.to_numpy(), actual_errors(table, clean_table)).as_dict()
+    if output is not None:
+        data["mask"] = str(output)
+    if report is not None:
+        data["report"] = str(report)
+    if json_output:
+        console.print_json(data)
+        return
+    console.print_table(
+        f"{result.n_detected} flagged cells in {dirty.name} ({result.mode})",
+        ["column", "flagged", "share", "mean score"],
+        [
+            (r["column"], r["errors"], f"{r['error_rate']:.2%}", f"{r['mean_score']:.3f}")
+            for r in data["per_column"]
+        ],
+    )
+    if "scores" in data:
+        s = data["scores"]
+        console.print_table(
+            None,
+            ["precision", "recall", "F1"],
+            [(f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}")],
+        )
+    for name in ("mask", "report"):
+        if name in data:
+            console.info(f"{name}: {data[name]}")
+
+
+def inject(
+    clean: Path = typer.Argument(..., help="The clean table (CSV)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the dirty table (CSV)."),
+    rate: float = typer.Option(0.05, "--rate", help="Share of cells to corrupt, in (0, 1]."),
+    kinds: str = typer.Option(
+        "typo,missing,placeholder,format,outlier,swap,rule", "--kinds", help="Comma-separated error kinds."
+    ),
+    seed: int = typer.Option(42, "--seed", help="Seed: the same seed gives the same errors."),
+    mask: Path = typer.Option(None, "--mask", help="Also write the 0/1 mask of corrupted cells to this CSV."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Corrupt CLEAN.csv with known errors (typo, missing, placeholder, format, outlier, swap, rule)."""
+    from iml4e_components.error_detection.injection import inject_errors
+    from iml4e_components.error_detection.tables import read_string_table, write_csv_atomically
+
+    table = read_string_table(clean, what="clean table", min_columns=1)
+    dirty, corrupted = inject_errors(table, rate, [k.strip() for k in kinds.split(",") if k.strip()], seed)
+    write_csv_atomically(dirty, output)
+    if mask is not None:
+        write_csv_atomically(corrupted.astype("int8"), mask)
+    data = {
+        "clean": str(clean),
+        "dirty": str(output),
+        "corrupted_cells": int(corrupted.to_numpy().sum()),
+        "cells": int(corrupted.size),
+    }
+    if mask is not None:
+        data["mask"] = str(mask)
+    if json_output:
+        console.print_json(data)
+        return
+    console.info(f"corrupted {data['corrupted_cells']} of {data['cells']} cells")
+    console.print_data(str(output))

@@ -1,0 +1,61 @@
+"""Every bad input gets a one-line error naming the problem and the fix, and leaves no output file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import pytest
+
+from iml4e_components.error_detection.knowledge_base import KB_FORMAT, KnowledgeBase
+from iml4e_components.error_detection.tables import read_string_table
+from iml4e_components.errors import ComponentError
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"a,b\n", "is empty"),
+        (b"only\n1\n2\n", "single column"),
+        (b"a,b\n1,\xff\xfe\n", "not UTF-8"),
+        (b"a,b\n1,2,3\n", "ragged rows"),
+        (b"a,b,c\n1,2\n", "ragged rows"),
+        (b"a,b\n1,\n2,\n", "column 'b' is empty in every row"),
+    ],
+    ids=[
+        "no-bytes",
+        "header-only",
+        "single-column",
+        "non-utf8",
+        "too-many-fields",
+        "too-few-fields",
+        "all-null",
+    ],
+)
+def test_bad_tables_are_refused_in_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    with pytest.raises(ComponentError, match=message) as caught:
+        read_string_table(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_knowledge_base_of_another_version_is_refused(tmp_path: Path, small_kb: KnowledgeBase) -> None:
+    path = tmp_path / "old.kb"
+    joblib.dump({"format": KB_FORMAT, "version": 0, "knowledge_base": small_kb}, path)
+    with pytest.raises(ComponentError, match=r"version 0.*rebuild"):
+        KnowledgeBase.load(path)
+
+
+def test_a_file_that_is_not_a_knowledge_base_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.kb"
+    path.write_text("hello")
+    with pytest.raises(ComponentError, match="not an iml4e knowledge base"):
+        KnowledgeBase.load(path)
+
+
+def test_knowledge_base_round_trips(tmp_path: Path, small_kb: KnowledgeBase) -> None:
+    loaded = KnowledgeBase.load(small_kb.save(tmp_path / "kb.kb"))
+    assert len(loaded.models) == len(small_kb.models) and loaded.config == small_kb.config
+    assert list(tmp_path.iterdir()) == [tmp_path / "kb.kb"]
