@@ -18,6 +18,7 @@ It binds 127.0.0.1 unless told otherwise (KServe's stock server binds every inte
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -322,6 +323,10 @@ def serve(
         RequestLogWriter(state_dir, name, log_sample_rate) if state_dir and log_sample_rate > 0 else None
     )
     app = build_app(model, ServingMetrics(name), request_log, max_body_bytes)
+    # MLflow, pandas and scikit-learn leave ~400,000 long-lived objects; a full garbage collection
+    # walking them stalls every request in flight (measured 0.6 s here). Freeze them out of the GC.
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(
         app,
         host=host,
