@@ -120,6 +120,12 @@ def monitor(
     metrics_port: int = typer.Option(
         None, "--metrics-port", help="Also expose the gauges at 127.0.0.1:PORT/metrics."
     ),
+    on_drift: str = typer.Option(
+        None, "--on-drift", help="Pipeline to run when the dataset drifts, e.g. continuous_training."
+    ),
+    on_drift_param: list[str] = typer.Option(
+        [], "--on-drift-param", help="Parameter for the --on-drift pipeline as key=value (repeatable)."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Compare a served model's logged inputs with reference data (Evidently): HTML report + Prometheus gauges."""
@@ -134,6 +140,10 @@ def monitor(
     window_seconds = parse_window(window)
     if interval <= 0:
         raise UsageError(f"--interval {interval} must be positive; use e.g. 300 for every five minutes")
+    if on_drift:
+        from iml4e.local.pipeline_runner import parse_parameters, resolve_pipeline
+
+        parse_parameters(resolve_pipeline(on_drift)[1], on_drift_param)  # fail before any work
     reference_data = load_table(reference)
     gauges = DriftGauges()
     if metrics_port is not None:
@@ -146,6 +156,11 @@ def monitor(
         with console.err.status(f"checking drift of '{served}'..."):
             check = check_drift(state_dir(), served, reference_data, window_seconds, gauges)
         _report_check(check.as_dict(), json_output)
+        if on_drift and check.result.dataset_drift:
+            from iml4e.cli.local_commands import run_with_progress
+
+            console.info(f"the inputs of '{served}' drifted: running pipeline '{on_drift}'")
+            run_with_progress(on_drift, on_drift_param)
         if once:
             return
         time.sleep(interval)

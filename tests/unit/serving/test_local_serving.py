@@ -55,6 +55,20 @@ def test_stopping_an_unknown_model_says_what_is_served() -> None:
         (["serve", "models:/x@a", "--log-sample-rate", "3", "--detach"], "out of range"),
         (["monitor", "models:/x@a", "--reference", "sample:churn", "--window", "soon"], "not a duration"),
         (["monitor", "models:/x@a", "--reference", "sample:churn", "--once"], "no request log for model 'x'"),
+        (["monitor", "models:/x@a", "--reference", "sample:churn", "--on-drift", "nope"], "nope"),
+        (
+            [
+                "monitor",
+                "models:/x@a",
+                "--reference",
+                "x.csv",
+                "--on-drift",
+                "continuous_training",
+                "--on-drift-param",
+                "unknown=1",
+            ],
+            "unknown",
+        ),
     ],
 )
 def test_cli_refuses_bad_input_with_exit_2(args: list[str], message: str) -> None:
