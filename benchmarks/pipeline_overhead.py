@@ -8,9 +8,12 @@ A pipeline of six trivial steps (each adds one to an integer) runs
     `python -m kfp.dsl.executor_main` per task, kfp.local's own subprocess path),
   * through `kfp.local` with its defaults (`SubprocessRunner()`: a new virtualenv per task, and
     `@dsl.component` defaults: `pip install kfp` at the start of each task).
-Overhead per step = (median wall time of the run - direct calls) / steps. The task server is
-stopped before every `iml4e run` repetition, so its start-up is counted each time, as it is for a
-fresh `iml4e run` command. Results go to stdout and `benchmarks/results/pipeline_overhead.json`.
+Overhead per step = (median wall time of the run - direct calls) / steps, measured in one warm
+Python process (kfp already imported; the first repetition, which pays the imports, is kept in the
+JSON but the median leaves it out). The start-up of a fresh `iml4e` command (interpreter and imports)
+is not in these figures. The task server is stopped before every `iml4e run` repetition, so its
+start-up is counted each time, as it is for a fresh `iml4e run` command. The kfp.local defaults run
+once: each of its tasks creates a virtualenv and pip-installs from PyPI (minutes per run). Results go to stdout and `benchmarks/results/pipeline_overhead.json`.
 
 No `from __future__ import annotations` here: KFP reads the component annotations.
 
