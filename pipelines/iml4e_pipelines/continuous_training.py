@@ -1,11 +1,13 @@
 """`continuous_training`: compare fresh data with the champion's training data; retrain only when
 it drifted, when there is no champion yet or when `force` says so (a schedule or a person); the
-challenger becomes champion only if it wins. Run it as a recurring run on the cluster."""
+challenger (errors detected and cleaned like in `tabular_training`) becomes champion only if it
+wins. Run it as a recurring run on the cluster."""
 
 from kfp import dsl
 
 from iml4e_components.datasets.component import load_dataset
 from iml4e_components.deployment.component import deploy_model
+from iml4e_components.error_detection.component import clean_data, detect_errors
 from iml4e_components.retraining.component import decide_retraining
 from iml4e_components.tracking.component import start_tracking
 from iml4e_components.validation.component import validate_schema
@@ -20,6 +22,7 @@ def continuous_training(
     dataset: str = "sample:churn",
     target: str = "churned",
     schema: str = "",
+    clean_policy: str = "null",
     force: bool = False,
     drift_share: float = 0.3,
     id_columns: str = "customer_id",
@@ -50,8 +53,12 @@ def continuous_training(
     )
     with dsl.If(decision.outputs["retrain"] == True):  # noqa: E712  # a KFP condition
         tracking = start_tracking(experiment=experiment, pipeline_name="continuous_training")
+        detected = detect_errors(dataset=validated.outputs["validated"], seed=seed, run_id=tracking.output)
+        cleaned = clean_data(
+            dataset=validated.outputs["validated"], mask=detected.outputs["mask"], policy=clean_policy
+        )
         trained = train_and_register(
-            dataset=validated.outputs["validated"],
+            dataset=cleaned.outputs["cleaned"],
             target=target,
             estimator=estimator,
             params_json=params_json,

@@ -1,10 +1,16 @@
-"""`tabular_training`: load -> validate -> prepare -> train -> calibrate -> evaluate (+slices)
--> model-card gate -> register (champion only if it wins) -> deploy (optional)."""
+"""`tabular_training`: load -> validate -> detect errors -> clean -> prepare -> train -> calibrate
+-> evaluate (+slices) -> model-card gate -> register (champion only if it wins) -> deploy (optional).
+
+Error detection always runs (kfp.local cannot skip a step whose output later steps consume:
+it supports neither `dsl.OneOf` nor conditions inside the graph); `clean_policy` decides what
+happens to the flagged cells.
+"""
 
 from kfp import dsl
 
 from iml4e_components.datasets.component import load_dataset
 from iml4e_components.deployment.component import deploy_model
+from iml4e_components.error_detection.component import clean_data, detect_errors
 from iml4e_components.tracking.component import start_tracking
 from iml4e_components.validation.component import validate_schema
 from iml4e_pipelines.stages import train_and_register
@@ -12,12 +18,17 @@ from iml4e_pipelines.stages import train_and_register
 
 @dsl.pipeline(
     name="tabular-training",
-    description="Validate, prepare, train, calibrate, evaluate, gate on the model card, register and deploy a tabular model.",
+    description=(
+        "Validate, detect and clean errors, prepare, train, calibrate, evaluate, gate on the model card, "
+        "register and deploy a tabular model."
+    ),
 )
 def tabular_training(
-    dataset: str = "sample:churn",
+    dataset: str = "sample:churn-dirty",
     target: str = "churned",
     schema: str = "",
+    labels_source: str = "",
+    clean_policy: str = "null",
     estimator: str = "logistic_regression",
     params_json: str = "{}",
     search_json: str = "{}",
@@ -36,8 +47,14 @@ def tabular_training(
     tracking = start_tracking(experiment=experiment, pipeline_name="tabular_training")
     loaded = load_dataset(source=dataset, seed=7)
     validated = validate_schema(dataset=loaded.outputs["dataset"], schema=schema, target=target)
+    detected = detect_errors(
+        dataset=validated.outputs["validated"], labels_source=labels_source, seed=seed, run_id=tracking.output
+    )
+    cleaned = clean_data(
+        dataset=validated.outputs["validated"], mask=detected.outputs["mask"], policy=clean_policy
+    )
     trained = train_and_register(
-        dataset=validated.outputs["validated"],
+        dataset=cleaned.outputs["cleaned"],
         target=target,
         estimator=estimator,
         params_json=params_json,
@@ -53,6 +70,6 @@ def tabular_training(
         card_spec=card_spec,
         seed=seed,
     )
-    # A step switched by a parameter rather than dsl.If: kfp.local (2.16) cannot evaluate conditions.
+    # Switched by its `enabled` parameter, not dsl.If: the step works the same on every runner.
     deploy_model(model_name=model_name, registration=trained.output, enabled=deploy)
     return trained.output  # type: ignore[no-any-return]

@@ -51,7 +51,9 @@ def test_training_stage_order() -> None:
 
 def test_tabular_training_validates_before_training_and_deploys_only_when_asked() -> None:
     root = _tasks("tabular_training")["root"]
-    assert "validate-schema" in root["train-and-register"]["dependentTasks"]  # type: ignore[operator]
+    assert "validate-schema" in root["detect-errors"]["dependentTasks"]  # type: ignore[operator]
+    assert {"detect-errors", "validate-schema"} <= set(root["clean-data"]["dependentTasks"])  # type: ignore[arg-type]
+    assert "clean-data" in root["train-and-register"]["dependentTasks"]  # type: ignore[operator]
     deploy = root["deploy-model"]
     assert "train-and-register" in deploy["dependentTasks"]  # type: ignore[operator]
     assert deploy["inputs"]["parameters"]["enabled"] == {"componentInputParameter": "deploy"}  # type: ignore[index]
@@ -61,7 +63,9 @@ def test_continuous_training_retrains_only_on_the_decision() -> None:
     tasks = _tasks("continuous_training")
     condition = tasks["root"]["condition-1"]["triggerPolicy"]["condition"]  # type: ignore[index]
     assert "decide-retraining" in condition and "retrain" in condition
-    assert "train-and-register" in tasks["comp-condition-1"]
+    assert {"start-tracking", "detect-errors", "clean-data", "train-and-register", "deploy-model"} == set(
+        tasks["comp-condition-1"]
+    )
 
 
 def test_catalogue_lists_the_three_pipelines_with_descriptions() -> None:
