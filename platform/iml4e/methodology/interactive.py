@@ -79,7 +79,11 @@ def _ask_statements(answers: Answers, evidence: dict[str, ProbeResult]) -> None:
 def _ask_ml_tests(answers: Answers, evidence: dict[str, ProbeResult]) -> None:
     tests = load_ml_test_score()
     total = len(tests.tests())
-    done = sum(1 for t in tests.tests() if t in answers.ml_tests)
+    done = sum(
+        1
+        for t, (_, test) in tests.tests().items()
+        if t in answers.ml_tests or _proof(test.evidence, evidence)
+    )
     for section in tests.sections:
         open_tests = [t for t in section.tests if t.id not in answers.ml_tests]
         if not open_tests:
