@@ -67,6 +67,8 @@ SIGNAL_NAMES = (
     "type_mismatch",
     "numeric_outlier",
     "length_robust_z",
+    "variant_share",
+    "minority_variant",
     "fd_support",
     "fd_minority",
 )
@@ -160,7 +162,7 @@ def _robust_z(values: np.ndarray, weights: np.ndarray, valid: np.ndarray) -> np.
 
 
 def value_features(column: ColumnCodes) -> np.ndarray:
-    """Metadata and single-column signals per distinct value, shape (n_unique, 12)."""
+    """Metadata and single-column signals per distinct value, shape (n_unique, 14)."""
     uniques = pd.Series(column.uniques, dtype=object)
     counts = column.counts.astype(np.float64)
     n_cells = counts.sum()
@@ -176,6 +178,7 @@ def value_features(column: ColumnCodes) -> np.ndarray:
     length_z = _robust_z(lengths, column.counts, np.ones(len(lengths), dtype=bool))
     patterns = uniques.map(lambda v: v.translate(_PATTERN_TABLE))
     short_patterns = patterns.map(lambda p: _RUNS.sub(r"\1", p))
+    variant_share, minority_variant = _variant_features(uniques, column.counts)
     pattern_frequency = _group_share(patterns, counts, n_cells)
     short_frequency = _group_share(short_patterns, counts, n_cells)
     return np.column_stack(
@@ -192,8 +195,22 @@ def value_features(column: ColumnCodes) -> np.ndarray:
             (is_numeric != majority_numeric) & ~is_placeholder,
             np.abs(numeric_z) > np.log1p(3.5),
             length_z,
+            variant_share,
+            minority_variant,
         ]
     ).astype(np.float32)
+
+
+def _variant_features(uniques: pd.Series, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values that differ only in case, spacing or punctuation (`12.0 %` vs `12.0`) are variants of
+    one another. Per value: its share of its variant group's cells, and whether a more common
+    variant exists (a likely formatting error)."""
+    normalised = uniques.str.lower().str.replace(r"[\W_]+", "", regex=True)
+    codes, _ = pd.factorize(normalised.to_numpy(dtype=object))
+    totals = np.bincount(codes, weights=counts)
+    most = np.zeros(len(totals))
+    np.maximum.at(most, codes, counts)
+    return counts / totals[codes], (counts < most[codes]).astype(np.float64)
 
 
 def _group_share(keys: pd.Series, counts: np.ndarray, n_cells: float) -> np.ndarray:

@@ -28,7 +28,7 @@ from iml4e_components.errors import ComponentError
 
 KB_FORMAT = "iml4e-saged-knowledge-base"
 #: Bumped whenever features or the file layout change; older files must be rebuilt.
-KB_VERSION = 1
+KB_VERSION = 2
 DEFAULT_KB_NAME = "default.kb"
 REBUILD_HINT = (
     "rebuild it with 'python -m iml4e_components.error_detection.build_knowledge_base' or fit a new one"
