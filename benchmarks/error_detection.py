@@ -6,13 +6,15 @@ clean table) for each seed. Scores come from `iml4e_components.error_detection.e
 `keep_default_na=False`, columns by position).
 
     python benchmarks/error_detection.py [--data DIR] [--seeds 10] [--datasets a,b] [--budget 20]
-                                         [--tools saged,raha] [--raha-from RESULTS.json]
+                                         [--tools saged,raha] [--raha-runs DIR [--raha-stored-only]]
     python benchmarks/error_detection.py --scale [--rows 1000000]
 
 Raha (PyPI `raha`, needs pandas<3 and its own numpy/sklearn) runs in a subprocess from its own
 virtualenv, created on first use under `benchmarks/.venvs/raha`. Raha caches its strategy outputs per
 dataset (its own `SAVE_RESULTS` behaviour): the first seed of each dataset runs every strategy and its
-wall time is the one compared; later seeds reuse the cached strategy outputs.
+wall time is the one compared; later seeds reuse the cached strategy outputs. Each Raha run's
+output (detected cells, seconds) is kept as `<raha-runs>/<dataset>/raha-<seed>.json`; runs already
+there are scored again instead of re-run, so a long comparison can be resumed.
 """
 
 from __future__ import annotations
@@ -134,8 +136,10 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     all_pairs = find_pairs(Path(args.data), None)
     seeds = list(range(1, args.seeds + 1))
     tools = args.tools.split(",")
-    raha_from = json.loads(Path(args.raha_from).read_text()) if args.raha_from else None
-    raha_python = ensure_raha() if "raha" in tools and raha_from is None else None
+    raha_runs = (
+        Path(args.raha_runs) if args.raha_runs else RESULTS / f"raha-runs-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    )
+    raha_python = ensure_raha() if "raha" in tools and not args.raha_stored_only else None
     report: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "budget": args.budget,
@@ -181,17 +185,23 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 runs.append({"seed": seed, "seconds": seconds, **scores.as_dict()})
                 print(f"  saged {name} seed {seed}: f1 {scores.f1:.3f} ({seconds:.1f}s)", file=sys.stderr)
             entry["saged"] = {"fit_seconds": fit_seconds, "runs": runs}
-        if "raha" in tools and raha_from is not None:
-            entry["raha"] = raha_from["datasets"][name]["raha"]
-            entry["raha"]["from"] = args.raha_from
-        elif "raha" in tools and raha_python is not None:
+        if "raha" in tools:
             runs = []
+            stored = raha_runs / name
+            stored.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=f"raha-{name}-") as tmp:
                 workdir = Path(tmp)
                 shutil.copy(dirty_path, workdir / "dirty.csv")
                 shutil.copy(clean_path, workdir / "clean.csv")
                 for seed in seeds:
-                    outcome = run_raha(raha_python, workdir, dirty_path, clean_path, seed, args.budget)
+                    kept = stored / f"raha-{seed}.json"
+                    if kept.is_file():
+                        outcome = json.loads(kept.read_text())
+                    elif raha_python is None:
+                        continue
+                    else:
+                        outcome = run_raha(raha_python, workdir, dirty_path, clean_path, seed, args.budget)
+                        kept.write_text(json.dumps(outcome))
                     mask = mask_from_cells([tuple(c) for c in outcome["cells"]], truth.shape)
                     scores = score_cells(mask, truth)
                     runs.append({"seed": seed, "seconds": outcome["seconds"], **scores.as_dict()})
@@ -199,14 +209,20 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         f"  raha {name} seed {seed}: f1 {scores.f1:.3f} ({outcome['seconds']:.1f}s)",
                         file=sys.stderr,
                     )
-            entry["raha"] = {"runs": runs, "first_seed_seconds": runs[0]["seconds"]}
+            if runs:
+                entry["raha"] = {
+                    "runs": runs,
+                    "first_seed_seconds": runs[0]["seconds"],
+                    "stored": str(stored),
+                }
         report["datasets"][name] = entry
     return report
 
 
 def print_table(report: dict[str, Any]) -> None:
-    header = f"{'dataset':<10} {'tool':<6} {'P mean':>7} {'R mean':>7} {'F1 mean':>8} {'F1 sd':>6} {'F1 min':>7} {'F1 max':>7} {'time s':>8}"
+    header = f"{'dataset':<10} {'tool':<6} {'P mean':>7} {'R mean':>7} {'F1 mean':>8} {'F1 sd':>6} {'F1 min':>7} {'F1 max':>7} {'time s':>8} {'seeds':>5}"
     lines = [
+        "time s: SAGED = mean detection time per seed; Raha = its first seed (every strategy run, nothing cached)",
         f"budget {report['budget']} tuples, seeds {report['seeds'][0]}..{report['seeds'][-1]} ({len(report['seeds'])})",
         header,
     ]
@@ -228,7 +244,7 @@ def print_table(report: dict[str, Any]) -> None:
             times[tool] = seconds
             lines.append(
                 f"{name:<10} {tool:<6} {precision:7.3f} {recall:7.3f} {f1['mean']:8.3f} {f1['sd']:6.3f} "
-                f"{f1['min']:7.3f} {f1['max']:7.3f} {seconds:8.1f}"
+                f"{f1['min']:7.3f} {f1['max']:7.3f} {seconds:8.1f} {len(runs):5d}"
             )
         if len(times) == 2:
             lines.append(f"{'':<10} time ratio saged/raha = {times['saged'] / times['raha']:.3f}")
@@ -300,7 +316,10 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=20)
     parser.add_argument("--tools", default="saged,raha")
     parser.add_argument("--kb", choices=["loo", "loo+default", "default"], default="loo")
-    parser.add_argument("--raha-from", default="", help="reuse the Raha runs of an earlier results JSON")
+    parser.add_argument("--raha-runs", default="", help="directory of kept Raha runs (reused when present)")
+    parser.add_argument(
+        "--raha-stored-only", action="store_true", help="score only the Raha runs already kept; run none"
+    )
     parser.add_argument("--scale", action="store_true", help="measure time and peak memory on a large table")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--columns", type=int, default=20)
