@@ -101,8 +101,7 @@ class TaskServer:
             [
                 sys.executable,
                 "-c",
-                "from iml4e.local.preloaded_tasks import serve; "
-                f"serve({theirs.fileno()}, {json.dumps(modules)!r})",
+                f"from iml4e.local.preloaded_tasks import serve; serve({theirs.fileno()}, {modules!r})",
             ],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,

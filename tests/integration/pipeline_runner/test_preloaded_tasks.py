@@ -42,6 +42,24 @@ def combine(first: str, second: str, fail: bool) -> str:
 
 
 @iml4e_component
+def preloaded() -> str:
+    """Which modules the task process had before its own imports ran."""
+    import sys
+
+    before = sorted(m for m in ("pandas", "kfp.dsl.executor_main") if m in sys.modules)
+    import json
+
+    import pandas
+
+    return json.dumps({"before": before, "rows": len(pandas.DataFrame({"a": [1, 2]}))})
+
+
+@dsl.pipeline(name="preload-check")
+def preload_check() -> str:
+    return preloaded().output
+
+
+@iml4e_component
 def touch(folder: str, item: int) -> None:
     import pathlib
     import time
@@ -131,3 +149,12 @@ def test_dead_server_falls_back_to_kfp_path(pipeline_file: Path, monkeypatch: py
     monkeypatch.setattr(preloaded_tasks.TaskServer, "run", server_gone)
     first, second = run(pipeline_file)
     assert first["env"] == "from-the-runner" and second["seen_before"] == ""
+
+
+def test_component_imports_are_preloaded(pipeline_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = f"{pipeline_file}:preload_check"
+    result = run_pipeline(reference, [], tracking_uri="http://127.0.0.1:9")
+    assert result.output == {"before": ["kfp.dsl.executor_main", "pandas"], "rows": 2}
+    monkeypatch.setenv(ENABLE_ENV, "0")
+    plain = run_pipeline(reference, [], tracking_uri="http://127.0.0.1:9")
+    assert plain.output == {"before": [], "rows": 2}
