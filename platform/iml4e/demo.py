@@ -31,6 +31,11 @@ def run_demo() -> dict[str, Any]:
         f"{registration.get('metric', 'metric')}": f"{registration.get('value', float('nan')):.4f}",
         "pipeline log": training.log,
     }
+    if registration.get("champion_uri"):
+        from iml4e.local.serving import demo_serving
+
+        # Serve the champion, answer a few requests, write a drift report against the training data.
+        summary.update(demo_serving(str(registration["champion_uri"]), reference_source="sample:churn"))
     return {"summary": summary, "tracking_uri": mlflow.record.url, "training": training.as_dict()}
 
 
