@@ -167,3 +167,24 @@ def test_switched_off_deployment_does_nothing(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(core, "deploy", lambda *a: pytest.fail("deploy must not run"))
     skipped = json.loads(core.deploy_if_enabled(False, "models:/m@champion", "m"))
     assert skipped == {"deployed": False, "model_uri": "models:/m@champion", "reason": "deploy=false"}
+
+
+def test_storage_uri_of_a_registered_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    from iml4e_components.datasets.core import generate_churn
+    from iml4e_components.training.core import train_estimator
+    from iml4e_components.training.mlflow_model import log_sklearn_model
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    frame = generate_churn(100, seed=1)
+    model = train_estimator(frame, "churned", drop_columns=["customer_id"])
+    run_id = mlflow.MlflowClient().create_run(mlflow.MlflowClient().create_experiment("deploy")).info.run_id
+    version = mlflow.register_model(log_sklearn_model(run_id, model, frame), "churn")
+    mlflow.MlflowClient().set_registered_model_alias("churn", "champion", version.version)
+    location = core.model_storage_uri("models:/churn@champion")
+    assert location == core.model_storage_uri(f"models:/churn/{version.version}")
+    assert (Path(location.removeprefix("file://")) / "MLmodel").is_file()
+    assert core.model_storage_uri("s3://bucket/model") == "s3://bucket/model"
+    with pytest.raises(ComponentError, match="cannot resolve model URI 'models:/churn@nope'"):
+        core.model_storage_uri("models:/churn@nope")
