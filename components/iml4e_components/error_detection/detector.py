@@ -26,8 +26,11 @@ from iml4e_components.error_detection.profiles import table_profiles
 from iml4e_components.error_detection.tables import as_string_frame, check_table
 from iml4e_components.errors import ComponentError
 
-#: Zero-label mode flags a cell when the base models' weighted mean probability reaches this.
-ZERO_LABEL_THRESHOLD = 0.5
+#: Zero-label mode flags a cell when the base models' weighted mean probability reaches this. 0.7
+#: favours precision (pipelines null or drop what is flagged): on the generated churn-dirty sample,
+#: precision 0.97 and F1 0.90 (0.83 and 0.87 at 0.5). On real tables whose error kinds the knowledge
+#: base has not seen, zero-label mode is far weaker than 20 labeled tuples (benchmark pairs: F1 0.2-0.55).
+ZERO_LABEL_THRESHOLD = 0.7
 #: With labels, a cell is flagged when the meta-classifiers' probability reaches this.
 #: 0.35 rather than 0.5: forests trained on ~20 tuples with few wrong cells under-predict errors
 #: (compared at 0.5 and 0.35 over 5 seeds on the benchmark pairs; 0.35 was better on all three).
