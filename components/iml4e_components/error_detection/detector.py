@@ -116,18 +116,22 @@ class ErrorDetector:
     def base_probabilities(
         self, table: pd.DataFrame, seed: int
     ) -> tuple[list[np.ndarray], list[np.ndarray], Any]:
-        """Per column: (n_rows, k) base-model probabilities, the k similarities, and the cell features."""
+        """Per column: (n_rows, k) base-model probabilities, the k similarities, and the cell signals the
+        meta-classifiers use (one column's full feature matrix is alive at a time)."""
         features = table_features(table, self.knowledge_base.config, seed)
         profiles = table_profiles(table)
-        probabilities, similarities = [], []
+        probabilities, similarities, signals = [], [], []
         for j in range(table.shape[1]):
             chosen, similarity = self.knowledge_base.select(profiles[j], self.models_per_column)
+            cells = features.column(j)
             matrix = np.column_stack(
-                [self.knowledge_base.models[i].model.predict_proba(features.columns[j])[:, 1] for i in chosen]  # type: ignore[attr-defined]
+                [self.knowledge_base.models[i].model.predict_proba(cells)[:, 1] for i in chosen]  # type: ignore[attr-defined]
             )
             probabilities.append(matrix.astype(np.float32))
             similarities.append(np.maximum(similarity, 1e-6))
-        return probabilities, similarities, features
+            signals.append(np.ascontiguousarray(cells[:, _SIGNAL_OFFSETS]))
+            del cells
+        return probabilities, similarities, signals
 
     def detect(
         self, df: pd.DataFrame, budget: int = 20, oracle: Oracle | None = None, seed: int = 42
@@ -152,7 +156,7 @@ class ErrorDetector:
             raise ComponentError(
                 f"labeling budget {budget} must be between 1 and the table's {n_rows} rows; lower --budget"
             )
-        probabilities, similarities, features = self.base_probabilities(table, seed)
+        probabilities, similarities, signals = self.base_probabilities(table, seed)
         zero_label = np.column_stack(
             [p @ (s / s.sum()) for p, s in zip(probabilities, similarities, strict=True)]
         ).astype(np.float64)
@@ -166,7 +170,7 @@ class ErrorDetector:
                 "the oracle labeled no rows; label at least one tuple or use zero-label mode"
             )
         labels = labels_for_rows(oracle, table, rows)
-        scores = self._meta_scores(probabilities, similarities, features, zero_label, rows, labels, seed)
+        scores = self._meta_scores(probabilities, similarities, signals, zero_label, rows, labels, seed)
         scores[rows, :] = labels.astype(np.float64)
         details = {"labeled_errors": int(labels.sum()), "labeled_cells": int(labels.size)}
         return _result(table, scores, scores >= META_THRESHOLD, rows, "meta", details)
@@ -175,7 +179,7 @@ class ErrorDetector:
         self,
         probabilities: list[np.ndarray],
         similarities: list[np.ndarray],
-        features: Any,
+        signals: list[np.ndarray],
         zero_label: np.ndarray,
         rows: list[int],
         labels: np.ndarray,
@@ -188,37 +192,37 @@ class ErrorDetector:
             return np.ones((n_rows, n_columns))
         if not labels.any():
             return np.where(zero_label >= ZERO_LABEL_THRESHOLD, zero_label, 0.0)
-        pooled_columns = []
-        for j in range(n_columns):
-            signals = features.columns[j][:, _SIGNAL_OFFSETS]
-            p = probabilities[j]
-            prior = (labels[:, j].sum() + 0.5) / (len(rows) + 1.0)
-            pooled_columns.append(
-                np.column_stack(
-                    [
-                        zero_label[:, j],
-                        p.max(axis=1),
-                        p.min(axis=1),
-                        p.std(axis=1),
-                        p[:, 0],
-                        signals,
-                        np.full(n_rows, prior),
-                    ]
-                ).astype(np.float32)
-            )
-        train_x = np.vstack([m[rows] for m in pooled_columns])
+        priors = (labels.sum(axis=0) + 0.5) / (len(rows) + 1.0)
+
+        def pooled_features(j: int, index: Any = slice(None)) -> np.ndarray:
+            """Column-agnostic meta-features: base-model summary, cell signals, the column's labeled error rate."""
+            p = probabilities[j][index]
+            return np.column_stack(
+                [
+                    zero_label[index, j],
+                    p.max(axis=1),
+                    p.min(axis=1),
+                    p.std(axis=1),
+                    p[:, 0],
+                    signals[j][index],
+                    np.full(len(p), priors[j]),
+                ]
+            ).astype(np.float32)
+
+        train_x = np.vstack([pooled_features(j, rows) for j in range(n_columns)])
         train_y = np.concatenate([labels[:, j] for j in range(n_columns)])
         pooled = RandomForestClassifier(n_estimators=60, min_samples_leaf=1, random_state=seed, n_jobs=1)
         pooled.fit(train_x, train_y)
         scores = np.zeros((n_rows, n_columns))
         for j in range(n_columns):
-            score = pooled.predict_proba(pooled_columns[j])[:, 1]
+            column_x = pooled_features(j)
+            score = pooled.predict_proba(column_x)[:, 1]
             column_labels = labels[:, j]
             if column_labels.sum() >= LOCAL_MIN_ERRORS and (~column_labels).sum() >= 2:
-                column_x = np.column_stack([probabilities[j], pooled_columns[j][:, 5:-1]])
+                local_x = np.column_stack([probabilities[j], column_x[:, 5:-1]])
                 local = RandomForestClassifier(n_estimators=60, random_state=seed + j + 1, n_jobs=1)
-                local.fit(column_x[rows], column_labels)
-                score = 0.5 * (score + local.predict_proba(column_x)[:, 1])
+                local.fit(local_x[rows], column_labels)
+                score = 0.5 * (score + local.predict_proba(local_x)[:, 1])
             scores[:, j] = score
         return scores
 

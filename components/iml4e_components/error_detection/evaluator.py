@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from iml4e_components.error_detection.tables import check_same_shape, read_string_table
+from iml4e_components.error_detection.tables import as_string_frame, check_same_shape, read_string_table
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,10 @@ class CellScores:
 def actual_errors(dirty: pd.DataFrame, clean: pd.DataFrame) -> np.ndarray:
     """Boolean matrix: True where the dirty string differs from the clean string (by position)."""
     check_same_shape(dirty, clean)
-    return np.asarray(dirty.to_numpy(dtype=str) != clean.to_numpy(dtype=str))
+    # Object arrays of str compare value by value without copying into fixed-width unicode arrays.
+    return np.asarray(
+        as_string_frame(dirty).to_numpy(dtype=object) != as_string_frame(clean).to_numpy(dtype=object)
+    )
 
 
 def load_error_mask(dirty_path: str | Path, clean_path: str | Path) -> np.ndarray:

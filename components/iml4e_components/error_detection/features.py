@@ -309,28 +309,35 @@ def value_embeddings(
 
 @dataclass
 class TableFeatures:
-    """Features of every cell of a table, one matrix per column (rows x config.width)."""
+    """Cell features of a table, built one column at a time (rows x config.width) so that a large
+    table never holds every column's matrix at once."""
 
-    columns: list[np.ndarray]
+    config: FeatureConfig
     encoded: list[ColumnCodes]
     determinants: list[int | None]
+    embeddings: list[np.ndarray]
 
-    def signal(self, name: str) -> list[np.ndarray]:
-        """One named metadata/signal feature per column (for reports and zero-label scores)."""
-        offset = N_CHAR_FEATURES + list(METADATA_NAMES + SIGNAL_NAMES).index(name)
-        return [matrix[:, offset] for matrix in self.columns]
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def column(self, j: int) -> np.ndarray:
+        """The feature matrix of column `j`."""
+        column = self.encoded[j]
+        per_value = np.hstack([char_tfidf(column, self.config.max_chars), value_features(column)])
+        determinant = self.determinants[j]
+        fd = fd_features(self.encoded[determinant] if determinant is not None else None, column)
+        matrix = np.hstack([per_value[column.codes], fd, self.embeddings[j][column.codes]])
+        return np.ascontiguousarray(matrix, dtype=np.float32)
+
+    @property
+    def columns(self) -> list[np.ndarray]:
+        """Every column's matrix (small tables and tests; large tables use `column(j)`)."""
+        return [self.column(j) for j in range(len(self.encoded))]
 
 
 def table_features(frame: pd.DataFrame, config: FeatureConfig, seed: int = 0) -> TableFeatures:
-    """Compute the cell features of every column of a string table."""
+    """Prepare the cell features of a string table (codes, dependencies, embeddings)."""
     encoded = encode_columns(frame)
     determinants = best_determinants(encoded, config.fd_sample_rows, seed)
     embeddings = value_embeddings(frame, encoded, config, seed)
-    columns = []
-    for j, column in enumerate(encoded):
-        per_value = np.hstack([char_tfidf(column, config.max_chars), value_features(column)])
-        determinant = determinants[j]
-        fd = fd_features(encoded[determinant] if determinant is not None else None, column)
-        matrix = np.hstack([per_value[column.codes], fd, embeddings[j][column.codes]])
-        columns.append(np.ascontiguousarray(matrix, dtype=np.float32))
-    return TableFeatures(columns, encoded, determinants)
+    return TableFeatures(config, encoded, determinants, embeddings)

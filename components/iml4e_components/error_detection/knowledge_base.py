@@ -118,7 +118,7 @@ class KnowledgeBase:
                     early_stopping=False,
                     random_state=seed,
                 )
-                model.fit(features.columns[j][rows], labels[rows])
+                model.fit(features.column(j)[rows], labels[rows])
                 models.append(BaseModel(f"{name}:{column}", profiles[j], model, float(labels.mean())))
         if not models:
             raise ComponentError(

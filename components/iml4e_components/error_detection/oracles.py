@@ -27,7 +27,7 @@ class CleanTableOracle:
     """Labels cells by comparing them with a clean table (benchmarks, tests): wrong = string differs."""
 
     def __init__(self, clean: pd.DataFrame) -> None:
-        self.clean = as_string_frame(clean).to_numpy(dtype=str)
+        self.clean = as_string_frame(clean).to_numpy(dtype=object)
 
     def check_shape(self, dirty: pd.DataFrame) -> None:
         check_same_shape(dirty, pd.DataFrame(self.clean))
@@ -111,10 +111,10 @@ class InteractiveOracle:
 def labels_for_rows(oracle: Oracle, frame: pd.DataFrame, rows: Sequence[int]) -> np.ndarray:
     """Ask `oracle` about each row; returns a (len(rows), n_columns) boolean matrix."""
     columns = [str(c) for c in frame.columns]
-    values = frame.to_numpy(dtype=str)
     labels = np.zeros((len(rows), len(columns)), dtype=bool)
     for position, row in enumerate(rows):
-        answer = list(oracle(int(row), list(values[row]), columns))
+        values = [str(v) for v in frame.iloc[int(row)].to_numpy(dtype=object)]
+        answer = list(oracle(int(row), values, columns))
         if len(answer) != len(columns):
             raise ComponentError(
                 f"the oracle answered {len(answer)} labels for a row of {len(columns)} cells"
