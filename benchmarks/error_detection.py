@@ -42,7 +42,7 @@ RAHA_DRIVER = r"""
 import json, random, sys, time
 import numpy
 import raha
-dirty, clean, seed, budget, out = sys.argv[1:6]
+dirty, clean, seed, budget, out, name = sys.argv[1:7]
 random.seed(int(seed))
 numpy.random.seed(int(seed))
 detection = raha.Detection()
@@ -50,7 +50,9 @@ detection.LABELING_BUDGET = int(budget)
 detection.VERBOSE = False
 detection.SAVE_RESULTS = True
 start = time.perf_counter()
-cells = detection.run({"name": "target", "path": dirty, "clean_path": clean})
+# Raha names its temporary files /tmp/<name>-<strategy hash>.csv: the name must differ between runs
+# that may overlap, or they delete each other's files.
+cells = detection.run({"name": name, "path": dirty, "clean_path": clean})
 seconds = time.perf_counter() - start
 with open(out, "w") as handle:
     json.dump({"seconds": seconds, "cells": [[int(i), int(j)] for (i, j) in cells]}, handle)
@@ -104,6 +106,7 @@ def run_raha(python: Path, workdir: Path, dirty: Path, clean: Path, seed: int, b
             str(seed),
             str(budget),
             str(out),
+            f"iml4e-{workdir.name}-seed{seed}",
         ],
         capture_output=True,
         text=True,
