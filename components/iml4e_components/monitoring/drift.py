@@ -23,6 +23,12 @@ from iml4e_components.errors import ComponentError
 
 #: Share of drifted columns from which the whole dataset counts as drifted (Evidently's default).
 DEFAULT_DRIFT_SHARE = 0.5
+#: Below this many rows on either side, drift uses hypothesis tests with p-values, not distances.
+SMALL_SAMPLE_ROWS = 1_000
+#: Evidently test names (as given, not as it describes them) whose score is a p-value.
+_P_VALUE_TESTS = frozenset(
+    {"ks", "chisquare", "z", "t_test", "mannw", "anderson", "cramer_von_mises", "g_test", "es"}
+)
 #: Rows above which each side is sampled (seeded, uniformly) before the tests run.
 DEFAULT_MAX_ROWS = 100_000
 
@@ -122,7 +128,12 @@ def compute_drift(
     numerical = [c for c in chosen if _is_numerical(reference[c]) and _is_numerical(current[c])]
     categorical = [c for c in chosen if c not in numerical]
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
-    report = Report([DataDriftPreset(drift_share=drift_share)])
+    # Evidently picks distances (Wasserstein, Jensen-Shannon) when the reference exceeds 1,000 rows;
+    # on a small window of served requests they are noisy and overstate drift, so keep the
+    # hypothesis tests (p-values) until both sides are large.
+    small = min(len(reference_sample), len(current_sample)) <= SMALL_SAMPLE_ROWS
+    tests: dict[str, str] = {"num_method": "ks", "cat_method": "chisquare"} if small else {}
+    report = Report([DataDriftPreset(drift_share=drift_share, **tests)])
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # constant columns: correlation plots divide by zero
         snapshot = report.run(
@@ -208,7 +219,7 @@ def _features_from(report: dict[str, Any]) -> dict[str, FeatureDrift]:
         method = str(config.get("method", ""))
         threshold = float(config.get("threshold", 0.0))
         score = float(metric["value"])
-        is_p_value = "p_value" in method
+        is_p_value = "p_value" in method or method in _P_VALUE_TESTS
         drifted = score < threshold if is_p_value else score >= threshold
         features[column] = FeatureDrift(
             column=column,

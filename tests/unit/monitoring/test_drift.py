@@ -53,6 +53,12 @@ def test_large_tables_use_distances_without_p_values() -> None:
     assert feature.drifted and feature.score >= feature.threshold
 
 
+def test_a_small_window_against_a_large_reference_uses_p_values() -> None:
+    result = compute_drift(_table(3000, 0.0, 1), _table(40, 0.0, 2))
+    assert all(f.p_value is not None for f in result.features.values())
+    assert not result.dataset_drift
+
+
 def test_sampling_caps_the_rows_tested() -> None:
     result = compute_drift(_table(500, 0.0, 1), _table(2000, 0.0, 2), max_rows=300)
     assert result.rows_compared == 2000
