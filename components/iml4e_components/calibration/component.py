@@ -23,23 +23,32 @@ def calibrate_confidence(
     Returns the MLflow model URI to register: the calibrated model's, or `model_uri` unchanged when
     no calibrator helps or the model is a regressor.
     """
-    import joblib
-    import pandas as pd
+    from iml4e_components.lineage.emit import lineage_step
 
-    from iml4e_components.calibration.core import calibrate_logged
-    from iml4e_components.preparation.core import parse_columns
+    with lineage_step(
+        "calibrate_confidence",
+        inputs={"model": model, "calibration": calibration},
+        outputs={"calibrated": calibrated},
+    ) as step:
+        import joblib
+        import pandas as pd
 
-    outcome = calibrate_logged(
-        joblib.load(model.path),
-        pd.read_parquet(calibration.path),
-        target,
-        run_id,
-        model_uri,
-        parse_columns(methods),
-        seed,
-    )
-    joblib.dump(outcome.model, calibrated.path)
-    for name, value in outcome.metrics.items():
-        metrics.log_metric(name, value)
-    calibrated.metadata.update({"method": outcome.method, "mlflow_model_uri": outcome.model_uri})
-    return outcome.model_uri
+        from iml4e_components.calibration.core import calibrate_logged
+        from iml4e_components.preparation.core import parse_columns
+
+        outcome = calibrate_logged(
+            joblib.load(model.path),
+            pd.read_parquet(calibration.path),
+            target,
+            run_id,
+            model_uri,
+            parse_columns(methods),
+            seed,
+        )
+        joblib.dump(outcome.model, calibrated.path)
+        step.annotate(mlflow_run_id=run_id, model_uri=outcome.model_uri)
+        step.add_output("mlflow_model", outcome.model_uri)
+        for name, value in outcome.metrics.items():
+            metrics.log_metric(name, value)
+        calibrated.metadata.update({"method": outcome.method, "mlflow_model_uri": outcome.model_uri})
+        return outcome.model_uri

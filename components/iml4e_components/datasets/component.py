@@ -15,21 +15,33 @@ def load_dataset(
     `clean_reference` holds the error-free table when one is known (the dirty sample's ground
     truth, for measuring error detection); otherwise it is the loaded table itself.
     """
-    import json
+    from iml4e_components.lineage.emit import lineage_step
 
-    from iml4e_components.datasets.core import load_sample, load_table, sample_schema, table_digest
+    with lineage_step(
+        "load_dataset",
+        inputs={"source": source},
+        outputs={"dataset": dataset, "clean_reference": clean_reference},
+    ):
+        import json
 
-    clean = None
-    if source == "" or source.startswith("sample:"):
-        frame, clean = load_sample(source, seed)
-    else:
-        frame = load_table(source, seed)
-    frame.to_parquet(dataset.path, index=False)
-    (frame if clean is None else clean).to_parquet(clean_reference.path, index=False)
-    dataset.metadata.update(
-        {"source": source, "rows": len(frame), "columns": len(frame.columns), "digest": table_digest(frame)}
-    )
-    schema = sample_schema(source)
-    if schema is not None:
-        dataset.metadata["schema"] = json.dumps(schema)
-    clean_reference.metadata.update({"source": source, "ground_truth": clean is not None})
+        from iml4e_components.datasets.core import load_sample, load_table, sample_schema, table_digest
+
+        clean = None
+        if source == "" or source.startswith("sample:"):
+            frame, clean = load_sample(source, seed)
+        else:
+            frame = load_table(source, seed)
+        frame.to_parquet(dataset.path, index=False)
+        (frame if clean is None else clean).to_parquet(clean_reference.path, index=False)
+        dataset.metadata.update(
+            {
+                "source": source,
+                "rows": len(frame),
+                "columns": len(frame.columns),
+                "digest": table_digest(frame),
+            }
+        )
+        schema = sample_schema(source)
+        if schema is not None:
+            dataset.metadata["schema"] = json.dumps(schema)
+        clean_reference.metadata.update({"source": source, "ground_truth": clean is not None})

@@ -15,6 +15,10 @@ def deploy_model(
     the local endpoint; kserve: an InferenceService, waited for until Ready). `registration` (the
     register step's JSON) orders this step after registration; `enabled=false` skips deployment.
     Returns the deployment as JSON."""
-    from iml4e_components.deployment.core import deploy_if_enabled
+    from iml4e_components.lineage.emit import lineage_step
 
-    return deploy_if_enabled(enabled, f"models:/{model_name}@{alias}", model_name, timeout)
+    with lineage_step("deploy_model", inputs={"model": f"models:/{model_name}@{alias}"}) as step:
+        from iml4e_components.deployment.core import deploy_if_enabled
+
+        step.annotate(model_name=model_name, alias=alias, model_uri=f"models:/{model_name}@{alias}")
+        return deploy_if_enabled(enabled, f"models:/{model_name}@{alias}", model_name, timeout)

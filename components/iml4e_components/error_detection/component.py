@@ -23,33 +23,39 @@ def detect_errors(
     per cell), an HTML report, and error counts to the metrics (and to MLflow run `run_id` when
     MLFLOW_TRACKING_URI is set).
     """
-    import os
+    from iml4e_components.lineage.emit import lineage_step
 
-    from iml4e_components.error_detection.report import write_report
-    from iml4e_components.error_detection.service import detect_table, oracle_from_source
-    from iml4e_components.error_detection.tables import as_string_frame, read_string_table
+    with lineage_step(
+        "detect_errors", inputs={"dataset": dataset}, outputs={"mask": mask, "report": report}
+    ) as step:
+        import os
 
-    table = read_string_table(dataset.path, what="dataset")
-    oracle = oracle_from_source(labels_source, table) if labels_source else None
-    result = detect_table(table, budget=budget, seed=seed, oracle=oracle)
-    result.mask.to_parquet(mask.path, index=False)
-    write_report(report.path, as_string_frame(table), result)
-    counts = {
-        "error_detection_flagged_cells": float(result.n_detected),
-        "error_detection_flagged_rows": float(result.mask.to_numpy().any(axis=1).sum()),
-        "error_detection_flagged_share": float(result.n_detected / max(result.mask.size, 1)),
-        "error_detection_labeled_tuples": float(len(result.labeled_rows)),
-    }
-    for name, value in counts.items():
-        metrics.log_metric(name, value)
-    mask.metadata.update({"mode": result.mode, "flagged_cells": result.n_detected})
-    if run_id and os.environ.get("MLFLOW_TRACKING_URI"):
-        import mlflow
+        from iml4e_components.error_detection.report import write_report
+        from iml4e_components.error_detection.service import detect_table, oracle_from_source
+        from iml4e_components.error_detection.tables import as_string_frame, read_string_table
 
-        client = mlflow.MlflowClient()
+        table = read_string_table(dataset.path, what="dataset")
+        oracle = oracle_from_source(labels_source, table) if labels_source else None
+        result = detect_table(table, budget=budget, seed=seed, oracle=oracle)
+        result.mask.to_parquet(mask.path, index=False)
+        write_report(report.path, as_string_frame(table), result)
+        counts = {
+            "error_detection_flagged_cells": float(result.n_detected),
+            "error_detection_flagged_rows": float(result.mask.to_numpy().any(axis=1).sum()),
+            "error_detection_flagged_share": float(result.n_detected / max(result.mask.size, 1)),
+            "error_detection_labeled_tuples": float(len(result.labeled_rows)),
+        }
+        step.annotate(mlflow_run_id=run_id or None, error_counts=counts)
         for name, value in counts.items():
-            client.log_metric(run_id, name, value)
-        client.log_artifact(run_id, report.path, artifact_path="error_detection")
+            metrics.log_metric(name, value)
+        mask.metadata.update({"mode": result.mode, "flagged_cells": result.n_detected})
+        if run_id and os.environ.get("MLFLOW_TRACKING_URI"):
+            import mlflow
+
+            client = mlflow.MlflowClient()
+            for name, value in counts.items():
+                client.log_metric(run_id, name, value)
+            client.log_artifact(run_id, report.path, artifact_path="error_detection")
 
 
 @iml4e_component
@@ -57,11 +63,14 @@ def clean_data(
     dataset: Input[Dataset], mask: Input[Dataset], cleaned: Output[Dataset], policy: str = "null"
 ) -> None:
     """Null the flagged cells (`null`) or drop rows holding any (`drop_rows`); writes Parquet."""
-    from iml4e_components.error_detection.cleaning import clean_flagged_cells
-    from iml4e_components.error_detection.service import read_mask
-    from iml4e_components.error_detection.tables import read_any_table
+    from iml4e_components.lineage.emit import lineage_step
 
-    frame = read_any_table(dataset.path)
-    result = clean_flagged_cells(frame, read_mask(mask.path), policy)
-    result.to_parquet(cleaned.path, index=False)
-    cleaned.metadata.update({"rows": len(result), "policy": policy})
+    with lineage_step("clean_data", inputs={"dataset": dataset, "mask": mask}, outputs={"cleaned": cleaned}):
+        from iml4e_components.error_detection.cleaning import clean_flagged_cells
+        from iml4e_components.error_detection.service import read_mask
+        from iml4e_components.error_detection.tables import read_any_table
+
+        frame = read_any_table(dataset.path)
+        result = clean_flagged_cells(frame, read_mask(mask.path), policy)
+        result.to_parquet(cleaned.path, index=False)
+        cleaned.metadata.update({"rows": len(result), "policy": policy})

@@ -17,21 +17,24 @@ def materialize_features(
 
     `feature_views_json` is a JSON list of view names (empty: all views of the repo).
     """
-    import json
+    from iml4e_components.lineage.emit import lineage_step
 
-    from iml4e_components.errors import ComponentError
-    from iml4e_components.feature_store.core import materialize_features as materialize
+    with lineage_step("materialize_features", inputs={"repo": repo_path}):
+        import json
 
-    try:
-        views = json.loads(feature_views_json or "[]")
-    except json.JSONDecodeError as exc:
-        raise ComponentError(
-            f"feature_views_json is not JSON ({exc.msg}); pass e.g. '[\"customer_stats\"]'"
-        ) from exc
-    result = materialize(
-        repo_path, end_date=end_date, start_date=start_date, feature_views=views, apply=apply
-    )
-    return json.dumps(result.as_dict())
+        from iml4e_components.errors import ComponentError
+        from iml4e_components.feature_store.core import materialize_features as materialize
+
+        try:
+            views = json.loads(feature_views_json or "[]")
+        except json.JSONDecodeError as exc:
+            raise ComponentError(
+                f"feature_views_json is not JSON ({exc.msg}); pass e.g. '[\"customer_stats\"]'"
+            ) from exc
+        result = materialize(
+            repo_path, end_date=end_date, start_date=start_date, feature_views=views, apply=apply
+        )
+        return json.dumps(result.as_dict())
 
 
 @iml4e_component
@@ -46,29 +49,36 @@ def get_training_features(
 
     Name the features either as a JSON list of `view:feature` references or as a feature service.
     """
-    import json
+    from iml4e_components.lineage.emit import lineage_step
 
-    import pandas as pd
+    with lineage_step(
+        "get_training_features",
+        inputs={"repo": repo_path, "entities": entities},
+        outputs={"training_features": training_features},
+    ):
+        import json
 
-    from iml4e_components.datasets.core import table_digest
-    from iml4e_components.errors import ComponentError
-    from iml4e_components.feature_store.core import get_training_features as fetch
+        import pandas as pd
 
-    try:
-        features = json.loads(features_json or "[]")
-    except json.JSONDecodeError as exc:
-        raise ComponentError(
-            f"features_json is not JSON ({exc.msg}); pass e.g. '[\"view:feature\"]'"
-        ) from exc
-    frame = fetch(
-        repo_path, pd.read_parquet(entities.path), features=features, feature_service=feature_service
-    )
-    frame.to_parquet(training_features.path, index=False)
-    training_features.metadata.update(
-        {
-            "repo_path": repo_path,
-            "rows": len(frame),
-            "columns": len(frame.columns),
-            "digest": table_digest(frame),
-        }
-    )
+        from iml4e_components.datasets.core import table_digest
+        from iml4e_components.errors import ComponentError
+        from iml4e_components.feature_store.core import get_training_features as fetch
+
+        try:
+            features = json.loads(features_json or "[]")
+        except json.JSONDecodeError as exc:
+            raise ComponentError(
+                f"features_json is not JSON ({exc.msg}); pass e.g. '[\"view:feature\"]'"
+            ) from exc
+        frame = fetch(
+            repo_path, pd.read_parquet(entities.path), features=features, feature_service=feature_service
+        )
+        frame.to_parquet(training_features.path, index=False)
+        training_features.metadata.update(
+            {
+                "repo_path": repo_path,
+                "rows": len(frame),
+                "columns": len(frame.columns),
+                "digest": table_digest(frame),
+            }
+        )

@@ -19,25 +19,32 @@ def prepare_data(
     seed: int = 42,
 ) -> None:
     """Seeded stratified train/calibration/test split; imputer, scaler and encoder fitted on train."""
-    import joblib
-    import pandas as pd
+    from iml4e_components.lineage.emit import lineage_step
 
-    from iml4e_components.preparation.core import parse_columns, prepare
-
-    prepared = prepare(
-        pd.read_parquet(dataset.path),
-        target,
-        test_size=test_size,
-        calibration_size=calibration_size,
-        seed=seed,
-        drop_columns=parse_columns(drop_columns),
-    )
-    for artifact, frame in (
-        (train, prepared.split.train),
-        (calibration, prepared.split.calibration),
-        (test, prepared.split.test),
+    with lineage_step(
+        "prepare_data",
+        inputs={"dataset": dataset},
+        outputs={"train": train, "calibration": calibration, "test": test, "preprocessor": preprocessor},
     ):
-        frame.to_parquet(artifact.path, index=False)
-        artifact.metadata["rows"] = len(frame)
-    joblib.dump(prepared.preprocessor, preprocessor.path)
-    preprocessor.metadata.update({"features": ",".join(prepared.features), "target": target})
+        import joblib
+        import pandas as pd
+
+        from iml4e_components.preparation.core import parse_columns, prepare
+
+        prepared = prepare(
+            pd.read_parquet(dataset.path),
+            target,
+            test_size=test_size,
+            calibration_size=calibration_size,
+            seed=seed,
+            drop_columns=parse_columns(drop_columns),
+        )
+        for artifact, frame in (
+            (train, prepared.split.train),
+            (calibration, prepared.split.calibration),
+            (test, prepared.split.test),
+        ):
+            frame.to_parquet(artifact.path, index=False)
+            artifact.metadata["rows"] = len(frame)
+        joblib.dump(prepared.preprocessor, preprocessor.path)
+        preprocessor.metadata.update({"features": ",".join(prepared.features), "target": target})

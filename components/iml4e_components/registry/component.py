@@ -19,13 +19,20 @@ def register_model(
     `card_verdict` (the model card gate's JSON) becomes the version tag `iml4e.card_verdict`.
     Returns the registration as JSON (name, version, promoted, metric, value, champion_uri, run_id).
     """
-    import json
+    from iml4e_components.lineage.emit import lineage_step
 
-    from iml4e_components.registry.core import gated_value, register, verdict_tags
-    from iml4e_components.tracking.core import finish_run, log_to_run
+    with lineage_step("register_model", inputs={"model": model_uri, "metrics": metrics}) as step:
+        import json
 
-    value = gated_value(dict(metrics.metadata), gate_metric)
-    result = register(model_uri, model_name, gate_metric, value, verdict_tags(card_verdict))
-    log_to_run(run_id, params={"registered_version": result.version, "promoted_to_champion": result.promoted})
-    finish_run(run_id)
-    return json.dumps({**result.as_dict(), "run_id": run_id})
+        from iml4e_components.registry.core import gated_value, register, verdict_tags
+        from iml4e_components.tracking.core import finish_run, log_to_run
+
+        value = gated_value(dict(metrics.metadata), gate_metric)
+        step.annotate(mlflow_run_id=run_id, model_name=model_name)
+        result = register(model_uri, model_name, gate_metric, value, verdict_tags(card_verdict))
+        step.annotate(model_version=result.version, alias="champion" if result.promoted else "challenger")
+        log_to_run(
+            run_id, params={"registered_version": result.version, "promoted_to_champion": result.promoted}
+        )
+        finish_run(run_id)
+        return json.dumps({**result.as_dict(), "run_id": run_id})

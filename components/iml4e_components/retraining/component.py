@@ -18,21 +18,25 @@ def decide_retraining(
 ) -> NamedTuple("Decision", [("retrain", bool), ("decision", str)]):  # type: ignore[valid-type]  # KFP reads this form
     """Compare the fresh data with the champion's training data (Evidently drift); retrain when
     forced, when there is no champion, or when enough columns drifted."""
-    from collections import namedtuple
+    from iml4e_components.lineage.emit import lineage_step
 
-    import pandas as pd
+    with lineage_step("decide_retraining", inputs={"dataset": dataset}) as step:
+        from collections import namedtuple
 
-    from iml4e_components.preparation.core import parse_columns
-    from iml4e_components.retraining.core import champion_reference, decide
+        import pandas as pd
 
-    found = champion_reference(model_name)
-    outcome = decide(
-        pd.read_parquet(dataset.path),
-        found[1] if found else None,
-        force=force,
-        exclude=[target, *parse_columns(id_columns)],
-        drift_share=drift_share,
-        champion_version=found[0] if found else None,
-    )
-    Decision = namedtuple("Decision", ["retrain", "decision"])  # KFP reads the outputs by field name
-    return Decision(outcome.retrain, outcome.as_json())  # type: ignore[return-value]  # KFP's NamedTuple form
+        from iml4e_components.preparation.core import parse_columns
+        from iml4e_components.retraining.core import champion_reference, decide
+
+        found = champion_reference(model_name)
+        step.annotate(model_name=model_name, champion_version=found[0] if found else None)
+        outcome = decide(
+            pd.read_parquet(dataset.path),
+            found[1] if found else None,
+            force=force,
+            exclude=[target, *parse_columns(id_columns)],
+            drift_share=drift_share,
+            champion_version=found[0] if found else None,
+        )
+        Decision = namedtuple("Decision", ["retrain", "decision"])  # KFP reads the outputs by field name
+        return Decision(outcome.retrain, outcome.as_json())  # type: ignore[return-value]  # KFP's NamedTuple form

@@ -17,24 +17,29 @@ def validate_schema(
     """Check the table against a declared schema (JSON text or a JSON/YAML file; empty: the schema
     the dataset carries, if any); fail above the schema's violation threshold; write the table
     with the declared types and a per-column violation report."""
-    import json
+    from iml4e_components.lineage.emit import lineage_step
 
-    import pandas as pd
+    with lineage_step(
+        "validate_schema", inputs={"dataset": dataset}, outputs={"validated": validated, "report": report}
+    ):
+        import json
 
-    from iml4e_components.validation.core import resolve_schema, validate_table
+        import pandas as pd
 
-    typed, outcome = validate_table(
-        pd.read_parquet(dataset.path), resolve_schema(schema, dataset.metadata.get("schema")), target
-    )
-    typed.to_parquet(validated.path, index=False)
-    validated.metadata.update({k: v for k, v in dataset.metadata.items() if k != "schema"})
-    validated.metadata["rows"] = len(typed)
-    summary = (
-        outcome.as_dict()
-        if outcome
-        else {"rows": len(typed), "passed": True, "columns": [], "schema": "none"}
-    )
-    with open(report.path, "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2)
-    for name, value in (outcome.metrics() if outcome else {}).items():
-        metrics.log_metric(name, value)
+        from iml4e_components.validation.core import resolve_schema, validate_table
+
+        typed, outcome = validate_table(
+            pd.read_parquet(dataset.path), resolve_schema(schema, dataset.metadata.get("schema")), target
+        )
+        typed.to_parquet(validated.path, index=False)
+        validated.metadata.update({k: v for k, v in dataset.metadata.items() if k != "schema"})
+        validated.metadata["rows"] = len(typed)
+        summary = (
+            outcome.as_dict()
+            if outcome
+            else {"rows": len(typed), "passed": True, "columns": [], "schema": "none"}
+        )
+        with open(report.path, "w", encoding="utf-8") as handle:
+            json.dump(summary, handle, indent=2)
+        for name, value in (outcome.metrics() if outcome else {}).items():
+            metrics.log_metric(name, value)
