@@ -35,8 +35,11 @@ def register_churn_model(root: Path, name: str = "churn", rows: int = 600) -> tu
     data = generate_churn(rows, seed=3)
     model = train_estimator(data, "churned", "logistic_regression", drop_columns=["customer_id"])
     features = data[FEATURES]
-    experiment = mlflow.set_experiment(f"serving-{name}")
-    with mlflow.start_run(experiment_id=experiment.experiment_id):
+    # An explicit artifact location: with a sqlite store the default is ./mlruns in the working directory.
+    experiment_id = mlflow.MlflowClient(tracking_uri).create_experiment(
+        f"serving-{name}", artifact_location=(root / "artifacts").as_uri()
+    )
+    with mlflow.start_run(experiment_id=experiment_id):
         info = mlflow.sklearn.log_model(
             model,
             name="model",
