@@ -153,7 +153,7 @@ def _list_pipelines(json_output: bool) -> None:
     from iml4e.local.pipeline_runner import pipeline_parameters
     from iml4e_pipelines import PIPELINES, load_pipeline
 
-    listing = []
+    listing: list[dict[str, Any]] = []
     for name in PIPELINES:
         pipeline = load_pipeline(name)
         params = [
