@@ -47,6 +47,7 @@ clean:
 	rm -rf $(VENV) $(VENV)-tools .iml4e local_outputs .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# Regenerate the installer's golden manifests after an intended change (review the diff).
+# Regenerate the golden files (installer manifests, compiled pipelines) after an intended change; review the diff.
 golden: install
 	$(BIN)/python -m iml4e.installer.golden --update
+	$(BIN)/python -m iml4e_pipelines.golden --update
