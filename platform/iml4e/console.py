@@ -10,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+_PIPE_WIDTH = 240
+
 #: Data (tables, JSON) for the user or for scripts.
 out = Console(soft_wrap=True)
 #: Messages, warnings and progress.
@@ -40,7 +42,12 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
-    out.print(table)
+    # In a terminal the table fits the window; piped into a file or another program, cells are not
+    # wrapped at rich's 80-column fallback, so each row stays greppable.
+    target = (
+        out if out.is_terminal else Console(file=out.file, width=max(out.width, _PIPE_WIDTH), soft_wrap=True)
+    )
+    target.print(table)
 
 
 def print_data(data: str) -> None:

@@ -218,6 +218,9 @@ def run_pipeline(
     log_path = root / "logs" / "runs" / f"{run_id}-{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     tasks: dict[str, str] = {}
+    # A component's own error names the problem; other exception lines (e.g. a logging error while
+    # the task shuts down) are a fallback only.
+    component_errors: list[str] = []
     errors: list[str] = []
 
     def on_line(line: str) -> None:
@@ -230,11 +233,10 @@ def run_pipeline(
             if on_event:
                 on_event(match.group(1), match.group(2))
         elif match := _COMPONENT_ERROR.search(line.strip()):
-            errors.append(
-                match.group(2)
-                if match.group(1) == "ComponentError"
-                else f"{match.group(1)}: {match.group(2)}"
-            )
+            if match.group(1) == "ComponentError":
+                component_errors.append(match.group(2))
+            else:
+                errors.append(f"{match.group(1)}: {match.group(2)}")
 
     from kfp import local
 
@@ -262,7 +264,8 @@ def run_pipeline(
         failed = next((t for t, s in tasks.items() if s == "FAILURE"), None) or next(
             (t for t, s in tasks.items() if s == "RUNNING"), "unknown step"
         )
-        reason = errors[-1] if errors else str(exc).splitlines()[0]
+        found = component_errors or errors
+        reason = found[-1] if found else str(exc).splitlines()[0]
         _record(
             root,
             RunResult(

@@ -49,7 +49,7 @@ def feature_store_check(repo_path: str, entities: str, features_json: str = '["m
     loaded = load_dataset(source=entities)
     get_training_features(
         repo_path=repo_path, entities=loaded.outputs["dataset"], features_json=features_json
-    )
+    ).after(materialized)  # the registry exists only once the repo is applied
     return materialized.output
 """
 START = datetime(2026, 1, 1, tzinfo=UTC)
