@@ -42,12 +42,16 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
-    # In a terminal the table fits the window; piped into a file or another program, cells are not
-    # wrapped at rich's 80-column fallback, so each row stays greppable.
+    print_renderable(table)
+
+
+def print_renderable(renderable: Any) -> None:
+    """A rich table or tree to stdout. In a terminal it fits the window; piped into a file or another
+    program it is not wrapped or cropped at rich's 80-column fallback, so each row stays greppable."""
     target = (
         out if out.is_terminal else Console(file=out.file, width=max(out.width, _PIPE_WIDTH), soft_wrap=True)
     )
-    target.print(table)
+    target.print(renderable)
 
 
 def print_data(data: str) -> None:

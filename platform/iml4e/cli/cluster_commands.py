@@ -188,7 +188,7 @@ def _print_checks(checks: list[Any]) -> None:
         table.add_column(column, overflow="fold")
     for check in checks:
         table.add_row(check.name, colours[check.status], check.detail, check.fix)
-    console.out.print(table)
+    console.print_renderable(table)
 
 
 def doctor(

@@ -207,7 +207,7 @@ def lineage_show(
     if json_output:
         console.print_json({**subject, **related, "tree": tree.as_dict(), "graph": str(picture)})
         return
-    console.out.print(_render_tree(tree))
+    console.print_renderable(_render_tree(tree))
     if upstream:
         for raw in related["raw_datasets"]:
             console.print_data(
