@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("iml4e-home")
     monkeypatch.setenv("IML4E_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("IML4E_MLFLOW_PORT", raising=False)
-    return home
+    yield home
+    _forget_mlflow_global_uris()
+
+
+def _forget_mlflow_global_uris() -> None:
+    """`mlflow.set_tracking_uri`/`set_registry_uri` are process-global and win over the environment: a
+    CLI command run in-process (CliRunner) or a fixture that sets them would otherwise point later tests
+    on the same worker at a server that no longer runs. MLflow has no public reset, hence its privates."""
+    if "mlflow" not in sys.modules:
+        return
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    tracking_utils._tracking_uri = None
+    registry_utils._registry_uri = None
