@@ -22,15 +22,10 @@ def materialize_features(
     with lineage_step("materialize_features", inputs={"repo": repo_path}):
         import json
 
-        from iml4e_components.errors import ComponentError
         from iml4e_components.feature_store.core import materialize_features as materialize
+        from iml4e_components.feature_store.core import parse_name_list
 
-        try:
-            views = json.loads(feature_views_json or "[]")
-        except json.JSONDecodeError as exc:
-            raise ComponentError(
-                f"feature_views_json is not JSON ({exc.msg}); pass e.g. '[\"customer_stats\"]'"
-            ) from exc
+        views = parse_name_list(feature_views_json, "feature_views_json", '["customer_stats"]')
         result = materialize(
             repo_path, end_date=end_date, start_date=start_date, feature_views=views, apply=apply
         )
@@ -56,20 +51,13 @@ def get_training_features(
         inputs={"repo": repo_path, "entities": entities},
         outputs={"training_features": training_features},
     ):
-        import json
-
         import pandas as pd
 
         from iml4e_components.datasets.core import table_digest
-        from iml4e_components.errors import ComponentError
         from iml4e_components.feature_store.core import get_training_features as fetch
+        from iml4e_components.feature_store.core import parse_name_list
 
-        try:
-            features = json.loads(features_json or "[]")
-        except json.JSONDecodeError as exc:
-            raise ComponentError(
-                f"features_json is not JSON ({exc.msg}); pass e.g. '[\"view:feature\"]'"
-            ) from exc
+        features = parse_name_list(features_json, "features_json", '["view:feature"]')
         frame = fetch(
             repo_path, pd.read_parquet(entities.path), features=features, feature_service=feature_service
         )

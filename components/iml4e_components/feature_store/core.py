@@ -218,6 +218,17 @@ def get_online_features(
         raise ComponentError(f"fetching online features failed: {type(exc).__name__}: {exc}") from exc
 
 
+def parse_name_list(text: str, parameter: str, example: str) -> list[str]:
+    """A component parameter holding a JSON list of names ("" means none); errors name the parameter."""
+    import json
+
+    try:
+        names = json.loads(text or "[]")
+    except json.JSONDecodeError as exc:
+        raise ComponentError(f"{parameter} is not JSON ({exc.msg}); pass e.g. '{example}'") from exc
+    return names  # type: ignore[no-any-return]
+
+
 def parse_timestamp(text: str, name: str) -> datetime:
     """An ISO 8601 date or time as an aware UTC datetime; errors name the parameter."""
     try:
