@@ -141,7 +141,10 @@ def bench_serving(requests: int, levels: list[int], rounds: int, work: Path) -> 
     for kind, lines in bodies.items():
         files[kind] = work / f"{kind}.jsonl"
         files[kind].write_text("\n".join(lines) + "\n")
-    env = {"MLFLOW_TRACKING_URI": tracking_uri, "IML4E_HOME": str(work / "home")}
+    # `mlflow models serve` execs `uvicorn` by name: the interpreter's own bin directory must be on PATH
+    # even when the benchmark runs as `.venv/bin/python` without an activated virtualenv.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {"MLFLOW_TRACKING_URI": tracking_uri, "IML4E_HOME": str(work / "home"), "PATH": path}
     iml4e_port, mlflow_port = _free_port(), _free_port()
     iml4e = _start(
         [
