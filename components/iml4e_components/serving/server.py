@@ -43,15 +43,28 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
+#: Event-loop turns a batch may wait for more requests while each turn still brings new ones.
+MAX_LINGER_TURNS = 8
+
+
 class PredictionBatcher:
-    """Predicts all requests submitted in one event-loop turn together; a failing batch is retried one by one."""
+    """Predicts the requests that arrive together in one call; a failing batch is retried one by one.
+
+    A batch is predicted on the first event-loop turn that brings no new request (or after
+    `MAX_LINGER_TURNS` turns, or at `max_rows`). A lone request waits one turn; under load, the
+    requests whose bytes are already on the sockets join the batch instead of each paying the
+    model's fixed per-call cost (a scikit-learn pipeline costs about as much for 32 rows as for one).
+    Waiting only on turns that bring work adds no timer and no delay when the server is idle.
+    """
 
     def __init__(self, predict: Callable[[Columns], np.ndarray[Any, Any]], max_rows: int = 4096) -> None:
         self._predict = predict
         self._max_rows = max_rows
         self._pending: list[tuple[Columns, int, asyncio.Future[np.ndarray[Any, Any]]]] = []
         self._pending_rows = 0
-        self._scheduled = False
+        self._waiting: asyncio.Handle | None = None
+        self._seen = 0
+        self._turns = 0
 
     def submit(self, columns: Columns, rows: int) -> asyncio.Future[np.ndarray[Any, Any]]:
         loop = asyncio.get_running_loop()
@@ -60,13 +73,22 @@ class PredictionBatcher:
         self._pending_rows += rows
         if self._pending_rows >= self._max_rows:
             self._flush()
-        elif not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        elif self._waiting is None:
+            self._seen, self._turns = len(self._pending), 0
+            self._waiting = loop.call_soon(self._flush_when_quiet)
         return future
 
+    def _flush_when_quiet(self) -> None:
+        if len(self._pending) > self._seen and self._turns < MAX_LINGER_TURNS:
+            self._seen, self._turns = len(self._pending), self._turns + 1
+            self._waiting = asyncio.get_running_loop().call_soon(self._flush_when_quiet)
+            return
+        self._flush()
+
     def _flush(self) -> None:
-        self._scheduled = False
+        if self._waiting is not None:
+            self._waiting.cancel()
+            self._waiting = None
         batch, self._pending, self._pending_rows = self._pending, [], 0
         if not batch:
             return

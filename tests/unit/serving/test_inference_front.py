@@ -156,6 +156,31 @@ def test_batcher_predicts_large_submissions_at_once() -> None:
     assert calls == [5]
 
 
+def test_batcher_waits_while_each_loop_turn_brings_requests() -> None:
+    """Requests arriving on consecutive loop turns share one predict call; the batch goes once a turn is quiet."""
+    calls: list[int] = []
+
+    def predict(columns: Columns) -> np.ndarray[Any, Any]:
+        calls.append(len(columns["x"]))
+        return columns["x"] + 1
+
+    async def arrive(batcher: PredictionBatcher, value: int, turns: int) -> list[int]:
+        for _ in range(turns):
+            await asyncio.sleep(0)  # one event-loop turn
+        return list(await batcher.submit({"x": np.array([value])}, 1))
+
+    async def run() -> tuple[list[list[int]], list[int]]:
+        batcher = PredictionBatcher(predict)
+        # Two requests in the first turn, then one in each of the next three turns (as under load).
+        together = await asyncio.gather(*(arrive(batcher, v, turns=max(v - 1, 0)) for v in range(5)))
+        alone = await arrive(batcher, 10, turns=0)
+        return [*together, alone], calls
+
+    answers, batches = asyncio.run(run())
+    assert answers == [[1], [2], [3], [4], [5], [11]]
+    assert batches == [5, 1]
+
+
 def test_text_labels_are_answered_in_both_protocols(tmp_path: Path) -> None:
     def predict(columns: Columns) -> np.ndarray[Any, Any]:
         return np.where(columns["age"] > 50, "stays", "leaves").astype(object)
