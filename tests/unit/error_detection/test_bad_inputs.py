@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pickle
+import zlib
 from pathlib import Path
 
-import joblib
 import pytest
 
 from iml4e_components.error_detection.knowledge_base import KB_FORMAT, KnowledgeBase
@@ -43,7 +44,9 @@ def test_bad_tables_are_refused_in_one_line(tmp_path: Path, content: bytes, mess
 
 def test_knowledge_base_of_another_version_is_refused(tmp_path: Path, small_kb: KnowledgeBase) -> None:
     path = tmp_path / "old.kb"
-    joblib.dump({"format": KB_FORMAT, "version": 0, "knowledge_base": small_kb}, path)
+    path.write_bytes(
+        zlib.compress(pickle.dumps({"format": KB_FORMAT, "version": 0, "knowledge_base": small_kb}))
+    )
     with pytest.raises(ComponentError, match=r"version 0.*rebuild"):
         KnowledgeBase.load(path)
 
@@ -59,3 +62,14 @@ def test_knowledge_base_round_trips(tmp_path: Path, small_kb: KnowledgeBase) -> 
     loaded = KnowledgeBase.load(small_kb.save(tmp_path / "kb.kb"))
     assert len(loaded.models) == len(small_kb.models) and loaded.config == small_kb.config
     assert list(tmp_path.iterdir()) == [tmp_path / "kb.kb"]
+
+
+def test_a_knowledge_base_in_the_old_joblib_format_is_refused_with_the_fix(
+    tmp_path: Path, small_kb: KnowledgeBase
+) -> None:
+    import joblib
+
+    path = tmp_path / "v2.kb"
+    joblib.dump({"format": KB_FORMAT, "version": 2, "knowledge_base": small_kb}, path, compress=3)
+    with pytest.raises(ComponentError, match=r"not an iml4e knowledge base of version \d+ .*rebuild"):
+        KnowledgeBase.load(path)
