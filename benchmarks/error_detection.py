@@ -60,18 +60,18 @@ with open(out, "w") as handle:
 
 
 def find_pairs(data: Path, only: list[str] | None) -> dict[str, tuple[Path, Path]]:
-    pairs = {
-        d.name: (d / "dirty.csv", d / "clean.csv")
-        for d in sorted(data.iterdir())
-        if (d / "dirty.csv").is_file() and (d / "clean.csv").is_file()
-    }
+    from iml4e_components.error_detection.pairs import find_pairs as pairs_in
+    from iml4e_components.errors import ComponentError
+
+    try:
+        pairs = pairs_in([data])
+    except ComponentError as exc:
+        raise SystemExit(f"{exc}; pass --data DIR") from None
     if only:
         missing = sorted(set(only) - set(pairs))
         if missing:
             raise SystemExit(f"datasets {missing} not found under {data}; found {sorted(pairs)}")
         pairs = {k: v for k, v in pairs.items() if k in only}
-    if not pairs:
-        raise SystemExit(f"no dirty.csv/clean.csv pairs under {data}; pass --data DIR")
     return pairs
 
 

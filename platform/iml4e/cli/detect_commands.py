@@ -1,4 +1,5 @@
-"""`iml4e detect` (find erroneous cells) and `iml4e errors inject` (the error generator)."""
+"""`iml4e detect` (find erroneous cells), `iml4e errors inject` (the error generator) and
+`iml4e errors fit` (a knowledge base from your own historical dirty/clean pairs)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ from iml4e.errors import UsageError
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
 
 errors_app = typer.Typer(
-    name="errors", help="Generate dirty test data from clean tables.", no_args_is_help=True
+    name="errors",
+    help="Generate dirty test data from clean tables; fit error-detection knowledge bases.",
+    no_args_is_help=True,
 )
 
 
 def register(app: typer.Typer) -> None:
     app.command("detect")(detect)
     errors_app.command("inject")(inject)
+    errors_app.command("fit")(fit)
     app.add_typer(errors_app, name="errors")
 
 
@@ -165,4 +169,58 @@ def inject(
         console.print_json(data)
         return
     console.info(f"corrupted {data['corrupted_cells']} of {data['cells']} cells")
+    console.print_data(str(output))
+
+
+def fit(
+    folders: list[Path] = typer.Argument(
+        ..., help="Folders holding dirty.csv and clean.csv of one table, or folders of such folders."
+    ),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the knowledge base file."),
+    with_default: bool = typer.Option(
+        False, "--with-default", help="Also keep the base models of the knowledge base shipped with iml4e."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same pairs and seed give the same knowledge base."),
+    log_to_mlflow: bool = typer.Option(
+        False,
+        "--mlflow",
+        help="Log the file as an artifact to MLflow (MLFLOW_TRACKING_URI, else the local platform).",
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Fit a knowledge base (one base model per historical column) for `iml4e detect --kb`."""
+    from iml4e_components.error_detection.knowledge_base import (
+        KnowledgeBase,
+        load_default_knowledge_base,
+        log_knowledge_base_to_mlflow,
+    )
+    from iml4e_components.error_detection.pairs import find_pairs, read_pair
+
+    pairs = find_pairs(folders)
+    tables = [read_pair(dirty, clean) for dirty, clean in pairs.values()]
+    with console.err.status(f"fitting base models on {len(tables)} dirty/clean pairs..."):
+        knowledge_base = KnowledgeBase.fit(tables, list(pairs), seed=seed)
+    if with_default:
+        knowledge_base = knowledge_base.extended(load_default_knowledge_base())
+    knowledge_base.save(output)
+    data: dict[str, Any] = {
+        "knowledge_base": str(output),
+        "pairs": list(pairs),
+        "base_models": len(knowledge_base.models),
+        "bytes": output.stat().st_size,
+    }
+    if log_to_mlflow:
+        from iml4e.local.platform import use_tracking_server
+
+        data["mlflow_tracking_uri"] = use_tracking_server()
+        data["mlflow_run_id"] = log_knowledge_base_to_mlflow(output)
+    if json_output:
+        console.print_json(data)
+        return
+    console.info(
+        f"{data['base_models']} base models from {len(pairs)} pairs ({', '.join(pairs)}); "
+        f"use it with: iml4e detect DIRTY.csv --kb {output}"
+    )
+    if log_to_mlflow:
+        console.info(f"logged to MLflow run {data['mlflow_run_id']} ({data['mlflow_tracking_uri']})")
     console.print_data(str(output))

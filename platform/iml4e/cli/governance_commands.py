@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -79,17 +78,6 @@ def card_render(
 # ---- lineage ---------------------------------------------------------------------------------
 
 
-def _use_tracking_server() -> None:
-    """Point MLflow at `MLFLOW_TRACKING_URI`, else at the local platform (started if needed)."""
-    import mlflow
-
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        from iml4e.local.platform import tracking_uri
-
-        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri()
-    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
-
-
 def _load_graph() -> Any:
     from iml4e.paths import state_dir
     from iml4e_components.lineage.emit import FAILURES_FILE
@@ -116,7 +104,9 @@ def _model_tree(target: str) -> tuple[Any, Any, Any]:
     from iml4e_components.lineage.resolve import resolve_model
 
     graph = _load_graph()
-    _use_tracking_server()
+    from iml4e.local.platform import use_tracking_server
+
+    use_tracking_server()
     ref = resolve_model(target)
     runs = graph.runs_annotated(mlflow_run_id=ref.run_id) if ref.run_id else []
     if not runs:

@@ -111,3 +111,13 @@ def status() -> list[ServiceStatus]:
 def tracking_uri() -> str:
     """The running local MLflow server's URI, starting the platform on demand."""
     return _up_mlflow(None).status.record.url
+
+
+def use_tracking_server() -> str:
+    """Point MLflow at `MLFLOW_TRACKING_URI`, else at the local platform (started if needed); returns the URI."""
+    import mlflow
+
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri()
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    return os.environ["MLFLOW_TRACKING_URI"]

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from iml4e.cli.app import app
+from iml4e_components.error_detection.injection import inject_errors
+from iml4e_components.error_detection.knowledge_base import KnowledgeBase, load_default_knowledge_base
 from iml4e_components.error_detection.synthetic_tables import generate_table
 
 runner = CliRunner()
@@ -125,3 +128,63 @@ def test_bad_inputs_exit_2_with_one_line_and_leave_no_output(tmp_path: Path, sma
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert "Traceback" not in done.output
     assert list(mask.parent.iterdir()) == []
+
+
+def _pair_folders(root: Path) -> Path:
+    """root/<name>/{dirty,clean}.csv for two generated tables, as the benchmark data is laid out."""
+    for seed, name in enumerate(["people", "products"]):
+        clean = generate_table(name, 200, seed)
+        dirty, _ = inject_errors(clean, 0.1, ["typo", "missing", "placeholder", "rule"], seed)
+        (root / name).mkdir(parents=True)
+        clean.to_csv(root / name / "clean.csv", index=False)
+        dirty.to_csv(root / name / "dirty.csv", index=False)
+    return root
+
+
+def test_errors_fit_writes_a_knowledge_base_that_detect_uses(tmp_path: Path) -> None:
+    pairs = _pair_folders(tmp_path / "history")
+    kb = tmp_path / "mine.kb"
+    done = runner.invoke(app, ["errors", "fit", str(pairs), "-o", str(kb), "--json"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["pairs"] == ["people", "products"]
+    knowledge_base = KnowledgeBase.load(kb)
+    assert len(knowledge_base.models) == data["base_models"] > 0
+    assert {m.name.split(":")[0] for m in knowledge_base.models} == {"people", "products"}
+    done = runner.invoke(app, ["detect", str(_clean_csv(tmp_path)), "--kb", str(kb), "--json"])
+    assert done.exit_code == 0, done.output
+    # One pair folder given directly, plus the shipped default's base models.
+    done = runner.invoke(
+        app, ["errors", "fit", str(pairs / "people"), "--with-default", "-o", str(kb), "--json"]
+    )
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["base_models"] > len(load_default_knowledge_base().models)
+
+
+def test_errors_fit_logs_the_knowledge_base_to_mlflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)  # a sqlite store keeps artifacts under ./mlruns
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    pairs = _pair_folders(tmp_path / "history")
+    done = runner.invoke(app, ["errors", "fit", str(pairs), "-o", str(tmp_path / "kb"), "--mlflow", "--json"])
+    assert done.exit_code == 0, done.output
+    run_id = json.loads(done.stdout)["mlflow_run_id"]
+    artifacts = mlflow.MlflowClient().list_artifacts(run_id, "knowledge_base")
+    assert [a.path for a in artifacts] == ["knowledge_base/kb"]
+
+
+def test_errors_fit_bad_inputs_exit_2_and_write_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    pairs = _pair_folders(tmp_path / "history")
+    again = _pair_folders(tmp_path / "again")  # the same pair names a second time
+    kb = tmp_path / "out" / "kb"
+    kb.parent.mkdir()
+    for folders in ([str(empty)], [str(tmp_path / "missing")], [str(pairs), str(again)]):
+        done = runner.invoke(app, ["errors", "fit", *folders, "-o", str(kb)])
+        assert done.exit_code == 2, (folders, done.output)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert list(kb.parent.iterdir()) == []
