@@ -171,9 +171,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             if args.kb == "default":
                 knowledge_base = load_default_knowledge_base()
             elif args.kb == "loo+default":
-                fitted = KnowledgeBase.fit(history, seed=0)
-                knowledge_base = load_default_knowledge_base()
-                knowledge_base.models = knowledge_base.models + fitted.models
+                knowledge_base = load_default_knowledge_base().extended(KnowledgeBase.fit(history, seed=0))
             else:
                 knowledge_base = KnowledgeBase.fit(history, seed=0)
             fit_seconds = time.perf_counter() - start
