@@ -1,4 +1,5 @@
-"""One drift check of a served model: its request log against reference data -> report, JSON, gauges."""
+"""One check of a served model: its request log against reference data -> drift report, JSON, gauges;
+and, once labels for logged requests have arrived, the model's classification quality on them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pandas as pd
 from iml4e_components.errors import ComponentError
 from iml4e_components.monitoring.drift import DriftResult, compute_drift
 from iml4e_components.monitoring.prometheus import DriftGauges
+from iml4e_components.monitoring.quality import QualityResult, compute_quality, labels_from_lines
 from iml4e_components.serving.log_store import LocalLogStore, LogStore
 from iml4e_components.serving.request_log import LOG_COLUMNS
 
@@ -33,6 +35,8 @@ class DriftCheck:
     summary: Path
     metrics_file: Path
     window_seconds: float | None
+    quality: QualityResult | None = None
+    quality_report: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +46,8 @@ class DriftCheck:
             "metrics_file": str(self.metrics_file),
             "window_seconds": self.window_seconds,
             **self.result.as_dict(),
+            "quality": None if self.quality is None else self.quality.as_dict(),
+            "quality_report": None if self.quality_report is None else str(self.quality_report),
         }
 
 
@@ -90,18 +96,32 @@ def check_drift(
             "pass the model's training data as the reference"
         )
     result = compute_drift(reference, logged, columns)
+    quality = compute_quality(logged, labels_from_lines(store.label_lines(model)))
     folder = monitoring_dir(state_dir, model)
     stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     report = result.write_html(folder / f"drift-{stamp}.html")
-    summary = folder / "latest.json"
-    _write_atomic(
-        summary,
-        json.dumps({"model": model, "finished_at": now, "report": str(report), **result.as_dict()}, indent=2),
+    quality_report = (
+        quality.write_html(folder / f"quality-{stamp}.html")
+        if quality is not None and quality.snapshot is not None
+        else None
     )
     gauges = gauges or DriftGauges()
     gauges.update(model, result, finished_at=time.time())
-    metrics_file = gauges.write_textfile(folder / "drift.prom")
-    return DriftCheck(model, result, report, summary, metrics_file, window_seconds)
+    if quality is not None:
+        gauges.update_quality(model, quality)
+    check = DriftCheck(
+        model,
+        result,
+        report,
+        folder / "latest.json",
+        folder / "drift.prom",
+        window_seconds,
+        quality,
+        quality_report,
+    )
+    _write_atomic(check.summary, json.dumps({"finished_at": now, **check.as_dict()}, indent=2))
+    gauges.write_textfile(check.metrics_file)
+    return check
 
 
 def _write_atomic(path: Path, text: str) -> None:

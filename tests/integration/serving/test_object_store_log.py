@@ -204,3 +204,12 @@ def _wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.3)
     raise AssertionError("the model server did not become ready within 120 s")
+
+
+def test_labels_go_to_the_store_and_come_back(store: ObjectStoreLogStore) -> None:
+    from iml4e_components.monitoring.quality import labels_from_lines
+
+    where = store.add_labels("churn", b'{"request_id": "r1", "row": 0, "label": "1"}\n')
+    assert where.startswith("s3://iml4e/request-logs/churn/labels/labels-") and where.endswith(".jsonl")
+    store.add_labels("churn", b'{"request_id": "r1", "row": 0, "label": "0"}\n')
+    assert labels_from_lines(store.label_lines("churn"))["label"].tolist() == ["0"]  # the later one wins
