@@ -151,27 +151,18 @@ def _download_s3(uri: str) -> Path:
     Endpoint and credentials come from `AWS_ENDPOINT_URL` (or `MLFLOW_S3_ENDPOINT_URL`),
     `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
     """
-    import os
     import tempfile
     from urllib.parse import urlparse
 
-    from minio import Minio
     from minio.error import S3Error
+
+    from iml4e_components.object_store import client_from_env
 
     parsed = urlparse(uri)
     bucket, key = parsed.netloc, parsed.path.lstrip("/")
     if not bucket or not key:
         raise ComponentError(f"malformed S3 URI '{uri}'; expected s3://bucket/path/to/file.csv")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL")
-    if not endpoint:
-        raise ComponentError(f"cannot read {uri}: set AWS_ENDPOINT_URL to the S3 endpoint")
-    url = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
-    client = Minio(
-        url.netloc,
-        access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
-        secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-        secure=url.scheme == "https",
-    )
+    client = client_from_env(f"reading {uri}")
     target = Path(tempfile.mkdtemp(prefix="iml4e-s3-")) / Path(key).name
     try:
         client.fget_object(bucket, key, str(target))

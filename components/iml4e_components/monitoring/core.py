@@ -1,4 +1,5 @@
-"""One drift check of a served model: its request log against reference data -> report, JSON, gauges."""
+"""One check of a served model: its request log against reference data -> drift report, JSON, gauges;
+and, once labels for logged requests have arrived, the model's classification quality on them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,9 @@ import pandas as pd
 from iml4e_components.errors import ComponentError
 from iml4e_components.monitoring.drift import DriftResult, compute_drift
 from iml4e_components.monitoring.prometheus import DriftGauges
-from iml4e_components.serving.request_log import PREDICTION_COLUMN, REQUEST_TIME_COLUMN, read_request_log
+from iml4e_components.monitoring.quality import QualityResult, compute_quality, labels_from_lines
+from iml4e_components.serving.log_store import LocalLogStore, LogStore
+from iml4e_components.serving.request_log import LOG_COLUMNS
 
 _WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -31,6 +35,8 @@ class DriftCheck:
     summary: Path
     metrics_file: Path
     window_seconds: float | None
+    quality: QualityResult | None = None
+    quality_report: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +46,8 @@ class DriftCheck:
             "metrics_file": str(self.metrics_file),
             "window_seconds": self.window_seconds,
             **self.result.as_dict(),
+            "quality": None if self.quality is None else self.quality.as_dict(),
+            "quality_report": None if self.quality_report is None else str(self.quality_report),
         }
 
 
@@ -66,38 +74,54 @@ def check_drift(
     window_seconds: float | None = None,
     gauges: DriftGauges | None = None,
     now: float | None = None,
+    store: LogStore | None = None,
 ) -> DriftCheck:
-    """Compare `model`'s logged inputs (within the window) with `reference`; write the report and the gauges."""
+    """Compare `model`'s logged inputs (within the window) with `reference`; write the report and the gauges.
+
+    The logged inputs come from `store` (default: the request log under `state_dir`); the
+    report, `latest.json` and `drift.prom` go under `state_dir` either way.
+    """
     now = time.time() if now is None else now
     since = now - window_seconds if window_seconds is not None else None
-    logged = read_request_log(state_dir, model, since=since)
+    store = store if store is not None else LocalLogStore(Path(state_dir))
+    logged = store.read_requests(model, since=since, now=now)
     if len(logged) < 2:
         raise ComponentError(
             f"only {len(logged)} logged rows for '{model}' in the window; send more requests or widen --window"
         )
-    columns = [
-        c
-        for c in logged.columns
-        if c not in (PREDICTION_COLUMN, REQUEST_TIME_COLUMN) and c in reference.columns
-    ]
+    columns = [c for c in logged.columns if c not in LOG_COLUMNS and c in reference.columns]
     if not columns:
         raise ComponentError(
             f"the reference data shares no column with the inputs logged for '{model}'; "
             "pass the model's training data as the reference"
         )
     result = compute_drift(reference, logged, columns)
+    quality = compute_quality(logged, labels_from_lines(store.label_lines(model)))
     folder = monitoring_dir(state_dir, model)
     stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     report = result.write_html(folder / f"drift-{stamp}.html")
-    summary = folder / "latest.json"
-    _write_atomic(
-        summary,
-        json.dumps({"model": model, "finished_at": now, "report": str(report), **result.as_dict()}, indent=2),
+    quality_report = (
+        quality.write_html(folder / f"quality-{stamp}.html")
+        if quality is not None and quality.snapshot is not None
+        else None
     )
     gauges = gauges or DriftGauges()
     gauges.update(model, result, finished_at=time.time())
-    metrics_file = gauges.write_textfile(folder / "drift.prom")
-    return DriftCheck(model, result, report, summary, metrics_file, window_seconds)
+    if quality is not None:
+        gauges.update_quality(model, quality)
+    check = DriftCheck(
+        model,
+        result,
+        report,
+        folder / "latest.json",
+        folder / "drift.prom",
+        window_seconds,
+        quality,
+        quality_report,
+    )
+    _write_atomic(check.summary, json.dumps({"finished_at": now, **check.as_dict()}, indent=2))
+    gauges.write_textfile(check.metrics_file)
+    return check
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -110,3 +134,46 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def parse_watch(items: list[str]) -> dict[str, str]:
+    """['churn=s3://iml4e/ref/churn.csv', ...] -> {'churn': 's3://iml4e/ref/churn.csv', ...}."""
+    watched: dict[str, str] = {}
+    for item in items:
+        name, sep, reference = item.partition("=")
+        if not sep or not name.strip() or not reference.strip():
+            raise ComponentError(
+                f"--watch '{item}' is not NAME=REFERENCE; use e.g. --watch churn=s3://iml4e/reference/churn.csv"
+            )
+        if name.strip() in watched:
+            raise ComponentError(f"--watch names model '{name.strip()}' twice; give each model once")
+        watched[name.strip()] = reference.strip()
+    if not watched:
+        raise ComponentError("no model to monitor; give --watch NAME=REFERENCE at least once")
+    return watched
+
+
+def monitor_round(
+    state_dir: str | Path,
+    watched: dict[str, str],
+    references: dict[str, pd.DataFrame],
+    window_seconds: float | None,
+    gauges: DriftGauges,
+    store: LogStore | None,
+    on_error: Callable[[str, ComponentError], None],
+) -> list[DriftCheck]:
+    """One drift check of every watched model; a model that fails is reported through `on_error`
+    (its gauges keep their last values, so the stale-monitor alert notices) and the others go on."""
+    from iml4e_components.datasets.core import load_table
+
+    checks: list[DriftCheck] = []
+    for model, reference in watched.items():
+        try:
+            if model not in references:
+                references[model] = load_table(reference)
+            checks.append(
+                check_drift(state_dir, model, references[model], window_seconds, gauges, store=store)
+            )
+        except ComponentError as exc:
+            on_error(model, exc)
+    return checks

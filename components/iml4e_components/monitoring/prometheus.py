@@ -2,7 +2,8 @@
 
 Evidently no longer ships a Prometheus exporter, so the monitor publishes its own gauges:
 per-feature drift score and p-value, share of drifted features, the dataset drift flag, rows
-compared and the time of the last run, each labelled with the model's name.
+compared and the time of the last run, each labelled with the model's name; and, once labels have
+arrived, the model's classification quality on the labeled logged rows.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
 from iml4e_components.monitoring.drift import DriftResult
+from iml4e_components.monitoring.quality import QualityResult
 
 
 class DriftGauges:
@@ -70,6 +72,32 @@ class DriftGauges:
             ["model"],
             registry=self.registry,
         )
+
+        self.quality = {
+            metric: Gauge(
+                f"iml4e_quality_{metric}",
+                f"{what} of the model's predictions on logged requests that have a label",
+                ["model"],
+                registry=self.registry,
+            )
+            for metric, what in (
+                ("accuracy", "Accuracy"),
+                ("precision_macro", "Precision (macro average over classes)"),
+                ("recall_macro", "Recall (macro average over classes)"),
+                ("f1_macro", "F1 score (macro average over classes)"),
+            )
+        }
+        self.labeled_rows = Gauge(
+            "iml4e_quality_labeled_rows",
+            "Logged rows in the window that have a label (what the quality gauges are computed on)",
+            ["model"],
+            registry=self.registry,
+        )
+
+    def update_quality(self, model: str, result: QualityResult) -> None:
+        for metric, gauge in self.quality.items():
+            gauge.labels(model).set(getattr(result, metric))
+        self.labeled_rows.labels(model).set(result.labeled_rows)
 
     def update(self, model: str, result: DriftResult, finished_at: float | None = None) -> None:
         for name, feature in result.features.items():

@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="HTTP port")
     parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default loopback only)")
     parser.add_argument(
-        "--state-dir", default=os.environ.get("IML4E_HOME"), help="Where request logs go (serving/NAME/)"
+        "--state-dir",
+        default=os.environ.get("IML4E_HOME"),
+        help="Where request logs go (serving/NAME/), unless IML4E_REQUEST_LOG_BUCKET names an object store bucket",
     )
     parser.add_argument(
         "--log-sample-rate", type=float, default=1.0, help="Share of requests logged (0 turns it off)"

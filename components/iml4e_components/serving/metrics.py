@@ -71,6 +71,12 @@ class ServingMetrics:
             buckets=(-1000, -100, -10, -1, -0.5, 0, 0.25, 0.5, 0.75, 1, 10, 100, 1000),
             registry=registry,
         )
+        self._log_dropped = Counter(
+            "iml4e_serving_request_log_dropped",
+            "Sampled requests the request log dropped: its queue was full or the write/upload failed",
+            ["model"],
+            registry=registry,
+        ).labels(model)
         self._latency_by: dict[str, Any] = {p: self._latency.labels(model, p) for p in ("v1", "v2")}
         self._rows_by: dict[str, Any] = {p: self._rows.labels(model, p) for p in ("v1", "v2")}
         self._ok_by: dict[str, Any] = {p: self._requests.labels(model, p, "200") for p in ("v1", "v2")}
@@ -85,6 +91,10 @@ class ServingMetrics:
         self._requests.labels(self.model, protocol, str(status)).inc()
         self._errors.labels(self.model, protocol, "client" if status < 500 else "server").inc()
         self._latency_by.get(protocol, self._latency.labels(self.model, protocol)).observe(seconds)
+
+    def count_log_dropped(self, count: int) -> None:
+        """Called from the request log's thread (prometheus_client counters are thread-safe)."""
+        self._log_dropped.inc(count)
 
     def observe_predictions(self, outputs: np.ndarray[Any, Any]) -> None:
         """Count class labels, or record values in a histogram for real-valued outputs."""

@@ -12,6 +12,10 @@ it against the signature per column, and hands it to a batcher that predicts eve
 arrived in the same event-loop turn in one call, so concurrent clients share the model's fixed
 cost without waiting for a timer. Logging of requests happens on a background thread.
 
+Every answered inference request gets an id: the V2 request's own `id` when it sends one, else a
+random one. It comes back in the `x-request-id` header (and V2's `id` field) and is recorded in
+the request log, so labels that arrive later can be matched to the logged rows.
+
 It binds 127.0.0.1 unless told otherwise (KServe's stock server binds every interface).
 """
 
@@ -19,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 import time
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +35,7 @@ import orjson
 
 from iml4e_components.serving.metrics import ServingMetrics
 from iml4e_components.serving.model import MLflowServedModel
-from iml4e_components.serving.request_log import RequestLogWriter
+from iml4e_components.serving.request_log import BackgroundLogWriter
 from iml4e_components.serving.validation import BadRequest, Columns, decode_v1, decode_v2
 
 Scope = MutableMapping[str, Any]
@@ -40,6 +46,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Largest request body accepted, in bytes (larger ones get 413).
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Longest client-given V2 request id kept as the request id (longer ones get a generated id).
+MAX_REQUEST_ID_CHARS = 128
+REQUEST_ID_HEADER = b"x-request-id"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -128,7 +137,7 @@ class InferenceFront:
     model: MLflowServedModel
     fallback: ASGIApp
     metrics: ServingMetrics
-    request_log: RequestLogWriter | None = None
+    request_log: BackgroundLogWriter | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
@@ -176,6 +185,7 @@ class InferenceFront:
             await _send_json(send, 500, {"error": f"prediction failed: {type(exc).__name__}: {exc}"})
             self.metrics.observe_error(protocol, 500, time.perf_counter() - started)
             return
+        request_id = _request_id(request)
         answer: dict[str, Any]
         if protocol == "v1":
             answer = {"predictions": outputs}
@@ -183,7 +193,7 @@ class InferenceFront:
             answer = {
                 "model_name": self.model.name,
                 "model_version": self.model.version,
-                "id": request.get("id") if isinstance(request.get("id"), str) else None,
+                "id": request_id,
                 "parameters": {},
                 "outputs": [
                     {
@@ -194,11 +204,11 @@ class InferenceFront:
                     }
                 ],
             }
-        await _send_json(send, 200, answer)
+        await _send_json(send, 200, answer, [(REQUEST_ID_HEADER, request_id.encode())])
         self.metrics.observe_success(protocol, time.perf_counter() - started, rows)
         self.metrics.observe_predictions(outputs)
         if self.request_log is not None:
-            self.request_log.offer(protocol, columns, outputs, time.time())
+            self.request_log.offer(protocol, columns, outputs, time.time(), request_id)
 
     def _is_versioned_v2(self, path: str) -> bool:
         prefix = f"/v2/models/{self.model.name}/versions/"
@@ -259,6 +269,14 @@ def _inference_protocol(path: str) -> str | None:
     return None
 
 
+def _request_id(request: dict[str, Any]) -> str:
+    """The V2 request's own id when it gives a usable one, else a random one."""
+    given = request.get("id")
+    if isinstance(given, str) and 0 < len(given) <= MAX_REQUEST_ID_CHARS and given.isprintable():
+        return given
+    return uuid.uuid4().hex
+
+
 def _too_large(limit: int) -> str:
     return f"request body is larger than {limit} bytes; send fewer rows per request"
 
@@ -269,13 +287,19 @@ def _v2_datatype(outputs: np.ndarray[Any, Any]) -> str:
     return v2_datatype_of(outputs)
 
 
-async def _send_json(send: Send, status: int, data: Any) -> None:
+async def _send_json(
+    send: Send, status: int, data: Any, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY, default=_json_default)
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*_JSON_HEADERS, (b"content-length", str(len(payload)).encode())],
+            "headers": [
+                *_JSON_HEADERS,
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})
@@ -292,7 +316,7 @@ def _json_default(value: Any) -> Any:
 def build_app(
     model: MLflowServedModel,
     metrics: ServingMetrics,
-    request_log: RequestLogWriter | None = None,
+    request_log: BackgroundLogWriter | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> InferenceFront:
     """KServe's REST app (health, metadata, errors) for `model`, behind iml4e's inference front."""
@@ -334,17 +358,23 @@ def serve(
     log_sample_rate: float = 1.0,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> None:
-    """Load the model and serve it until SIGTERM/SIGINT (one process, uvloop + httptools, no access log)."""
+    """Load the model and serve it until SIGTERM/SIGINT (one process, uvloop + httptools, no access log).
+
+    Requests are logged to the object store when `IML4E_REQUEST_LOG_BUCKET` is set, else under
+    `state_dir` when given (see `iml4e_components.serving.log_store`).
+    """
     import uvicorn
     from prometheus_client import disable_created_metrics
+
+    from iml4e_components.serving.log_store import request_log_store
 
     disable_created_metrics()
     model = MLflowServedModel(name, model_uri)
     model.load()
-    request_log = (
-        RequestLogWriter(state_dir, name, log_sample_rate) if state_dir and log_sample_rate > 0 else None
-    )
-    app = build_app(model, ServingMetrics(name), request_log, max_body_bytes)
+    metrics = ServingMetrics(name)
+    store = request_log_store(state_dir) if log_sample_rate > 0 else None
+    request_log = store.writer(name, log_sample_rate, metrics.count_log_dropped) if store else None
+    app = build_app(model, metrics, request_log, max_body_bytes)
     # MLflow, pandas and scikit-learn leave ~400,000 long-lived objects; a full garbage collection
     # walking them stalls every request in flight (measured 0.6 s here). Freeze them out of the GC.
     gc.collect()
@@ -360,8 +390,16 @@ def serve(
         lifespan="off",
         timeout_keep_alive=65,
     )
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again against the handler
+    # that was installed before it; with the default one the process would die before the log's
+    # last batch is written. This handler turns it into an ordinary exit, so `finally` runs.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.Server(config).run()
     finally:
         if request_log is not None:
-            request_log.close()
+            request_log.close(timeout=30.0)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)

@@ -16,6 +16,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("monitor")(monitor)
+    app.command("label")(label)
 
 
 def serve(
@@ -135,6 +136,7 @@ def monitor(
     from iml4e_components.datasets.core import load_table
     from iml4e_components.monitoring.core import check_drift, parse_window
     from iml4e_components.monitoring.prometheus import DriftGauges
+    from iml4e_components.serving.log_store import request_log_store
 
     served = serving.check_name(name or serving.default_name(model_uri))
     window_seconds = parse_window(window)
@@ -145,6 +147,7 @@ def monitor(
 
         parse_parameters(resolve_pipeline(on_drift)[1], on_drift_param)  # fail before any work
     reference_data = load_table(reference)
+    store = request_log_store(state_dir())
     gauges = DriftGauges()
     if metrics_port is not None:
         from iml4e.local import processes
@@ -154,7 +157,7 @@ def monitor(
         console.info(f"drift gauges at http://127.0.0.1:{metrics_port}/metrics")
     while True:
         with console.err.status(f"checking drift of '{served}'..."):
-            check = check_drift(state_dir(), served, reference_data, window_seconds, gauges)
+            check = check_drift(state_dir(), served, reference_data, window_seconds, gauges, store=store)
         _report_check(check.as_dict(), json_output)
         if on_drift and check.result.dataset_drift:
             from iml4e.cli.local_commands import run_with_progress
@@ -186,3 +189,40 @@ def _report_check(data: dict[str, Any], json_output: bool) -> None:
         ],
     )
     console.info(f"report: {data['report']}  gauges: {data['metrics_file']}")
+    quality = data.get("quality")
+    if quality is not None:
+        console.info(
+            f"quality on {quality['labeled_rows']} labeled rows: accuracy {quality['accuracy']:.3f}, "
+            f"macro F1 {quality['f1_macro']:.3f}"
+            + (f"  report: {data['quality_report']}" if data.get("quality_report") else "")
+        )
+
+
+def label(
+    model_uri: str = typer.Argument(
+        ..., help="The served model's URI (its name comes from it, or give --name)."
+    ),
+    labels: str = typer.Option(
+        ..., "--labels", help="CSV with columns request_id,label[,row]: ground truth for served requests."
+    ),
+    name: str = typer.Option(
+        None, "--name", help="Served name the labels belong to (default: from the URI)."
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Record ground-truth labels of served requests; `iml4e monitor` then reports the model's quality."""
+    from iml4e.local import serving
+    from iml4e.paths import state_dir
+    from iml4e_components.monitoring.quality import label_lines_from_csv
+    from iml4e_components.serving.log_store import request_log_store
+
+    served = serving.check_name(name or serving.default_name(model_uri))
+    lines = label_lines_from_csv(labels)
+    store = request_log_store(state_dir())
+    assert store is not None  # a state directory always exists locally
+    where = store.add_labels(served, lines)
+    count = lines.count(b"\n")
+    if json_output:
+        console.print_json({"name": served, "labels": count, "stored": where})
+    else:
+        console.info(f"stored {count} labels for '{served}' in {where}")

@@ -7,11 +7,12 @@ installer only wires components to).
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from iml4e.errors import UsageError
 
@@ -129,6 +130,85 @@ class Images(_Strict):
     )
 
 
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,43}[a-z0-9])?$")
+
+
+class MonitoredModel(_Strict):
+    name: str = Field(
+        description="Endpoint name of the served model (the InferenceService name, e.g. churn-classifier)."
+    )
+    reference: str = Field(
+        description="Reference data its inputs are compared with: s3://bucket/key of a CSV or Parquet file "
+        "(usually the model's training table)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _endpoint_name(cls, value: str) -> str:
+        if not _DNS_1035.match(value):
+            raise ValueError(
+                f"'{value}' is not an endpoint name; use lower-case letters, digits and '-', "
+                "starting with a letter (at most 45 characters)"
+            )
+        return value
+
+    @field_validator("reference")
+    @classmethod
+    def _in_object_store(cls, value: str) -> str:
+        bucket, _, key = value.removeprefix("s3://").partition("/")
+        if not value.startswith("s3://") or not bucket or not key:
+            raise ValueError(
+                f"'{value}' is not in the object store; upload the reference table and give its s3://bucket/key"
+            )
+        return value
+
+
+class DriftMonitor(_Strict):
+    models: list[MonitoredModel] = Field(
+        default_factory=list,
+        description="Served models whose logged requests the drift monitor compares with reference data. "
+        "Empty (the default): no drift monitor is installed. Needs profile standard or full.",
+    )
+    interval_seconds: int = Field(
+        default=900, ge=60, le=86_400, description="Seconds between two rounds of drift checks."
+    )
+    window: str = Field(
+        default="1d", description="How recent the compared requests are: 30m, 6h, 1d, 2w ... or all."
+    )
+    request_log_prefix: str = Field(
+        default="request-logs",
+        description="Key prefix of the request logs in the object store bucket (services.object_store.bucket).",
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        from iml4e_components.errors import ComponentError
+        from iml4e_components.monitoring.core import parse_window
+
+        try:
+            parse_window(value)
+        except ComponentError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _distinct(cls, value: list[MonitoredModel]) -> list[MonitoredModel]:
+        names = [model.name for model in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"models {twice} are listed more than once; keep one entry per model")
+        return value
+
+
+class Monitoring(_Strict):
+    drift: DriftMonitor = Field(
+        default_factory=lambda: DriftMonitor(),
+        description="The drift monitor Deployment (iml4e-drift-monitor in iml4e-serving).",
+    )
+
+
 class PlatformConfig(_Strict):
     """Everything `iml4e install` needs to know; all keys optional."""
 
@@ -139,9 +219,15 @@ class PlatformConfig(_Strict):
     cluster: Cluster = Field(default_factory=lambda: Cluster())
     upstream: Upstream = Field(default_factory=lambda: Upstream())
     images: Images = Field(default_factory=lambda: Images())
+    monitoring: Monitoring = Field(default_factory=lambda: Monitoring())
 
     @model_validator(mode="after")
     def _external_needs_endpoints(self) -> PlatformConfig:
+        if self.monitoring.drift.models and self.profile == "minimal":
+            raise ValueError(
+                "monitoring.drift.models needs served models and Prometheus, which profile minimal lacks; "
+                "use profile standard or full, or remove the models"
+            )
         s = self.services
         if s.mlflow.mode is Mode.external and not s.mlflow.uri:
             raise ValueError("services.mlflow.uri is required when services.mlflow.mode is external; set it")

@@ -1,4 +1,4 @@
-"""Golden files of the rendered manifests, one per profile, with volatile fields masked.
+"""Golden files of the rendered manifests, one per profile (and one with a drift monitor), volatile fields masked.
 
     python -m iml4e.installer.golden --update     # rewrite tests/unit/installer/golden/*.yaml
     python -m iml4e.installer.golden              # compare; exit 1 and name the files that differ
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from iml4e.installer.compose import Object
-from iml4e.installer.config import PROFILES, PlatformConfig
+from iml4e.installer.config import PROFILES, PlatformConfig, parse_config
 from iml4e.installer.credentials import plan_secrets
 from iml4e.installer.render import dump_objects, render_platform
 from iml4e.installer.versions import iml4e_image
@@ -49,15 +49,32 @@ def helper_written_files(manifests: Path | None = None) -> set[str]:
     return names
 
 
-def golden_text(profile: str, manifests: Path | None = None) -> str:
-    config = PlatformConfig(profile=profile)  # type: ignore[arg-type]
+#: Golden file name -> the config rendered into it: each profile's defaults, and the standard
+#: profile with the drift monitor (rendered only when models are configured).
+CASES: dict[str, PlatformConfig] = {
+    **{profile: PlatformConfig(profile=profile) for profile in PROFILES},
+    "standard-drift-monitor": parse_config(
+        {
+            "monitoring": {
+                "drift": {
+                    "models": [{"name": "churn-classifier", "reference": "s3://iml4e/reference/churn.csv"}]
+                }
+            }
+        },
+        "golden case standard-drift-monitor",
+    ),
+}
+
+
+def golden_text(case: str, manifests: Path | None = None) -> str:
+    config = CASES[case]
+    profile = config.profile
     rendering = render_platform(config, manifests)
     secrets = plan_secrets(config, lambda namespace, name: None)
     helper_files = helper_written_files(manifests)
     masked = [_mask(obj, helper_files) for obj in secrets + rendering.objects]
-    header = (
-        f"# Golden rendering of profile '{profile}'. Regenerate: python -m iml4e.installer.golden --update\n"
-    )
+    what = f"profile '{profile}'" if case == profile else f"'{case}' (profile {profile})"
+    header = f"# Golden rendering of {what}. Regenerate: python -m iml4e.installer.golden --update\n"
     return header + dump_objects(masked)
 
 
@@ -71,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     from iml4e.local.state import atomic_write_text
 
     differing = []
-    for profile in PROFILES:
-        path = GOLDEN_DIR / f"{profile}.yaml"
-        text = golden_text(profile)
+    for case in CASES:
+        path = GOLDEN_DIR / f"{case}.yaml"
+        text = golden_text(case)
         if args.update:
             atomic_write_text(path, text)
             console.info(f"wrote {path}")

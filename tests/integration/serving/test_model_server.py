@@ -266,3 +266,51 @@ def test_another_uri_replaces_the_server_and_up_restarts_a_dead_one(
         f"{restarted.url}/v1/models/churn:predict", json={"instances": _records(served_churn, 1)}
     )
     assert answer.status_code == 200
+
+
+def test_labels_sent_later_give_the_monitor_the_models_quality(
+    served_churn: ServedChurn, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from iml4e.cli.app import app
+    from iml4e_components.monitoring import read_request_log
+
+    records = _records(served_churn, 30, 300)
+    truth = served_churn.data["churned"].iloc[300:330].tolist()
+    answered: list[tuple[str, int, Any, Any]] = []  # request id, row, prediction, true label
+    for start in range(0, 30, 10):
+        body = {**_v2_body(records[start : start + 10]), "id": f"label-test-{start}"}
+        response = httpx.post(f"{served_churn.url}/v2/models/churn/infer", json=body)
+        assert response.headers["x-request-id"] == f"label-test-{start}" == response.json()["id"]
+        predictions = response.json()["outputs"][0]["data"]
+        answered += [(f"label-test-{start}", row, predictions[row], truth[start + row]) for row in range(10)]
+    v1 = httpx.post(f"{served_churn.url}/v1/models/churn:predict", json={"instances": records[:1]})
+    assert len(v1.headers["x-request-id"]) == 32  # generated when the client gives none
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        logged = read_request_log(served_churn.home, "churn")
+        if "request_id" in logged and logged["request_id"].isin([a[0] for a in answered]).sum() == 30:
+            break
+        time.sleep(0.2)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "request_id,row,label\n" + "".join(f"{rid},{row},{label}\n" for rid, row, _, label in answered[:20]),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("IML4E_HOME", str(served_churn.home))
+    runner = CliRunner()
+    stored = runner.invoke(app, ["label", "models:/churn@champion", "--labels", str(labels)])
+    assert stored.exit_code == 0, stored.output
+    reference = tmp_path / "reference.csv"
+    served_churn.data.to_csv(reference, index=False)
+    result = runner.invoke(
+        app, ["monitor", "models:/churn@champion", "--reference", str(reference), "--once", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    quality = json.loads(result.stdout)["quality"]
+    expected = sum(str(p) == str(t) for _, _, p, t in answered[:20]) / 20
+    assert quality["labeled_rows"] == 20 and quality["accuracy"] == pytest.approx(expected)
+    assert (
+        "iml4e_quality_f1_macro{" in (served_churn.home / "monitoring" / "churn" / "drift.prom").read_text()
+    )

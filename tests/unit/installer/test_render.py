@@ -19,10 +19,10 @@ from iml4e.installer.render import STAGES, containers, render_platform, stage_of
 KUBERNETES_VERSIONS = ["{}.{}".format(*versions.KUBERNETES_MIN), "{}.{}".format(*versions.KUBERNETES_MAX)]
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-def test_rendering_matches_golden_file(profile: str) -> None:
-    path = golden.GOLDEN_DIR / f"{profile}.yaml"
-    assert path.read_text(encoding="utf-8") == golden.golden_text(profile), (
+@pytest.mark.parametrize("case", golden.CASES)
+def test_rendering_matches_golden_file(case: str) -> None:
+    path = golden.GOLDEN_DIR / f"{case}.yaml"
+    assert path.read_text(encoding="utf-8") == golden.golden_text(case), (
         f"{path.name} is stale; review the change, then run: python -m iml4e.installer.golden --update"
     )
 
@@ -41,9 +41,9 @@ def _validate_strict(obj: dict[str, Any]) -> None:
         kubernetes_validate.validate(obj, version, strict=True)
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-def test_every_builtin_object_is_strictly_valid(profile: str) -> None:
-    rendering = render_platform(PlatformConfig(profile=profile))
+@pytest.mark.parametrize("case", golden.CASES)
+def test_every_builtin_object_is_strictly_valid(case: str) -> None:
+    rendering = render_platform(golden.CASES[case])
     unchecked = []
     for obj in rendering.objects:
         try:

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-from iml4e.installer.config import PROFILES, PlatformConfig
+from iml4e.installer import golden
 from iml4e.installer.render import containers, pod_specs, render_platform
 
 OUR_NAMESPACES = {"iml4e", "iml4e-serving", "iml4e-monitoring"}
 
 
-@pytest.fixture(scope="module", params=PROFILES)
+@pytest.fixture(scope="module", params=list(golden.CASES))
 def objects(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
-    return render_platform(PlatformConfig(profile=request.param)).objects
+    return render_platform(golden.CASES[request.param]).objects
 
 
 _CREDENTIAL_KEY = re.compile(r"(password|secret|token|access_?key|api_?key)", re.IGNORECASE)

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,8 +27,10 @@ needs_promtool = pytest.mark.skipif(
 )
 
 
-def _exported_metric_names() -> set[str]:
+def _exported_samples() -> list[Any]:
     import numpy as np
+
+    from iml4e_components.monitoring.quality import QualityResult
 
     registry = CollectorRegistry()
     metrics = ServingMetrics("m", registry)
@@ -38,8 +41,30 @@ def _exported_metric_names() -> set[str]:
     feature = FeatureDrift("f", "K-S p_value", 0.5, 0.05, 0.5, False)
     gauges = DriftGauges(registry)
     gauges.update("m", DriftResult(False, 0.0, 0.5, {"f": feature}, 10, 10, 10))
+    gauges.update_quality("m", QualityResult(4, 0.75, 0.5, 0.5, 0.5, ["0", "1"]))
+    metrics.count_log_dropped(1)
     text = generate_latest(registry).decode()
-    return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def _exported_metric_names() -> set[str]:
+    return {sample.name for sample in _exported_samples()}
+
+
+def test_scrape_target_labels_never_shadow_a_label_iml4e_exports() -> None:
+    """A target label named like an exported one renames the exported one to exported_<name>
+    (Prometheus' default, honor_labels: false), and rules and dashboards would miss it."""
+    documents = yaml.safe_load_all((MONITORING / "prometheus.yaml").read_text())
+    config_map = next(d for d in documents if d["metadata"]["name"] == "iml4e-prometheus-config")
+    config = yaml.safe_load(config_map["data"]["prometheus.yml"])
+    exported = {name for sample in _exported_samples() for name in sample.labels} - {"le"}
+    assert "model" in exported
+    for job in config["scrape_configs"]:
+        assert not job.get("honor_labels"), job["job_name"]  # pods must not overwrite namespace/pod
+        targets = {rule["target_label"] for rule in job.get("relabel_configs", []) if "target_label" in rule}
+        assert not targets & exported, f"{job['job_name']} sets {sorted(targets & exported)}"
+    texts = [RULES.read_text(), *(board.read_text() for board in DASHBOARDS)]
+    assert not any("exported_" in text for text in texts)
 
 
 def _metric_names_in(expr: str) -> set[str]:
@@ -92,27 +117,29 @@ evaluation_interval: 1m
 tests:
   - interval: 1m
     input_series:
-      - series: 'up{{job="platform-pods", model="churn", pod="p", namespace="iml4e-serving"}}'
+      - series: 'up{{job="platform-pods", inference_service="churn-svc", pod="p", namespace="iml4e-serving"}}'
         values: '1 1 0 0 0 0 0'
-      - series: 'up{{job="platform-pods", model="other", pod="q", namespace="iml4e-serving"}}'
+      - series: 'up{{job="platform-pods", inference_service="other", pod="q", namespace="iml4e-serving"}}'
         values: '1 1 1 1 1 1 1'
+      - series: 'up{{job="platform-pods", app="drift-monitor", pod="d", namespace="iml4e-serving"}}'
+        values: '0 0 0 0 0 0 0'
       - series: 'iml4e_drift_dataset_drift{{model="churn"}}'
         values: '0 0 1 1 1 1 1'
       - series: 'iml4e_drift_dataset_drift{{model="other"}}'
         values: '0 0 0 0 0 0 0'
       - series: 'iml4e_drift_share_drifted_features{{model="churn"}}'
         values: '0 0 0.6 0.6 0.6 0.6 0.6'
-      - series: 'iml4e_serving_requests_total{{model="churn", protocol="v2", code="200"}}'
+      - series: 'iml4e_serving_requests_total{{model="churn", inference_service="churn-svc", protocol="v2", code="200"}}'
         values: '0+600x30'
-      - series: 'iml4e_serving_request_errors_total{{model="churn", protocol="v2", kind="server"}}'
+      - series: 'iml4e_serving_request_errors_total{{model="churn", inference_service="churn-svc", protocol="v2", kind="server"}}'
         values: '0+60x30'
-      - series: 'iml4e_serving_request_duration_seconds_bucket{{model="churn", protocol="v2", le="0.1"}}'
+      - series: 'iml4e_serving_request_duration_seconds_bucket{{model="churn", inference_service="churn-svc", protocol="v2", le="0.1"}}'
         values: '0+10x30'
-      - series: 'iml4e_serving_request_duration_seconds_bucket{{model="churn", protocol="v2", le="0.5"}}'
+      - series: 'iml4e_serving_request_duration_seconds_bucket{{model="churn", inference_service="churn-svc", protocol="v2", le="0.5"}}'
         values: '0+600x30'
-      - series: 'iml4e_serving_request_duration_seconds_bucket{{model="churn", protocol="v2", le="+Inf"}}'
+      - series: 'iml4e_serving_request_duration_seconds_bucket{{model="churn", inference_service="churn-svc", protocol="v2", le="+Inf"}}'
         values: '0+600x30'
-      - series: 'iml4e_serving_request_duration_seconds_count{{model="churn", protocol="v2"}}'
+      - series: 'iml4e_serving_request_duration_seconds_count{{model="churn", inference_service="churn-svc", protocol="v2"}}'
         values: '0+600x30'
     alert_rule_test:
       - eval_time: 1m
@@ -121,12 +148,12 @@ tests:
       - eval_time: 6m
         alertname: Iml4eModelEndpointDown
         exp_alerts:
-          - exp_labels: {{severity: critical, job: platform-pods, model: churn, pod: p, namespace: iml4e-serving}}
+          - exp_labels: {{severity: critical, job: platform-pods, inference_service: churn-svc, pod: p, namespace: iml4e-serving}}
             exp_annotations:
-              summary: Model endpoint churn is down
+              summary: Model endpoint churn-svc is down
               description: >-
                 Pod p in iml4e-serving has not answered /metrics for 2 minutes;
-                check 'kubectl get inferenceservice churn -n iml4e-serving'.
+                check 'kubectl get inferenceservice churn-svc -n iml4e-serving'.
       - eval_time: 1m
         alertname: Iml4eDatasetDrift
         exp_alerts: []

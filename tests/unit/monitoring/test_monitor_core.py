@@ -62,3 +62,43 @@ def test_reference_without_shared_columns_is_refused(tmp_path: Path) -> None:
     _log(tmp_path, 1_000.0, np.array([1.0, 2.0]))
     with pytest.raises(ComponentError, match="shares no column"):
         check_drift(tmp_path, "m", pd.DataFrame({"x": [1, 2]}))
+
+
+def test_a_round_checks_every_model_and_a_failing_one_does_not_stop_the_others(tmp_path: Path) -> None:
+    from iml4e_components.monitoring.core import monitor_round, parse_watch
+    from iml4e_components.monitoring.prometheus import DriftGauges
+
+    rng = np.random.default_rng(1)
+    reference = tmp_path / "reference.csv"
+    pd.DataFrame({"income": rng.normal(0, 1, 200), "age": rng.integers(20, 60, 200)}).to_csv(
+        reference, index=False
+    )
+    _log(tmp_path, 1_000.0, rng.normal(0, 1, 50))
+    failures: list[tuple[str, str]] = []
+    watched = parse_watch([f"m={reference}", f"never-served={reference}"])
+    gauges = DriftGauges()
+    checks = monitor_round(
+        tmp_path, watched, {}, None, gauges, None, lambda model, exc: failures.append((model, str(exc)))
+    )
+    assert [check.model for check in checks] == ["m"]
+    assert failures and failures[0][0] == "never-served" and "no request log" in failures[0][1]
+    assert gauges.registry.get_sample_value("iml4e_drift_rows_compared", {"model": "m"}) == 50
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [(["churn"], "is not NAME=REFERENCE"), (["a=x.csv", "a=y.csv"], "twice"), ([], "no model to monitor")],
+)
+def test_bad_watch_lists_are_refused(items: list[str], message: str) -> None:
+    from iml4e_components.monitoring.core import parse_watch
+
+    with pytest.raises(ComponentError, match=message):
+        parse_watch(items)
+
+
+def test_the_monitor_entry_refuses_bad_input_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from iml4e_components.monitoring.__main__ import main
+
+    assert main(["--watch", "churn", "--once"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --watch 'churn' is not NAME=REFERENCE")
