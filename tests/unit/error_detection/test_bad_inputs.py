@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import joblib
+import pandas as pd
 import pytest
 
 from iml4e_components.error_detection.knowledge_base import KB_FORMAT, KnowledgeBase
-from iml4e_components.error_detection.tables import read_string_table
+from iml4e_components.error_detection.tables import as_string_frame, check_table, read_string_table
 from iml4e_components.errors import ComponentError
 
 
@@ -59,3 +60,25 @@ def test_knowledge_base_round_trips(tmp_path: Path, small_kb: KnowledgeBase) -> 
     loaded = KnowledgeBase.load(small_kb.save(tmp_path / "kb.kb"))
     assert len(loaded.models) == len(small_kb.models) and loaded.config == small_kb.config
     assert list(tmp_path.iterdir()) == [tmp_path / "kb.kb"]
+
+
+def test_string_frame_keeps_all_string_columns_and_converts_mixed_ones() -> None:
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(["a", " b", ""], dtype=object),
+            "mixed": pd.Series(["x", None, 3], dtype=object),
+            "number": [1.5, float("nan"), 2.0],
+        }
+    )
+    strings = as_string_frame(frame)
+    assert strings["text"].tolist() == ["a", " b", ""]
+    assert strings["mixed"].tolist() == ["x", "", "3"]
+    assert strings["number"].tolist() == ["1.5", "", "2.0"]
+
+
+def test_a_column_of_only_blank_cells_is_refused_and_one_value_is_enough() -> None:
+    frame = pd.DataFrame({"a": ["1", "2", "3"], "b": [" ", "", "  "]})
+    with pytest.raises(ComponentError, match="column 'b' is empty in every row"):
+        check_table(frame)
+    frame.loc[2, "b"] = "x"
+    assert check_table(frame) is frame
