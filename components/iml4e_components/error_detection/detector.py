@@ -60,9 +60,11 @@ META_SIGNALS = (
     "fd_minority",
 )
 _SIGNAL_OFFSETS = [N_CHAR_FEATURES + list(METADATA_NAMES + SIGNAL_NAMES).index(n) for n in META_SIGNALS]
-#: Feature rows converted to float64 (what the base models predict on) at a time: bounds the memory
-#: of a large column's prediction while converting each block once for all of its models.
-PREDICT_BLOCK_ROWS = 65_536
+#: Feature rows the base models score at a time, converted once for all of a column's models to
+#: column-major float64 (what the models predict on): a tree reads one feature of many rows at each
+#: node, so column-major blocks that stay in cache made prediction about three times faster than
+#: row-major ones (same probabilities).
+PREDICT_BLOCK_ROWS = 8_192
 
 
 @dataclass
@@ -250,7 +252,7 @@ def _predict_error_probabilities(models: list[Any], rows: np.ndarray) -> np.ndar
     """Each model's probability of the error class for each feature row, shape (len(rows), len(models))."""
     probabilities = np.empty((len(rows), len(models)), dtype=np.float32)
     for start in range(0, len(rows), PREDICT_BLOCK_ROWS):
-        block = np.asarray(rows[start : start + PREDICT_BLOCK_ROWS], dtype=np.float64)
+        block = np.asfortranarray(rows[start : start + PREDICT_BLOCK_ROWS], dtype=np.float64)
         for i, model in enumerate(models):
             probabilities[start : start + len(block), i] = model.predict_proba(block)[:, 1]
     return probabilities
