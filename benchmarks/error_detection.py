@@ -268,7 +268,8 @@ SCALE_TARGET_CELLS = (1_000_000, 20)
 
 class PeakMemory:
     """Peak resident memory of this process plus its children, sampled every `interval` seconds, with
-    the kernel's own high-water marks (this process; its largest finished child) as a cross-check."""
+    the kernel's high-water mark of this process as a cross-check (a child's own high-water mark is not
+    used: a forked child counts the pages it shares with this process)."""
 
     def __init__(self, interval: float = 0.2) -> None:
         import psutil
@@ -310,7 +311,6 @@ class PeakMemory:
         return {
             "peak_rss_gb": self.peak / 1e9,
             "maxrss_self_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
-            "maxrss_largest_child_gb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9,
         }
 
 
