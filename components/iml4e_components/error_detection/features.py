@@ -257,20 +257,30 @@ def best_determinants(encoded: list[ColumnCodes], sample_rows: int, seed: int = 
     return result
 
 
-def fd_features(determinant: ColumnCodes | None, dependent: ColumnCodes) -> np.ndarray:
-    """Per cell: share of its determinant group holding its value, and whether it is a minority value."""
-    n_rows = len(dependent.codes)
+def fd_pairs(
+    determinant: ColumnCodes | None, dependent: ColumnCodes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The column's distinct (determinant value, value) pairs: cells of one pair share every feature.
+
+    Returns, per pair, the code of its value and its FD features (share of its determinant group
+    holding the value, and whether a more common value exists in the group), and per cell the index
+    of its pair. Without a determinant the pairs are the column's distinct values.
+    """
     if determinant is None:
-        return np.column_stack([np.ones(n_rows), np.zeros(n_rows)]).astype(np.float32)
+        n_values = len(dependent.uniques)
+        fd = np.column_stack([np.ones(n_values), np.zeros(n_values)]).astype(np.float32)
+        return np.arange(n_values), fd, dependent.codes
     width = int(dependent.codes.max()) + 1
-    pairs = determinant.codes * width + dependent.codes
-    _, pair_inverse, pair_counts = np.unique(pairs, return_inverse=True, return_counts=True)
-    group_sizes = determinant.counts[determinant.codes]
-    support = pair_counts[pair_inverse] / group_sizes
+    pairs, inverse, pair_counts = np.unique(
+        determinant.codes * width + dependent.codes, return_inverse=True, return_counts=True
+    )
+    groups = pairs // width
+    group_sizes = determinant.counts[groups]
     majority = np.zeros(len(determinant.counts), dtype=np.int64)
-    np.maximum.at(majority, determinant.codes, pair_counts[pair_inverse])
-    minority = (pair_counts[pair_inverse] < majority[determinant.codes]) & (group_sizes >= 2)
-    return np.column_stack([support, minority]).astype(np.float32)
+    np.maximum.at(majority, groups, pair_counts)
+    minority = (pair_counts < majority[groups]) & (group_sizes >= 2)
+    fd = np.column_stack([pair_counts / group_sizes, minority]).astype(np.float32)
+    return pairs % width, fd, inverse.reshape(-1)
 
 
 def value_embeddings(
@@ -320,14 +330,22 @@ class TableFeatures:
     def __len__(self) -> int:
         return len(self.encoded)
 
-    def column(self, j: int) -> np.ndarray:
-        """The feature matrix of column `j`."""
+    def distinct_rows(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct feature rows of column `j` (one per distinct (determinant value, value) pair)
+        and, per cell, the index of its row: models score each distinct row once."""
         column = self.encoded[j]
         per_value = np.hstack([char_tfidf(column, self.config.max_chars), value_features(column)])
         determinant = self.determinants[j]
-        fd = fd_features(self.encoded[determinant] if determinant is not None else None, column)
-        matrix = np.hstack([per_value[column.codes], fd, self.embeddings[j][column.codes]])
-        return np.ascontiguousarray(matrix, dtype=np.float32)
+        value_codes, fd, inverse = fd_pairs(
+            self.encoded[determinant] if determinant is not None else None, column
+        )
+        matrix = np.hstack([per_value[value_codes], fd, self.embeddings[j][value_codes]])
+        return np.ascontiguousarray(matrix, dtype=np.float32), inverse
+
+    def column(self, j: int) -> np.ndarray:
+        """The feature matrix of column `j`, one row per cell."""
+        rows, inverse = self.distinct_rows(j)
+        return np.asarray(rows[inverse])
 
     @property
     def columns(self) -> list[np.ndarray]:

@@ -92,7 +92,7 @@ def as_string_frame(frame: pd.DataFrame) -> pd.DataFrame:
     result = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     for position, column in enumerate(frame.columns):
         series = frame.iloc[:, position]
-        if series.dtype == object and all(isinstance(v, str) for v in series.to_numpy()):
+        if series.dtype == object and pd.api.types.infer_dtype(series, skipna=False) == "string":
             values = series.to_numpy()
         else:
             values = series.astype("string").fillna("").to_numpy(dtype=object)
@@ -110,8 +110,8 @@ def check_table(frame: pd.DataFrame, *, what: str = "table", min_columns: int = 
             f"{min_columns} columns"
         )
     for position in range(len(frame.columns)):
-        column = frame.iloc[:, position]
-        if not column.astype(str).str.strip().astype(bool).any():
+        # Stops at the first non-blank cell, so a large table costs a few cells per column.
+        if not any(str(value).strip() for value in frame.iloc[:, position].to_numpy()):
             raise ComponentError(
                 f"{what}: column '{frame.columns[position]}' is empty in every row; drop it before detection"
             )

@@ -6,10 +6,12 @@ import pickle
 import zlib
 from pathlib import Path
 
+import joblib
+import pandas as pd
 import pytest
 
 from iml4e_components.error_detection.knowledge_base import KB_FORMAT, KnowledgeBase
-from iml4e_components.error_detection.tables import read_string_table
+from iml4e_components.error_detection.tables import as_string_frame, check_table, read_string_table
 from iml4e_components.errors import ComponentError
 
 
@@ -67,9 +69,29 @@ def test_knowledge_base_round_trips(tmp_path: Path, small_kb: KnowledgeBase) -> 
 def test_a_knowledge_base_in_the_old_joblib_format_is_refused_with_the_fix(
     tmp_path: Path, small_kb: KnowledgeBase
 ) -> None:
-    import joblib
-
     path = tmp_path / "v2.kb"
     joblib.dump({"format": KB_FORMAT, "version": 2, "knowledge_base": small_kb}, path, compress=3)
     with pytest.raises(ComponentError, match=r"not an iml4e knowledge base of version \d+ .*rebuild"):
         KnowledgeBase.load(path)
+
+
+def test_string_frame_keeps_all_string_columns_and_converts_mixed_ones() -> None:
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(["a", " b", ""], dtype=object),
+            "mixed": pd.Series(["x", None, 3], dtype=object),
+            "number": [1.5, float("nan"), 2.0],
+        }
+    )
+    strings = as_string_frame(frame)
+    assert strings["text"].tolist() == ["a", " b", ""]
+    assert strings["mixed"].tolist() == ["x", "", "3"]
+    assert strings["number"].tolist() == ["1.5", "", "2.0"]
+
+
+def test_a_column_of_only_blank_cells_is_refused_and_one_value_is_enough() -> None:
+    frame = pd.DataFrame({"a": ["1", "2", "3"], "b": [" ", "", "  "]})
+    with pytest.raises(ComponentError, match="column 'b' is empty in every row"):
+        check_table(frame)
+    frame.loc[2, "b"] = "x"
+    assert check_table(frame) is frame

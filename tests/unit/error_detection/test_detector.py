@@ -4,10 +4,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iml4e_components.error_detection.detector import ZERO_LABEL_THRESHOLD, ErrorDetector, select_tuples
+from iml4e_components.error_detection.detector import (
+    META_SIGNALS,
+    ZERO_LABEL_THRESHOLD,
+    ErrorDetector,
+    select_tuples,
+)
 from iml4e_components.error_detection.evaluator import score_cells
+from iml4e_components.error_detection.features import (
+    METADATA_NAMES,
+    N_CHAR_FEATURES,
+    SIGNAL_NAMES,
+    table_features,
+)
 from iml4e_components.error_detection.knowledge_base import KnowledgeBase
 from iml4e_components.error_detection.oracles import CleanTableOracle
+from iml4e_components.error_detection.profiles import table_profiles
 from iml4e_components.errors import ComponentError
 
 
@@ -60,3 +72,22 @@ def test_tuple_selection_is_seeded_and_distinct() -> None:
     picked = select_tuples(suspicion, 20, np.random.default_rng(3))
     assert picked == select_tuples(suspicion, 20, np.random.default_rng(3))
     assert len(set(picked)) == 20 and all(0 <= r < 100 for r in picked)
+
+
+def test_base_models_scored_once_per_distinct_row_equal_scoring_every_cell(
+    small_kb: KnowledgeBase, dirty_clean: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    dirty, _, _ = dirty_clean
+    detector = ErrorDetector(small_kb, models_per_column=3)
+    evidence = detector.base_probabilities(dirty, seed=2)
+    features = table_features(dirty, small_kb.config, seed=2)
+    profiles = table_profiles(dirty)
+    assert sum(len(e.probabilities) for e in evidence) < dirty.size
+    for j, column in enumerate(evidence):
+        chosen, _ = small_kb.select(profiles[j], 3)
+        cells = features.column(j)
+        per_cell = np.column_stack([small_kb.models[i].model.predict_proba(cells)[:, 1] for i in chosen])  # type: ignore[attr-defined]
+        assert np.array_equal(column.probabilities[column.inverse], per_cell.astype(np.float32))
+        names = list(METADATA_NAMES + SIGNAL_NAMES)
+        offsets = [N_CHAR_FEATURES + names.index(name) for name in META_SIGNALS]
+        assert np.array_equal(column.signals[column.inverse], cells[:, offsets])

@@ -9,7 +9,7 @@ from iml4e_components.error_detection.features import (
     best_determinants,
     char_counts,
     encode_columns,
-    fd_features,
+    fd_pairs,
     table_features,
 )
 from iml4e_components.error_detection.profiles import PROFILE_NAMES, column_profile
@@ -52,7 +52,8 @@ def test_functional_dependency_support_flags_the_minority_value_of_a_group() -> 
     encoded = encode_columns(frame)
     determinants = best_determinants(encoded, sample_rows=100)
     assert determinants[1] == 0
-    fd = fd_features(encoded[0], encoded[1])
+    _, pair_fd, inverse = fd_pairs(encoded[0], encoded[1])
+    fd = pair_fd[inverse]
     assert fd[4, 0] == 0.2 and fd[4, 1] == 1.0
     assert fd[0, 0] == 0.8 and fd[0, 1] == 0.0
 
@@ -72,3 +73,66 @@ def test_column_profile_fractions() -> None:
     assert values["alphabetic_fraction"] == 2 / 5
     assert values["numeric_fraction"] == 1 / 5
     assert values["punctuation_fraction"] == 1 / 5
+
+
+def _repeated_values_table() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    n = 300
+    zips = rng.choice(["10115", "20095", "80331", "50667"], n)
+    cities = np.array(
+        [{"10115": "berlin", "20095": "hamburg", "80331": "munich", "50667": "cologne"}[z] for z in zips]
+    )
+    cities[rng.choice(n, 12, replace=False)] = rng.choice(["berlin", "Berlin", "hamburg", ""], 12)
+    return pd.DataFrame(
+        {
+            "zip": zips,
+            "city": cities,
+            "amount": rng.choice(["1.5", "2", "2.0", "N/A", "300", "7"], n),
+            "code": [f"c{i % 9}" for i in range(n)],
+        }
+    )
+
+
+def test_fd_pairs_match_a_per_cell_computation_of_group_support() -> None:
+    frame = _repeated_values_table()
+    encoded = encode_columns(frame)
+    value_codes, pair_fd, inverse = fd_pairs(encoded[0], encoded[1])
+    assert len(pair_fd) == len(frame.groupby(["zip", "city"])) < len(frame)
+    assert np.array_equal(value_codes[inverse], encoded[1].codes)
+    for row in range(len(frame)):
+        group = frame[frame["zip"] == frame["zip"][row]]["city"]
+        support = (group == frame["city"][row]).mean()
+        minority = (group == frame["city"][row]).sum() < group.value_counts().max()
+        assert pair_fd[inverse[row]][0] == np.float32(support)
+        assert pair_fd[inverse[row]][1] == float(minority)
+
+
+def test_distinct_rows_broadcast_to_the_cell_matrix_and_share_rows_within_a_pair() -> None:
+    frame = _repeated_values_table()
+    features = table_features(frame, FeatureConfig(embedding_dim=4), seed=1)
+    for j in range(frame.shape[1]):
+        rows, inverse = features.distinct_rows(j)
+        determinant = features.determinants[j]
+        keys = (
+            frame.iloc[:, [j] if determinant is None else [determinant, j]].astype(str).agg("|".join, axis=1)
+        )
+        assert len(rows) == keys.nunique() < len(frame)
+        assert rows.dtype == np.float32 and rows.shape[1] == features.config.width
+        assert np.array_equal(features.column(j), rows[inverse])
+        # Same pair, same row; different pairs, different rows.
+        assert pd.Series(inverse).groupby(keys.to_numpy()).nunique().eq(1).all()
+        assert pd.Series(keys.to_numpy()).groupby(inverse).nunique().eq(1).all()
+
+
+def test_value_level_features_equal_features_computed_from_each_cell_alone() -> None:
+    frame = _repeated_values_table()
+    config = FeatureConfig(embedding_dim=0)
+    features = table_features(frame, config, seed=1)
+    for j in range(frame.shape[1]):
+        matrix = features.column(j)
+        values = frame.iloc[:, j].tolist()
+        counts = char_counts(values, config.max_chars)
+        assert np.array_equal(counts > 0, matrix[:, :N_CHAR_FEATURES] > 0)
+        frequency = frame.iloc[:, j].map(frame.iloc[:, j].value_counts()).to_numpy() / len(frame)
+        assert np.allclose(matrix[:, N_CHAR_FEATURES], frequency)
+        assert np.allclose(matrix[:, N_CHAR_FEATURES + 3], np.log1p([len(v) for v in values]))
