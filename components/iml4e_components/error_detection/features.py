@@ -82,6 +82,13 @@ _PATTERN_TABLE = str.maketrans(
 _RUNS = re.compile(r"(.)\1+")
 
 
+def value_patterns(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Each value's pattern (letters as A/a, digits as 9: `Portland, OR` -> `Aaaaaaaa, AA`) and
+    short pattern (runs collapsed: `Aa, A`)."""
+    patterns = values.astype(str).map(lambda v: v.translate(_PATTERN_TABLE))
+    return patterns, patterns.map(lambda p: _RUNS.sub(r"\1", p))
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """How cell features are computed (stored in the knowledge base so fit and detect agree)."""
@@ -176,8 +183,7 @@ def value_features(column: ColumnCodes) -> np.ndarray:
     majority_numeric = numeric_share >= 0.5
     numeric_z = _robust_z(np.where(is_numeric, numbers, 0.0), column.counts, is_numeric)
     length_z = _robust_z(lengths, column.counts, np.ones(len(lengths), dtype=bool))
-    patterns = uniques.map(lambda v: v.translate(_PATTERN_TABLE))
-    short_patterns = patterns.map(lambda p: _RUNS.sub(r"\1", p))
+    patterns, short_patterns = value_patterns(uniques)
     variant_share, minority_variant = _variant_features(uniques, column.counts)
     pattern_frequency = _group_share(patterns, counts, n_cells)
     short_frequency = _group_share(short_patterns, counts, n_cells)

@@ -3,25 +3,18 @@
 The zero-label scores come from historical base models; an error kind those models never saw (in a
 new table) scores as low as a clean cell, so tuples chosen by those scores alone may hold no example
 of it, and the meta-classifiers then cannot learn it. Shapes are a signal of the table itself: a
-cell's shape is its value with letters as A/a and digits as 9, runs collapsed (`Portland, OR` ->
-`Aa, A`). Picking rows that hold rare shapes no labeled row holds yet (an empty cell where the
-column is mostly filled, a city with a state appended) gets such errors labeled.
+cell's shape is its short pattern (`features.value_patterns`: letters as A/a, digits as 9, runs
+collapsed, so `Portland, OR` -> `Aa, A`). Picking rows that hold rare shapes no labeled row holds
+yet (an empty cell where the column is mostly filled, a city with a state appended) gets such
+errors labeled.
 """
 
 from __future__ import annotations
 
-import string
-
 import numpy as np
 import pandas as pd
 
-_SHAPE_TABLE = str.maketrans(
-    {
-        **dict.fromkeys(string.ascii_uppercase, "A"),
-        **dict.fromkeys(string.ascii_lowercase, "a"),
-        **dict.fromkeys(string.digits, "9"),
-    }
-)
+from iml4e_components.error_detection.features import value_patterns
 
 
 def shape_codes(table: pd.DataFrame) -> np.ndarray:
@@ -30,12 +23,7 @@ def shape_codes(table: pd.DataFrame) -> np.ndarray:
     columns = []
     for j in range(table.shape[1]):
         value_codes, uniques = pd.factorize(table.iloc[:, j].to_numpy(dtype=object))
-        shapes = (
-            pd.Series(uniques, dtype=object)
-            .astype(str)
-            .str.translate(_SHAPE_TABLE)
-            .str.replace(r"(.)\1+", r"\1", regex=True)
-        )
+        _, shapes = value_patterns(pd.Series(uniques, dtype=object))
         shape_of_value, _ = pd.factorize(shapes.to_numpy(dtype=object))
         columns.append(shape_of_value[value_codes] if len(value_codes) else value_codes)
     return np.column_stack(columns).astype(np.int64)
