@@ -36,12 +36,14 @@ lint: install
 	$(BIN)/mypy $(PY_DIRS)
 	$(BIN)/lint-imports
 
-# The SAGED-vs-Raha comparison takes many minutes, so it has its own target (bench-ed).
+# The error detection benchmarks (SAGED vs Raha, synthetic held-out pairs) take many minutes, so they
+# have their own target (bench-ed).
 bench: install
-	@for b in benchmarks/*.py; do [ "$$b" = benchmarks/error_detection.py ] && continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in benchmarks/*.py; do case $$b in benchmarks/error_detection*) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 bench-ed: install
 	nice -n 10 $(BIN)/python benchmarks/error_detection.py $(BENCH_ED_ARGS)
+	nice -n 10 $(BIN)/python benchmarks/error_detection_synthetic.py
 
 clean:
 	rm -rf $(VENV) $(VENV)-tools .iml4e local_outputs .pytest_cache .mypy_cache .ruff_cache
