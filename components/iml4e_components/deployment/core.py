@@ -24,12 +24,12 @@ NAMESPACE_ENV = "IML4E_SERVING_NAMESPACE"
 RUNTIME_ENV = "IML4E_SERVING_RUNTIME"
 SERVICE_ACCOUNT_ENV = "IML4E_SERVING_SERVICE_ACCOUNT"
 DEFAULT_NAMESPACE = "iml4e-serving"
-#: The ServingRuntime the installer ships (MLServer with the MLflow runtime, Open Inference Protocol).
+#: The ServingRuntime the installer ships (iml4e's model server from the iml4e image: V1 and V2).
 DEFAULT_RUNTIME = "iml4e-mlflow"
 #: Its service account carries the object store credentials for the storage initializer.
 DEFAULT_SERVICE_ACCOUNT = "iml4e-model-server"
-#: Port of the runtime's Prometheus metrics endpoint (MLSERVER_METRICS_PORT).
-METRICS_PORT = 8082
+#: Port of the runtime's Prometheus metrics endpoint (/metrics on the server's HTTP port).
+METRICS_PORT = 8080
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 
 

@@ -88,19 +88,24 @@ class DriftResult:
         """Write Evidently's HTML report to `path` atomically (temporary file, then rename)."""
         if self.snapshot is None:
             raise ComponentError("this drift result holds no Evidently report; compute it with compute_drift")
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".html", dir=target.parent)
-        os.close(fd)
-        try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore", RuntimeWarning)
-                self.snapshot.save_html(tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return save_report_html(self.snapshot, path)
+
+
+def save_report_html(snapshot: Any, path: str | Path) -> Path:
+    """Write an Evidently snapshot's HTML to `path` atomically (temporary file, then rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".html", dir=target.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            snapshot.save_html(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def compute_drift(

@@ -10,8 +10,6 @@ recall and F1 (scikit-learn), and an Evidently classification report.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ import orjson
 import pandas as pd
 
 from iml4e_components.errors import ComponentError
+from iml4e_components.monitoring.drift import save_report_html
 from iml4e_components.serving.request_log import PREDICTION_COLUMN, REQUEST_ID_COLUMN, REQUEST_ROW_COLUMN
 
 LABEL_COLUMN = "label"
@@ -110,19 +109,7 @@ class QualityResult:
 
     def write_html(self, path: str | Path) -> Path:
         """Evidently's classification report, written atomically."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".html", dir=target.parent)
-        os.close(fd)
-        try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore", RuntimeWarning)
-                self.snapshot.save_html(tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return save_report_html(self.snapshot, path)
 
 
 def compute_quality(logged: pd.DataFrame, labels: pd.DataFrame) -> QualityResult | None:

@@ -13,7 +13,8 @@ import sys
 from iml4e_components.errors import ComponentError
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The server's command line (the cluster's ServingRuntime passes the same arguments)."""
     parser = argparse.ArgumentParser(
         prog="python -m iml4e_components.serving", description=__doc__, allow_abbrev=False
     )
@@ -36,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-body-bytes", type=int, default=8 * 1024 * 1024, help="Largest request body accepted"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     sys.argv = sys.argv[:1]  # kserve parses the command line when imported; give it nothing of ours
     from iml4e_components.serving.server import serve
 

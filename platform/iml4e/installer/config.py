@@ -179,6 +179,12 @@ class DriftMonitor(_Strict):
         default="request-logs",
         description="Key prefix of the request logs in the object store bucket (services.object_store.bucket).",
     )
+    request_log_sample_rate: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of served requests the model servers log for the drift monitor (0 turns logging off).",
+    )
 
     @field_validator("window")
     @classmethod

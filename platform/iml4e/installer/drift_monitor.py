@@ -22,12 +22,10 @@ from __future__ import annotations
 
 from iml4e.installer.compose import Object
 from iml4e.installer.config import PlatformConfig
+from iml4e.installer.serving_runtime import NAMESPACE, request_log_env
 from iml4e.installer.versions import IML4E_IMAGE_NAME
 
 NAME = "iml4e-drift-monitor"
-NAMESPACE = "iml4e-serving"
-#: The Secret in iml4e-serving with the object store keys (see credentials.plan_secrets).
-S3_SECRET = "iml4e-serving-s3"
 METRICS_PORT = 9108
 STATE_DIR = "/var/lib/iml4e-monitor"
 
@@ -46,16 +44,7 @@ def drift_monitor_objects(config: PlatformConfig, endpoints: dict[str, str]) -> 
         "--host=0.0.0.0",
         f"--state-dir={STATE_DIR}",
     ]
-    env = [
-        {"name": "IML4E_REQUEST_LOG_BUCKET", "value": config.services.object_store.bucket},
-        {"name": "IML4E_REQUEST_LOG_PREFIX", "value": drift.request_log_prefix},
-        {"name": "AWS_ENDPOINT_URL", "value": endpoints["AWS_ENDPOINT_URL"]},
-        {"name": "AWS_DEFAULT_REGION", "value": endpoints["AWS_DEFAULT_REGION"]},
-        *(
-            {"name": key, "valueFrom": {"secretKeyRef": {"name": S3_SECRET, "key": key}}}
-            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-        ),
-    ]
+    env = request_log_env(config, endpoints)
     container = {
         "name": "monitor",
         "image": IML4E_IMAGE_NAME,

@@ -22,6 +22,7 @@ from iml4e.installer import versions
 from iml4e.installer.compose import Object, compose, merge_patch, object_key
 from iml4e.installer.config import Mode, PlatformConfig
 from iml4e.installer.drift_monitor import drift_monitor_objects
+from iml4e.installer.serving_runtime import serving_runtime_objects
 
 #: Install stages in order; every object belongs to exactly one.
 STAGES: tuple[str, ...] = ("namespaces-crds", "cert-manager", "controllers", "services", "custom-resources")
@@ -290,6 +291,7 @@ def render_platform(config: PlatformConfig, manifests: Path | None = None) -> Re
     ]
     values = endpoints(config)
     objects.extend(_endpoint_config_maps(values))
+    objects.extend(serving_runtime_objects(config, values))
     objects.extend(drift_monitor_objects(config, values))
     objects = _apply_patches(objects, _alerting_patches(config))
     _set_storage(objects, config)

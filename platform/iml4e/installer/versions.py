@@ -30,7 +30,6 @@ IMAGES: dict[str, str] = {
     "quay.io/prometheus/prometheus": "v3.11.2",
     "quay.io/prometheus/alertmanager": "v0.33.0",
     "docker.io/grafana/grafana": "13.0.2",
-    "docker.io/seldonio/mlserver": "1.7.1-mlflow",
     "docker.io/kserve/storage-initializer": UPSTREAM["kserve"],
 }
 

@@ -33,7 +33,6 @@ from iml4e_components.serving.request_log import REQUEST_ID_COLUMN, REQUEST_ROW_
 
 pytestmark = pytest.mark.integration
 BUCKET = "iml4e"
-SERVE = [sys.executable, "-m", "iml4e_components.serving"]
 MONITOR = [sys.executable, "-m", "iml4e_components.monitoring"]
 
 
@@ -125,14 +124,33 @@ def test_an_unreachable_store_drops_and_counts_without_blocking_requests(
     assert accepted < 50  # some were refused at once: the queue was full
 
 
-def test_a_real_server_uploads_its_log_and_the_monitor_reads_the_window(
+def _cluster_server_command(model_dir: Path, name: str, port: int) -> list[str]:
+    """The command and arguments of the cluster's ServingRuntime, as KServe runs them: the model
+    from a plain directory (the storage initializer's /mnt/models), `{{.Name}}` filled in; only the
+    address moves to a free loopback port."""
+    from iml4e.installer.config import PlatformConfig
+    from iml4e.installer.serving_runtime import MODEL_DIR, serving_runtime_objects
+
+    (runtime,) = serving_runtime_objects(PlatformConfig(), {"AWS_ENDPOINT_URL": "", "AWS_DEFAULT_REGION": ""})
+    container = runtime["spec"]["containers"][0]
+    assert container["command"][0] == "python"
+    args = [a.replace("{{.Name}}", name).replace(MODEL_DIR, str(model_dir)) for a in container["args"]]
+    return [sys.executable, *container["command"][1:], *args, "--host=127.0.0.1", f"--port={port}"]
+
+
+def test_the_cluster_runtime_serves_a_model_directory_uploads_its_log_and_the_monitor_reads_it(
     store: ObjectStoreLogStore, s3_endpoint: str, tmp_path: Path
 ) -> None:
+    import mlflow
+
     tracking_uri, model_uri, data = register_churn_model(tmp_path)
+    mlflow.set_tracking_uri(tracking_uri)
+    model_dir = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(tmp_path / "mnt-models")))
     port = _free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "IML4E_HOME": str(tmp_path / "unused")}
+    env = {**os.environ, "IML4E_HOME": str(tmp_path / "unused")}
+    env.pop("MLFLOW_TRACKING_URI", None)  # on the cluster the server never talks to MLflow
     server = subprocess.Popen(
-        [*SERVE, "--model-uri", model_uri, "--name", "churn", "--port", str(port)],
+        _cluster_server_command(model_dir, "churn", port),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

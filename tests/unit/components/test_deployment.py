@@ -31,7 +31,7 @@ def test_inference_service_shape() -> None:
     assert meta["namespace"] == "iml4e-serving"
     assert meta["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
     assert meta["annotations"]["prometheus.io/scrape"] == "true"
-    assert meta["annotations"]["prometheus.io/port"] == "8082"
+    assert meta["annotations"]["prometheus.io/port"] == "8080"
     predictor = service["spec"]["predictor"]
     assert predictor["serviceAccountName"] == "iml4e-model-server"
     model = predictor["model"]

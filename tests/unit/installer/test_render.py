@@ -281,8 +281,7 @@ def test_pipelines_are_told_to_deploy_with_kserve_where_it_is_installed() -> Non
         for o in objects
     )
     runtime = next(o for o in objects if o["kind"] == "ServingRuntime")
-    env = {e["name"]: e["value"] for e in runtime["spec"]["containers"][0]["env"]}
-    assert env["MLSERVER_METRICS_PORT"] == str(deployment.METRICS_PORT)
+    assert runtime["spec"]["annotations"]["prometheus.io/port"] == str(deployment.METRICS_PORT)
 
 
 def test_mlflow_artifact_destination_is_published_to_pipelines() -> None:
