@@ -2,7 +2,8 @@
 # plus what the cluster services need on top (Postgres drivers, boto3 for S3, Flask-WTF for MLflow's auth app). One image runs
 #   - every pipeline component on Kubeflow Pipelines (no pip install at run time),
 #   - the MLflow tracking server (Postgres backend, S3 artifacts),
-#   - the Feast feature server (Postgres registry and online store).
+#   - the Feast feature server (Postgres registry and online store),
+#   - the model server of every InferenceService (ServingRuntime iml4e-mlflow) and the drift monitor.
 #
 # Build and push (the tag must match what components use: iml4e_components.kfp_component.component_image(),
 # i.e. $IML4E_COMPONENT_IMAGE or ghcr.io/iml4e/iml4e-python:<version>):
