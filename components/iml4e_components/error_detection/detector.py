@@ -21,6 +21,7 @@ from iml4e_components.error_detection.features import (
     table_features,
 )
 from iml4e_components.error_detection.knowledge_base import KnowledgeBase
+from iml4e_components.error_detection.misplaced import extended_value_flags
 from iml4e_components.error_detection.oracles import Oracle, labels_for_rows
 from iml4e_components.error_detection.profiles import table_profiles
 from iml4e_components.error_detection.selection import ShapeCoverage, shape_codes
@@ -49,6 +50,9 @@ GUIDED_SHARE = 0.5
 #: (0.899 without); hence 0.3, which keeps more uniformly drawn rows. Taking the coverage
 #: rows out of the guided half instead lowered hospital to 0.883.
 COVERAGE_SHARE = 0.3
+#: Also show the meta-classifiers whether a value is another of its column's values plus another
+#: column's value (`misplaced.extended_value_flags`).
+EXTENDED_VALUES = True
 #: Cell signals the meta-classifiers see next to the base models' probabilities.
 META_SIGNALS = (
     "value_frequency",
@@ -159,6 +163,7 @@ class ErrorDetector:
         are alive at a time)."""
         features = table_features(table, self.knowledge_base.config, seed)
         profiles = table_profiles(table)
+        extended = extended_value_flags(table) if EXTENDED_VALUES else None
         evidence = []
         for j in range(table.shape[1]):
             chosen, similarity = self.knowledge_base.select(profiles[j], self.models_per_column)
@@ -169,7 +174,7 @@ class ErrorDetector:
                     inverse=inverse,
                     probabilities=_predict_error_probabilities(models, rows),
                     similarities=np.maximum(similarity, 1e-6),
-                    signals=np.ascontiguousarray(rows[:, _SIGNAL_OFFSETS]),
+                    signals=_signals(rows, inverse, None if extended is None else extended[:, j]),
                 )
             )
             del rows
@@ -269,6 +274,16 @@ class ErrorDetector:
                 score = 0.5 * (score + local.predict_proba(local_x)[:, 1])
             scores[:, j] = score[evidence[j].inverse]
         return scores
+
+
+def _signals(rows: np.ndarray, inverse: np.ndarray, extended: np.ndarray | None) -> np.ndarray:
+    """The meta-classifiers' cell signals per distinct feature row, with the extended-value flag."""
+    signals = rows[:, _SIGNAL_OFFSETS]
+    if extended is None:
+        return np.ascontiguousarray(signals)
+    per_row = np.zeros(len(rows), dtype=signals.dtype)
+    per_row[inverse] = extended  # cells of one distinct row share their value, hence the flag
+    return np.column_stack([signals, per_row])
 
 
 def _predict_error_probabilities(models: list[Any], rows: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from iml4e_components.error_detection.features import (
     table_features,
 )
 from iml4e_components.error_detection.knowledge_base import KnowledgeBase
+from iml4e_components.error_detection.misplaced import extended_value_flags
 from iml4e_components.error_detection.oracles import CleanTableOracle
 from iml4e_components.error_detection.profiles import table_profiles
 from iml4e_components.errors import ComponentError
@@ -82,6 +83,7 @@ def test_base_models_scored_once_per_distinct_row_equal_scoring_every_cell(
     evidence = detector.base_probabilities(dirty, seed=2)
     features = table_features(dirty, small_kb.config, seed=2)
     profiles = table_profiles(dirty)
+    extended = extended_value_flags(dirty)
     assert sum(len(e.probabilities) for e in evidence) < dirty.size
     for j, column in enumerate(evidence):
         chosen, _ = small_kb.select(profiles[j], 3)
@@ -90,4 +92,7 @@ def test_base_models_scored_once_per_distinct_row_equal_scoring_every_cell(
         assert np.array_equal(column.probabilities[column.inverse], per_cell.astype(np.float32))
         names = list(METADATA_NAMES + SIGNAL_NAMES)
         offsets = [N_CHAR_FEATURES + names.index(name) for name in META_SIGNALS]
-        assert np.array_equal(column.signals[column.inverse], cells[:, offsets])
+        per_cell_signals = column.signals[column.inverse]
+        assert np.array_equal(per_cell_signals[:, : len(offsets)], cells[:, offsets])
+        # The last signal is the table-level extended-value flag, broadcast per cell.
+        assert np.array_equal(per_cell_signals[:, -1], extended[:, j])

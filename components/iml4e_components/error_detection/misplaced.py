@@ -1,0 +1,46 @@
+"""A table-level signal for values that carry a neighbour's value along.
+
+A value is *extended* when it is a value of its own column plus one extra word at its start or end
+that is itself a repeated value of another column: `Madison WI` in a city column where `Madison` is a
+city and `WI` a state, `Acme Corp 2019` where `2019` is a year elsewhere. Such values arise when a
+field separator is lost or an export concatenates fields. The signal is exact (both parts must
+occur as whole values), so multi-word values of the column itself (`South San Francisco`) do not
+fire unless their extra word is another column's value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def extended_value_flags(table: pd.DataFrame) -> np.ndarray:
+    """(n_rows, n_columns) 0/1 float32: is the cell's value an extended value (see module doc)?"""
+    n_rows, n_columns = table.shape
+    flags = np.zeros((n_rows, n_columns), dtype=np.float32)
+    encoded = []
+    repeated_words: list[set[str]] = []
+    for j in range(n_columns):
+        codes, uniques = pd.factorize(table.iloc[:, j].to_numpy(dtype=object))
+        counts = np.bincount(codes, minlength=len(uniques))
+        values = [str(u).strip() for u in uniques]
+        encoded.append((codes, values, counts))
+        repeated_words.append(
+            {v for v, c in zip(values, counts, strict=True) if c >= 2 and v and " " not in v}
+        )
+    for j, (codes, values, counts) in enumerate(encoded):
+        own = {v for v, c in zip(values, counts, strict=True) if c >= 2 and v}
+        others = set().union(*(words for k, words in enumerate(repeated_words) if k != j)) - own
+        if not own or not others:
+            continue
+        fires = np.zeros(len(values), dtype=bool)
+        for position, value in enumerate(values):
+            head, _, last = value.rpartition(" ")
+            first, _, tail = value.partition(" ")
+            if not head:
+                continue
+            fires[position] = (last in others and head.rstrip(" ,;") in own) or (
+                first in others and tail.lstrip(" ,;") in own
+            )
+        flags[:, j] = fires[codes]
+    return flags
