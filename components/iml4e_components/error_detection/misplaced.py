@@ -10,6 +10,8 @@ fire unless their extra word is another column's value.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 
@@ -28,19 +30,25 @@ def extended_value_flags(table: pd.DataFrame) -> np.ndarray:
         repeated_words.append(
             {v for v, c in zip(values, counts, strict=True) if c >= 2 and v and " " not in v}
         )
+    # In how many columns each single word is a repeated value: computed once, not a union per column.
+    columns_with = Counter(word for words in repeated_words for word in words)
     for j, (codes, values, counts) in enumerate(encoded):
         own = {v for v, c in zip(values, counts, strict=True) if c >= 2 and v}
-        others = set().union(*(words for k, words in enumerate(repeated_words) if k != j)) - own
-        if not own or not others:
+        if not own:
             continue
+        mine = repeated_words[j]
+
+        def in_other_column(word: str, mine: set[str] = mine, own: set[str] = own) -> bool:
+            return columns_with.get(word, 0) > (word in mine) and word not in own
+
         fires = np.zeros(len(values), dtype=bool)
         for position, value in enumerate(values):
             head, _, last = value.rpartition(" ")
             first, _, tail = value.partition(" ")
             if not head:
                 continue
-            fires[position] = (last in others and head.rstrip(" ,;") in own) or (
-                first in others and tail.lstrip(" ,;") in own
+            fires[position] = (in_other_column(last) and head.rstrip(" ,;") in own) or (
+                in_other_column(first) and tail.lstrip(" ,;") in own
             )
         flags[:, j] = fires[codes]
     return flags
