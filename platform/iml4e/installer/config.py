@@ -93,11 +93,55 @@ class Storage(_Strict):
     prometheus: str = Field(default="10Gi", description="Size of the Prometheus volume.")
 
 
+class AlertThresholds(_Strict):
+    """Thresholds of the shipped alert rules (manifests/base/monitoring/alert-rules.yaml)."""
+
+    endpoint_down_minutes: int = Field(
+        default=2,
+        ge=1,
+        le=1440,
+        description="Minutes a model endpoint may miss its scrapes (Iml4eModelEndpointDown).",
+    )
+    latency_p99_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=60,
+        description="Latency SLO: p99 of inference latency above it for 10 minutes fires Iml4eModelLatencySLOBreach.",
+    )
+    server_error_ratio: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="Share of 5xx answers (5-minute rate) above which Iml4eModelServerErrors fires after 5 minutes.",
+    )
+    bad_request_ratio: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Share of 4xx answers (5-minute rate) above which Iml4eModelBadRequests fires after 15 minutes.",
+    )
+    feature_drift_hours: int = Field(
+        default=6,
+        ge=1,
+        le=720,
+        description="Hours a feature must stay drifted before Iml4eFeatureDrift fires.",
+    )
+    monitor_stale_hours: int = Field(
+        default=3,
+        ge=1,
+        le=720,
+        description="Hours without a finished drift run before Iml4eDriftMonitorStale fires.",
+    )
+
+
 class Alerting(_Strict):
     webhook_secret: str | None = Field(
         default=None,
         description="Secret in iml4e-monitoring with key `url`: the webhook Alertmanager posts alerts to. "
         "Without it alerts are kept in Alertmanager's UI only (no receiver is invented).",
+    )
+    thresholds: AlertThresholds = Field(
+        default_factory=lambda: AlertThresholds(), description="Thresholds of the shipped alert rules."
     )
 
 
@@ -251,6 +295,13 @@ class PlatformConfig(_Strict):
         if s.feast.mode is Mode.external and not s.feast.registry:
             raise ValueError(
                 "services.feast.registry is required when services.feast.mode is external; set it"
+            )
+        stale, interval = self.alerting.thresholds.monitor_stale_hours, self.monitoring.drift.interval_seconds
+        if stale * 3600 <= interval:
+            raise ValueError(
+                f"alerting.thresholds.monitor_stale_hours ({stale}) is not longer than "
+                f"monitoring.drift.interval_seconds ({interval} s), so the stale-monitor alert would always fire; "
+                "raise the threshold or shorten the interval"
             )
         return self
 

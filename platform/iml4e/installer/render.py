@@ -2,7 +2,7 @@
 
 The profile's overlay is composed (`compose`), then configuration is applied: services that are
 `external` are dropped and components are wired to the external endpoints, volume sizes and the
-storage class are set, the alert receiver is configured, image tags come from the version matrix.
+storage class are set, the alert receiver and thresholds are configured, image tags come from the version matrix.
 Upstream parts (KFP, KServe, cert-manager) are not rendered here: they are listed by reference
 (`upstream.lock_entries`) and composed at install time from the verified cache.
 """
@@ -19,6 +19,7 @@ import yaml
 
 from iml4e.errors import UsageError
 from iml4e.installer import versions
+from iml4e.installer.alert_rules import RULES_CONFIG_MAP, RULES_KEY, with_thresholds
 from iml4e.installer.compose import Object, compose, merge_patch, object_key
 from iml4e.installer.config import Mode, PlatformConfig
 from iml4e.installer.drift_monitor import drift_monitor_objects
@@ -248,6 +249,15 @@ def _alerting_patches(config: PlatformConfig) -> list[Object]:
     ]
 
 
+def _set_alert_thresholds(objects: list[Object], config: PlatformConfig) -> None:
+    for obj in objects:
+        if (
+            object_key(obj) == ("ConfigMap", MONITORING_NAMESPACE, RULES_CONFIG_MAP)
+            and RULES_KEY in obj["data"]
+        ):
+            obj["data"][RULES_KEY] = with_thresholds(obj["data"][RULES_KEY], config.alerting.thresholds)
+
+
 def _endpoint_config_maps(values: dict[str, str]) -> list[Object]:
     return [
         {
@@ -294,6 +304,7 @@ def render_platform(config: PlatformConfig, manifests: Path | None = None) -> Re
     objects.extend(serving_runtime_objects(config, values))
     objects.extend(drift_monitor_objects(config, values))
     objects = _apply_patches(objects, _alerting_patches(config))
+    _set_alert_thresholds(objects, config)
     _set_storage(objects, config)
     store = config.services.object_store
     if store.mode is Mode.external and store.credentials_secret:

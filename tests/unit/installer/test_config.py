@@ -29,6 +29,15 @@ def test_defaults_are_the_standard_profile_with_everything_managed() -> None:
             "credentials_secret",
         ),
         ({"cluster": {"stage_timeout_seconds": 0}}, "cluster.stage_timeout_seconds"),
+        ({"alerting": {"thresholds": {"latency_p99_seconds": 0}}}, "alerting.thresholds.latency_p99_seconds"),
+        ({"alerting": {"thresholds": {"server_error_ratio": 1.5}}}, "alerting.thresholds.server_error_ratio"),
+        (
+            {
+                "alerting": {"thresholds": {"monitor_stale_hours": 1}},
+                "monitoring": {"drift": {"interval_seconds": 7200}},
+            },
+            "monitor_stale_hours (1) is not longer than monitoring.drift.interval_seconds (7200 s)",
+        ),
     ],
 )
 def test_bad_config_names_the_key(data: dict[str, object], expected: str) -> None:

@@ -68,7 +68,7 @@ def test_scrape_target_labels_never_shadow_a_label_iml4e_exports() -> None:
 
 
 def _metric_names_in(expr: str) -> set[str]:
-    return set(re.findall(r"\b(iml4e_[a-z_]+)", expr))
+    return set(re.findall(r"\b(iml4e_[a-z0-9_]+)", expr))
 
 
 def _rule_exprs() -> list[str]:
@@ -141,6 +141,10 @@ tests:
         values: '0+600x30'
       - series: 'iml4e_serving_request_duration_seconds_count{{model="churn", inference_service="churn-svc", protocol="v2"}}'
         values: '0+600x30'
+      - series: 'iml4e_serving_request_log_dropped_total{{model="churn", inference_service="churn-svc"}}'
+        values: '0+30x30'
+      - series: 'iml4e_serving_request_log_dropped_total{{model="other", inference_service="other"}}'
+        values: '0x30'
     alert_rule_test:
       - eval_time: 1m
         alertname: Iml4eModelEndpointDown
@@ -186,6 +190,18 @@ tests:
       - eval_time: 25m
         alertname: Iml4eModelBadRequests
         exp_alerts: []
+      - eval_time: 10m
+        alertname: Iml4eRequestLogDropping
+        exp_alerts: []
+      - eval_time: 25m
+        alertname: Iml4eRequestLogDropping
+        exp_alerts:
+          - exp_labels: {{severity: warning, model: churn}}
+            exp_annotations:
+              summary: Model churn drops 0.50 logged requests per second
+              description: >-
+                The request log cannot keep up or cannot reach its store; check the object store
+                and the predictor's log. Drift checks see fewer rows until it recovers.
 """
 
 
