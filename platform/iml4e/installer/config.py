@@ -311,7 +311,10 @@ class PlatformConfig(_Strict):
             return self
         if profile not in PROFILES:
             raise UsageError(f"unknown profile '{profile}'; use one of {', '.join(PROFILES)}")
-        return self.model_copy(update={"profile": profile})
+        # Validated again as a whole: some settings need a profile (drift models need Prometheus).
+        return parse_config(
+            {**self.model_dump(mode="json", exclude_unset=True), "profile": profile}, f"--profile {profile}"
+        )
 
     def managed(self, service: str) -> bool:
         """Whether iml4e installs `service` (mlflow, object_store, prometheus, feast) in this profile."""

@@ -63,6 +63,17 @@ def test_load_config_reads_yaml_and_reports_syntax_and_missing_files(tmp_path: P
 
 def test_profile_override_is_validated() -> None:
     assert PlatformConfig().with_profile("full").profile == "full"
+    monitored = parse_config(
+        {
+            "storage": {"postgres": "9Gi"},
+            "monitoring": {"drift": {"models": [{"name": "churn", "reference": "s3://b/k.csv"}]}},
+        }
+    )
+    assert monitored.with_profile("full").storage.postgres == "9Gi"  # the rest of the config is kept
+    with pytest.raises(
+        UsageError, match=r"--profile minimal: .*monitoring\.drift\.models needs served models and Prometheus"
+    ):
+        monitored.with_profile("minimal")
     with pytest.raises(UsageError, match="unknown profile 'big'"):
         PlatformConfig().with_profile("big")
 
