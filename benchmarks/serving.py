@@ -1,12 +1,16 @@
 """Serving throughput and latency: `iml4e serve` (V2 and V1) against `mlflow models serve`, plus drift time.
 
-One registered scikit-learn model (the churn classifier), both servers on loopback with one worker
-each, one-row requests. The load comes from aiohttp in a separate process, at concurrency 1, 8
-and 32, over REQUESTS requests each after a warm-up. Prints a table with requests/s, p50/p99 and
-the ratio of iml4e's throughput to MLflow's, fails if any answer was a 5xx, then times the drift
-monitor on a 1,000,000-row x 20-column window.
+Two registered scikit-learn models, each served by both servers on loopback with one worker each,
+one-row requests: `churn`, the platform's training pipeline (imputation, scaling, one-hot encoding,
+logistic regression; about 8 ms per call, so the model dominates), and `light`, a bare logistic
+regression on the numeric columns (a fraction of a millisecond per call, so the servers dominate, as
+in the serving issue's reference measurement where MLflow answered about 1,470 requests/s). The
+load comes from aiohttp in a separate process, at concurrency 1, 8 and 32, over REQUESTS requests
+each after a warm-up. Prints a table with requests/s, p50/p99 and the ratio of iml4e's throughput to
+MLflow's, fails if any answer was a 5xx, then times the drift monitor on a 1,000,000-row x 20-column
+window.
 
-    python benchmarks/serving.py [--requests 5000] [--concurrency 1 8 32]
+    python benchmarks/serving.py [--models churn light] [--requests 5000] [--concurrency 1 8 32]
 """
 
 from __future__ import annotations
@@ -129,14 +133,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bench_serving(requests: int, levels: list[int], rounds: int, work: Path) -> list[dict[str, Any]]:
-    from churn_model import FEATURES, register_churn_model
+def bench_serving(
+    model: str, requests: int, levels: list[int], rounds: int, work: Path
+) -> list[dict[str, Any]]:
+    from churn_model import FEATURES, NUMERIC_FEATURES, register_churn_model
 
-    tracking_uri, model_uri, data = register_churn_model(work)
-    records = json.loads(data[FEATURES].head(200).to_json(orient="records"))
+    light = model == "light"
+    tracking_uri, model_uri, data = register_churn_model(work, name="churn", light=light)
+    features = NUMERIC_FEATURES if light else FEATURES
+    records = json.loads(data[features].head(200).to_json(orient="records"))
     types = {"age": "INT64", "region": "BYTES", "contract": "BYTES", "tenure_months": "INT64"}
     types |= {"monthly_charges": "FP64", "support_calls": "INT64"}
-    bodies = _bodies(records, types)
+    bodies = _bodies(records, {column: types[column] for column in features})
     files = {}
     for kind, lines in bodies.items():
         files[kind] = work / f"{kind}.jsonl"
@@ -187,9 +195,10 @@ def bench_serving(requests: int, levels: list[int], rounds: int, work: Path) -> 
         "mlflow": (f"http://127.0.0.1:{mlflow_port}/invocations", files["mlflow"]),
     }
     rows = []
+    sys.stderr.write(f"model {model}:\n")
     try:
         for level in levels:
-            rows += _measure_level(targets, level, requests, rounds)
+            rows += [{"model": model, **row} for row in _measure_level(targets, level, requests, rounds)]
     finally:
         _stop(iml4e)
         _stop(mlflow)
@@ -247,19 +256,21 @@ def bench_drift() -> dict[str, float]:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    mlflow_rps = {r["concurrency"]: r["rps"] for r in rows if r["server"] == "mlflow"}
-    print(f"{'server':<10} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x mlflow':>9} {'5xx':>5}")
+    mlflow_rps = {(r["model"], r["concurrency"]): r["rps"] for r in rows if r["server"] == "mlflow"}
+    header = f"{'model':<6} {'server':<10} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x mlflow':>9} {'5xx':>5}"
+    print(header)
     for r in rows:
         errors = sum(n for code, n in r["statuses"].items() if int(code) >= 500)
-        ratio = r["rps"] / mlflow_rps[r["concurrency"]]
+        ratio = r["rps"] / mlflow_rps[(r["model"], r["concurrency"])]
         print(
-            f"{r['server']:<10} {r['concurrency']:>4} {r['rps']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
-            f" {ratio:>9.2f} {errors:>5}"
+            f"{r['model']:<6} {r['server']:<10} {r['concurrency']:>4} {r['rps']:>8.0f} {r['p50_ms']:>8.2f}"
+            f" {r['p99_ms']:>8.2f} {ratio:>9.2f} {errors:>5}"
         )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", nargs="+", choices=["churn", "light"], default=["churn", "light"])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per concurrency level")
@@ -272,8 +283,10 @@ def main() -> int:
         args.concurrency = args.concurrency[0]
         _load_main(args)
         return 0
-    with tempfile.TemporaryDirectory(prefix="iml4e-bench-serving-") as tmp:
-        rows = bench_serving(args.requests, args.concurrency, args.rounds, Path(tmp))
+    rows = []
+    for model in args.models:
+        with tempfile.TemporaryDirectory(prefix=f"iml4e-bench-serving-{model}-") as tmp:
+            rows += bench_serving(model, args.requests, args.concurrency, args.rounds, Path(tmp))
     print(
         f"serving: one-row requests, {args.requests} per cell in {args.rounds} interleaved rounds, loopback, "
         f"one worker per server, load generator in its own process; machine: {os.cpu_count()} CPUs, shared"
