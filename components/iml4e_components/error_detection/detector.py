@@ -50,9 +50,6 @@ GUIDED_SHARE = 0.5
 #: (0.899 without); hence 0.3, which keeps more uniformly drawn rows. Taking the coverage
 #: rows out of the guided half instead lowered hospital to 0.883.
 COVERAGE_SHARE = 0.3
-#: Also show the meta-classifiers whether a value is another of its column's values plus another
-#: column's value (`misplaced.extended_value_flags`).
-EXTENDED_VALUES = True
 #: Cell signals the meta-classifiers see next to the base models' probabilities.
 META_SIGNALS = (
     "value_frequency",
@@ -163,7 +160,7 @@ class ErrorDetector:
         are alive at a time)."""
         features = table_features(table, self.knowledge_base.config, seed)
         profiles = table_profiles(table)
-        extended = extended_value_flags(table) if EXTENDED_VALUES else None
+        extended = extended_value_flags(table)
         evidence = []
         for j in range(table.shape[1]):
             chosen, similarity = self.knowledge_base.select(profiles[j], self.models_per_column)
@@ -174,7 +171,7 @@ class ErrorDetector:
                     inverse=inverse,
                     probabilities=_predict_error_probabilities(models, rows),
                     similarities=np.maximum(similarity, 1e-6),
-                    signals=_signals(rows, inverse, None if extended is None else extended[:, j]),
+                    signals=_signals(rows, inverse, extended[:, j]),
                 )
             )
             del rows
@@ -276,11 +273,10 @@ class ErrorDetector:
         return scores
 
 
-def _signals(rows: np.ndarray, inverse: np.ndarray, extended: np.ndarray | None) -> np.ndarray:
-    """The meta-classifiers' cell signals per distinct feature row, with the extended-value flag."""
+def _signals(rows: np.ndarray, inverse: np.ndarray, extended: np.ndarray) -> np.ndarray:
+    """The meta-classifiers' cell signals per distinct feature row, then the extended-value flag
+    (`misplaced.extended_value_flags`: a value of the column plus another column's value)."""
     signals = rows[:, _SIGNAL_OFFSETS]
-    if extended is None:
-        return np.ascontiguousarray(signals)
     per_row = np.zeros(len(rows), dtype=signals.dtype)
     per_row[inverse] = extended  # cells of one distinct row share their value, hence the flag
     return np.column_stack([signals, per_row])

@@ -21,22 +21,17 @@ def extended_value_flags(table: pd.DataFrame) -> np.ndarray:
     n_rows, n_columns = table.shape
     flags = np.zeros((n_rows, n_columns), dtype=np.float32)
     encoded = []
-    repeated_words: list[set[str]] = []
     for j in range(n_columns):
         codes, uniques = pd.factorize(table.iloc[:, j].to_numpy(dtype=object))
         counts = np.bincount(codes, minlength=len(uniques))
         values = [str(u).strip() for u in uniques]
-        encoded.append((codes, values, counts))
-        repeated_words.append(
-            {v for v, c in zip(values, counts, strict=True) if c >= 2 and v and " " not in v}
-        )
+        own = {v for v, c in zip(values, counts, strict=True) if c >= 2 and v}  # repeated values
+        encoded.append((codes, values, own, {v for v in own if " " not in v}))
     # In how many columns each single word is a repeated value: computed once, not a union per column.
-    columns_with = Counter(word for words in repeated_words for word in words)
-    for j, (codes, values, counts) in enumerate(encoded):
-        own = {v for v, c in zip(values, counts, strict=True) if c >= 2 and v}
+    columns_with = Counter(word for *_, words in encoded for word in words)
+    for j, (codes, values, own, mine) in enumerate(encoded):
         if not own:
             continue
-        mine = repeated_words[j]
 
         def in_other_column(word: str, mine: set[str] = mine, own: set[str] = own) -> bool:
             return columns_with.get(word, 0) > (word in mine) and word not in own
