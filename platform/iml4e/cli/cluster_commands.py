@@ -9,6 +9,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from iml4e import console
+from iml4e.cli.options import (
+    CONFIG_OPTION,
+    CONTEXT_OPTION,
+    JSON_OPTION,
+    KUBECONFIG_OPTION,
+    PROFILE_OPTION,
+    YES_OPTION,
+)
 
 if TYPE_CHECKING:
     from iml4e.installer.cluster import KubernetesCluster
@@ -16,15 +24,6 @@ if TYPE_CHECKING:
     from iml4e.installer.config import PlatformConfig
     from iml4e.installer.install import Stage
     from iml4e.installer.upstream import FetchResult, LockEntry
-
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
-CONFIG_OPTION = typer.Option(
-    None, "--config", "-c", help="iml4e.yaml to read (default: ./iml4e.yaml if present)."
-)
-PROFILE_OPTION = typer.Option(None, "--profile", help="minimal | standard | full (overrides iml4e.yaml).")
-KUBECONFIG_OPTION = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG).")
-CONTEXT_OPTION = typer.Option(None, "--context", help="kubeconfig context (default: the current one).")
-YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 
 cluster_app = typer.Typer(help="Create or delete a local kind cluster for iml4e.", no_args_is_help=True)
 
@@ -59,14 +58,6 @@ def load_platform_config(
     return loaded
 
 
-def _cache_dir(config: PlatformConfig) -> Path:
-    from iml4e.installer.upstream import default_cache_dir
-
-    if config.upstream.bundle_dir:
-        return Path(config.upstream.bundle_dir).expanduser() / "upstream"
-    return Path(config.upstream.cache_dir).expanduser() if config.upstream.cache_dir else default_cache_dir()
-
-
 def _connect(config: PlatformConfig) -> KubernetesCluster:
     from iml4e.installer.cluster import connect
 
@@ -77,27 +68,36 @@ def _connect(config: PlatformConfig) -> KubernetesCluster:
 
 
 def _connect_installed(
-    settings: PlatformConfig, profile: str | None, what: str
-) -> tuple[KubernetesCluster, PlatformConfig]:
+    settings: PlatformConfig, profile: str | None, what: str, accept_uninstalled: bool = False
+) -> tuple[KubernetesCluster, PlatformConfig, str]:
     """Connect and read the install record; the installed profile applies unless `profile` is given."""
     from iml4e.errors import StateError
     from iml4e.installer.install import read_record
 
     cluster = _connect(settings)
     record = read_record(cluster)
-    if record is None:
-        raise StateError(f"iml4e is not installed on context '{cluster.info.context}'; {what}")
-    return cluster, settings.with_profile(profile or str(record["profile"]))
+    if record is None or (record["state"] != "installed" and not accept_uninstalled):
+        state = "uninstalled (data kept)" if record else "not installed"
+        raise StateError(f"iml4e is {state} on context '{cluster.info.context}'; {what}")
+    return cluster, settings.with_profile(profile or str(record["profile"])), str(record["state"])
 
 
 def render(
     config: Path | None = CONFIG_OPTION,
     profile: str | None = PROFILE_OPTION,
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write one file per stage into this directory."
+        None,
+        "--output",
+        "-o",
+        help="Write one file of Kubernetes objects per stage into this directory (replacing an earlier rendering).",
+    ),
+    with_upstream: bool = typer.Option(
+        False,
+        "--with-upstream",
+        help="With -o: also write the cached upstream objects (KFP, KServe, cert-manager), for GitOps.",
     ),
     show_requests: bool = typer.Option(
-        False, "--requests", help="Print the summed CPU/memory requests only."
+        False, "--requests", help="Print the summed CPU/memory requests only (upstream included when cached)."
     ),
     show_versions: bool = typer.Option(False, "--versions", help="Print the version matrix only."),
     json_output: bool = JSON_OPTION,
@@ -112,15 +112,19 @@ def render(
         else:
             console.print_table("iml4e version matrix", ["component", "version"], sorted(matrix.items()))
         return
-    from iml4e.installer.render import dump_objects, render_platform, write_rendering
+    from iml4e.errors import UsageError
+    from iml4e.installer.operations import cache_dir
+    from iml4e.installer.render import dump_objects, render_platform
     from iml4e.installer.requests import profile_requests
     from iml4e.installer.upstream import listing, lock_for_profile
 
     settings = load_platform_config(config, profile)
+    if with_upstream and output is None:
+        raise UsageError("--with-upstream writes into the rendering directory; give it with -o DIR")
     rendering = render_platform(settings)
-    upstream = listing(lock_for_profile(settings.profile), _cache_dir(settings))
+    upstream = listing(lock_for_profile(settings.profile), cache_dir(settings))
     if show_requests:
-        totals, counted = profile_requests(settings, _cache_dir(settings))
+        totals, counted = profile_requests(settings, cache_dir(settings))
         data = {"profile": settings.profile, **totals.as_dict(), "upstream_counted": counted}
         if json_output:
             console.print_json(data)
@@ -137,13 +141,15 @@ def render(
             )
         return
     if output is not None:
-        written = write_rendering(rendering, output, upstream)
+        from iml4e.installer.operations import write_rendering
+
+        written = write_rendering(rendering, output, _cached_upstream(settings) if with_upstream else None)
         if json_output:
             console.print_json(
                 {"profile": settings.profile, "files": [str(p) for p in written], "upstream": upstream}
             )
             return
-        console.info(f"wrote {len(rendering.objects)} objects of profile {settings.profile} to {output}")
+        console.info(f"wrote {len(written)} files of profile {settings.profile} to {output}")
     elif json_output:
         console.print_json({"profile": settings.profile, "objects": rendering.objects, "upstream": upstream})
         return
@@ -155,28 +161,25 @@ def render(
             if row["cached"]
             else "not cached (fetched at install or by 'iml4e bundle')"
         )
-        console.info(f"upstream {row['name']} {row['version']}: {row['url']} ({where})")
+        written_too = " (written into the directory)" if with_upstream else ""
+        console.info(f"upstream {row['name']} {row['version']}: {row['url']} ({where}){written_too}")
 
 
-def _requests_for(settings: PlatformConfig) -> tuple[float, float]:
-    from iml4e.installer.requests import profile_requests
+def _cached_upstream(settings: PlatformConfig) -> list[tuple[str, list[Object]]]:
+    """(install stage, objects) of every upstream part of the profile; all must be cached."""
+    from iml4e.errors import UsageError
+    from iml4e.installer.operations import cache_dir
+    from iml4e.installer.upstream import cached_manifest, fetch_entry, load_upstream_objects, lock_for_profile
 
-    totals, _ = profile_requests(settings, _cache_dir(settings))
-    return totals.cpu, totals.memory
-
-
-def _run_doctor(settings: PlatformConfig, cluster: Any) -> list[Any]:
-    from iml4e.installer.doctor import run_checks
-    from iml4e.installer.upstream import cached_manifest, lock_for_profile
-
-    cache = _cache_dir(settings)
-    needs_build = any(
-        e.format == "kustomize" and cached_manifest(cache, e) is None
-        for e in lock_for_profile(settings.profile)
-    )
-    return run_checks(
-        cluster, settings.profile, _requests_for(settings), settings.storage.storage_class, needs_build
-    )
+    cache = cache_dir(settings)
+    entries = lock_for_profile(settings.profile)
+    missing = [f"{e.name} {e.version}" for e in entries if cached_manifest(cache, e) is None]
+    if missing:
+        raise UsageError(
+            f"--with-upstream writes the cached upstream manifests, and {', '.join(missing)} not cached in {cache}; "
+            "fetch them with 'iml4e bundle -o DIR' (then upstream.bundle_dir: DIR)"
+        )
+    return [(e.stage, load_upstream_objects(fetch_entry(e, cache))) for e in entries]
 
 
 def _print_checks(checks: list[Any]) -> None:
@@ -201,10 +204,11 @@ def doctor(
     """Pre-flight checks of the cluster for a profile: pass, warn or fail, each with the fix."""
     from iml4e.errors import Iml4eError
     from iml4e.installer.doctor import summary
+    from iml4e.installer.operations import run_doctor
 
     settings = load_platform_config(config, profile, kubeconfig, context)
     cluster = _connect(settings)
-    checks = _run_doctor(settings, cluster)
+    checks = run_doctor(settings, cluster)
     result = summary(checks)
     if json_output:
         console.print_json(result)
@@ -217,28 +221,23 @@ def doctor(
 
 
 def _fetch_upstream(settings: PlatformConfig, entries: list[LockEntry]) -> list[FetchResult]:
-    from iml4e.installer.upstream import fetch_upstream
+    from iml4e.installer.operations import cache_dir, fetch
 
-    cache = _cache_dir(settings)
+    cache = cache_dir(settings)
     with console.err.status("preparing upstream manifests...") as spinner:
 
         def on_progress(entry: LockEntry) -> None:
             spinner.update(f"upstream {entry.name} {entry.version} (cache {cache})...")
 
-        results = fetch_upstream(entries, cache, on_progress)
+        results = fetch(settings, entries, on_progress)
     for result in results:
         if not result.verified:
+            origin = "downloaded" if result.downloaded else "read from the cache or bundle"
             console.warn(
-                f"{result.entry.name} {result.entry.version} has no sha256 in the lock yet (downloaded "
-                f"{result.sha256[:12]}...); record it with 'iml4e bundle -o DIR --record-digests'"
+                f"{result.entry.name} {result.entry.version} has no sha256 in the lock ({origin}, sha256 "
+                f"{result.sha256[:12]}...); it is trusted as first seen"
             )
     return results
-
-
-def _upstream_objects(settings: PlatformConfig, results: list[FetchResult]) -> list[tuple[str, list[Object]]]:
-    from iml4e.installer.upstream import load_upstream_objects
-
-    return [(result.entry.stage, load_upstream_objects(result)) for result in results]
 
 
 class _RichProgress:
@@ -266,21 +265,35 @@ class _RichProgress:
             self._status.stop()
         console.err.print(f"  [green]✓[/green] {stage} ({changed} changed)")
 
+    def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
 
-def _install(settings: PlatformConfig, cluster: Any, dry_run: bool, json_output: bool) -> None:
-    from iml4e.installer.install import run_install
-    from iml4e.installer.render import render_platform
+
+def _stages(settings: PlatformConfig, cluster: Any) -> list[Stage]:
+    from iml4e.installer.operations import install_stages
     from iml4e.installer.upstream import lock_for_profile
 
-    rendering = render_platform(settings)
     results = _fetch_upstream(settings, lock_for_profile(settings.profile))
-    report = run_install(
-        cluster, settings, rendering, _upstream_objects(settings, results), _RichProgress(), dry_run=dry_run
-    )
+    return install_stages(settings, cluster, results)
+
+
+def _install(
+    settings: PlatformConfig, cluster: Any, stages: list[Stage], dry_run: bool, json_output: bool
+) -> None:
+    from iml4e.installer.install import run_install
+
+    progress = _RichProgress()
+    try:
+        report = run_install(cluster, settings, stages, progress, dry_run=dry_run)
+    finally:
+        progress.close()
     if json_output:
         console.print_json(report.as_dict())
         return
     if dry_run:
+        for change in report.changes:
+            console.info(f"  would be {change['outcome']}: {change['object']}")
         console.info(f"dry run (server-side): {report.changed} objects would change; nothing was applied")
     elif report.changed == 0:
         console.info(f"nothing to change: iml4e ({settings.profile}) is installed and up to date")
@@ -303,10 +316,11 @@ def install(
 ) -> None:
     """Doctor, then install the platform stage by stage (re-running resumes and changes nothing if done)."""
     from iml4e.errors import Iml4eError
+    from iml4e.installer.operations import run_doctor
 
     settings = load_platform_config(config, profile, kubeconfig, context)
     cluster = _connect(settings)
-    checks = _run_doctor(settings, cluster)
+    checks = run_doctor(settings, cluster)
     failed = [c for c in checks if c.status == "fail"]
     if failed and not skip_doctor:
         _print_checks(checks)
@@ -314,7 +328,7 @@ def install(
             f"pre-flight checks failed: {', '.join(c.name for c in failed)}; fix them (see above) "
             "or pass --skip-doctor"
         )
-    _install(settings, cluster, dry_run, json_output)
+    _install(settings, cluster, _stages(settings, cluster), dry_run, json_output)
 
 
 def upgrade(
@@ -325,48 +339,28 @@ def upgrade(
     yes: bool = YES_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Show the version-change plan, then (with --yes or on confirmation) apply it stage by stage."""
+    """Show which images change on the cluster, then (with --yes or on confirmation) apply stage by stage."""
     from iml4e.installer.lifecycle import upgrade_plan
 
     settings = load_platform_config(config, profile, kubeconfig, context)
-    cluster, settings = _connect_installed(settings, profile, "run 'iml4e install' first")
-    plan = upgrade_plan(cluster)
+    cluster, settings, _ = _connect_installed(settings, profile, "run 'iml4e install' first")
+    stages = _stages(settings, cluster)
+    plan = upgrade_plan(cluster, stages)
     if json_output and not yes:
         console.print_json({"plan": plan, "applied": False})
         return
     if not plan:
-        console.info("already at this release's versions; re-applying to fix any drift")
+        console.info("every workload already runs this release's images; re-applying to fix any drift")
     else:
         console.print_table(
             "upgrade plan",
-            ["component", "installed", "target"],
-            [(p["component"], p["installed"], p["target"]) for p in plan],
+            ["object", "container", "installed", "target"],
+            [(p["object"], p["container"], p["installed"], p["target"]) for p in plan],
         )
     if not yes and not typer.confirm("apply this plan?", default=False, err=True):
         console.info("nothing applied")
         return
-    _install(settings, cluster, False, json_output)
-
-
-def _stages_for_uninstall(settings: PlatformConfig) -> list[Stage]:
-    from iml4e.installer.credentials import plan_secrets
-    from iml4e.installer.install import plan_stages
-    from iml4e.installer.render import render_platform
-    from iml4e.installer.upstream import cached_manifest, fetch_entry, load_upstream_objects, lock_for_profile
-
-    cache = _cache_dir(settings)
-    upstream = []
-    for entry in lock_for_profile(settings.profile):
-        if cached_manifest(cache, entry) is None:
-            console.warn(
-                f"{entry.name} {entry.version} is not cached; its objects stay (run 'iml4e bundle' first)"
-            )
-            continue
-        upstream.append((entry.stage, load_upstream_objects(fetch_entry(entry, cache))))
-    # Only the names matter for deletion: a placeholder stands for every user-given Secret.
-    placeholder = dict.fromkeys(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "username", "password"), "-")
-    secrets = plan_secrets(settings, lambda namespace, name: placeholder)
-    return plan_stages(render_platform(settings), upstream, secrets)
+    _install(settings, cluster, stages, False, json_output)
 
 
 def uninstall(
@@ -374,30 +368,39 @@ def uninstall(
     kubeconfig: str | None = KUBECONFIG_OPTION,
     context: str | None = CONTEXT_OPTION,
     purge: bool = typer.Option(
-        False, "--purge", help="Also delete volumes (PVCs), generated Secrets and CRDs."
+        False, "--purge", help="Also delete volumes (PVCs), generated Secrets, CRDs and the namespaces."
     ),
     yes: bool = YES_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Remove everything the install created; keeps PersistentVolumeClaims unless --purge."""
+    """Remove everything the install created; keeps every PersistentVolumeClaim and the credentials unless --purge."""
+    from iml4e.errors import StateError
     from iml4e.installer.lifecycle import uninstall as run_uninstall
+    from iml4e.installer.operations import uninstall_stages
 
     settings = load_platform_config(config, None, kubeconfig, context)
-    cluster, settings = _connect_installed(settings, None, "nothing to uninstall")
-    what = "everything including data volumes" if purge else "the platform (volumes are kept)"
+    cluster, settings, _ = _connect_installed(
+        settings, None, "nothing to uninstall", accept_uninstalled=purge
+    )
+    what = "everything including data volumes" if purge else "the platform (volumes and credentials are kept)"
     if not yes and not typer.confirm(
         f"remove {what} from '{cluster.info.context}'?", default=False, err=True
     ):
         console.info("nothing removed")
         return
-    with console.err.status("uninstalling..."):
-        result = run_uninstall(cluster, _stages_for_uninstall(settings), purge)
+    with console.err.status("uninstalling..." + (" (waiting for the namespaces to go)" if purge else "")):
+        result = run_uninstall(cluster, uninstall_stages(settings, console.warn), purge, settings.profile)
     if json_output:
         console.print_json(result)
-        return
-    console.info(f"removed {len(result['deleted'])} objects; kept {len(result['kept'])}")
-    for kept in result["kept"]:
-        console.info(f"  kept {kept}")
+    else:
+        console.info(f"removed {len(result['deleted'])} objects; kept {len(result['kept'])}")
+        for kept in result["kept"]:
+            console.info(f"  kept {kept}")
+    if result["terminating"]:
+        raise StateError(
+            f"namespaces {', '.join(result['terminating'])} are still terminating; see what holds them with "
+            "'kubectl get namespace NAME -o yaml' (status.conditions)"
+        )
 
 
 def credentials(
@@ -437,20 +440,13 @@ def bundle(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Download every upstream manifest and write the full image list, for air-gapped installs."""
-    from iml4e.installer.config import PROFILES
-    from iml4e.installer.render import containers, render_platform
+    from iml4e.installer.operations import images_of_all_profiles
     from iml4e.installer.upstream import read_lock, write_bundle
     from iml4e.installer.upstream import record_digests as write_digests
 
     settings = load_platform_config(config)
     results = _fetch_upstream(settings, read_lock())
-    images = {
-        str(container["image"])
-        for profile in PROFILES
-        for obj in render_platform(settings.with_profile(profile)).objects
-        for container in containers(obj)
-    }
-    summary = write_bundle(results, images, output)
+    summary = write_bundle(results, images_of_all_profiles(settings), output)
     if record_digests:
         summary["recorded_digests"] = write_digests(results)
     if json_output:
@@ -464,6 +460,7 @@ def bundle(
 
 def open_service(
     service: str = typer.Argument(..., help="mlflow | kfp | grafana | prometheus | alertmanager"),
+    config: Path | None = CONFIG_OPTION,
     kubeconfig: str | None = KUBECONFIG_OPTION,
     context: str | None = CONTEXT_OPTION,
 ) -> None:
@@ -471,7 +468,9 @@ def open_service(
     from iml4e.installer.access import resolve_target, start_port_forward
 
     target = resolve_target(service)
-    process, url = start_port_forward(target, kubeconfig, context)
+    settings = load_platform_config(config, None, kubeconfig, context)
+    _connect(settings)  # fail fast, in one line, when the cluster is unreachable
+    process, url = start_port_forward(target, settings.cluster.kubeconfig, settings.cluster.context)
     console.info(
         f"{service} at {url} (port-forward running; Ctrl-C to stop; log in with 'iml4e credentials')"
     )
@@ -506,17 +505,19 @@ def cluster_delete(name: str = typer.Option("iml4e", "--name", help="kind cluste
     console.info(f"cluster '{name}' deleted")
 
 
-def show_cluster_status(json_output: bool) -> None:
+def show_cluster_status(
+    json_output: bool, config: Path | None = None, kubeconfig: str | None = None, context: str | None = None
+) -> None:
     """`iml4e status --cluster`: health per component from workload conditions."""
     from iml4e.installer.lifecycle import cluster_status
 
-    settings = load_platform_config()
+    settings = load_platform_config(config, None, kubeconfig, context)
     status = cluster_status(_connect(settings))
     if json_output:
         console.print_json(status)
         return
     if not status["installed"]:
-        console.info(f"iml4e is not installed on context '{status['context']}'; run 'iml4e install'")
+        console.info(f"iml4e is {status['state']} on context '{status['context']}'; run 'iml4e install'")
     console.print_table(
         f"iml4e on {status['context']} (profile {status['profile'] or '-'})",
         ["component", "health", "ready", "problems"],
@@ -527,11 +528,18 @@ def show_cluster_status(json_output: bool) -> None:
     )
 
 
-def run_on_cluster_command(pipeline: str, pairs: list[str], json_output: bool) -> None:
+def run_on_cluster_command(
+    pipeline: str,
+    pairs: list[str],
+    json_output: bool,
+    config: Path | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+) -> None:
     """`iml4e run PIPELINE --cluster`: compile, submit to the installed KFP and follow the run."""
     from iml4e.installer.cluster_runs import run_on_cluster
 
-    settings = load_platform_config()
+    settings = load_platform_config(config, None, kubeconfig, context)
     _connect(settings)  # fail fast when the cluster is unreachable
 
     def on_state(state: str) -> None:

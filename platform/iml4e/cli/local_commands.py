@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from iml4e import console
-
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
+from iml4e.cli.options import CONFIG_OPTION, CONTEXT_OPTION, JSON_OPTION, KUBECONFIG_OPTION
 
 
 def register(app: typer.Typer) -> None:
@@ -40,12 +40,15 @@ def up(
 def status(
     json_output: bool = JSON_OPTION,
     cluster: bool = typer.Option(False, "--cluster", help="Show the cluster platform's health instead."),
+    config: Path | None = CONFIG_OPTION,
+    kubeconfig: str | None = KUBECONFIG_OPTION,
+    context: str | None = CONTEXT_OPTION,
 ) -> None:
     """Show the local services: URL, pid, health and data directory (--cluster: the cluster's)."""
     if cluster:
         from iml4e.cli.cluster_commands import show_cluster_status
 
-        show_cluster_status(json_output)
+        show_cluster_status(json_output, config, kubeconfig, context)
         return
     from iml4e.local import platform
     from iml4e.paths import state_dir
@@ -98,6 +101,9 @@ def run(
     cluster: bool = typer.Option(
         False, "--cluster", help="Compile and run on the installed cluster KFP instead."
     ),
+    config: Path | None = CONFIG_OPTION,
+    kubeconfig: str | None = KUBECONFIG_OPTION,
+    context: str | None = CONTEXT_OPTION,
 ) -> None:
     """Run a pipeline locally with kfp.local against the local platform's MLflow server (--cluster: on KFP)."""
     if list_pipelines:
@@ -110,7 +116,7 @@ def run(
     if cluster:
         from iml4e.cli.cluster_commands import run_on_cluster_command
 
-        run_on_cluster_command(pipeline, param, json_output)
+        run_on_cluster_command(pipeline, param, json_output, config, kubeconfig, context)
         return
     result = run_with_progress(pipeline, param)
     if json_output:

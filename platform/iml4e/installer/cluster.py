@@ -3,8 +3,7 @@
 `KubernetesCluster` talks to a real API server through the `kubernetes` Python client (dynamic
 client, server-side apply with field manager `iml4e`). Connecting checks the server version first
 with a short timeout and no retries, so an unreachable cluster fails in seconds with one line.
-Tests use a recording fake of `ClusterApi` instead: the one place a fake stands in (no API server
-can run in the test environment).
+Its tests run against a real API server (tests/controlplane, the envtest-style control plane).
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ class ClusterApi(Protocol):
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool: ...
 
-    def events_for(self, namespace: str, name: str) -> list[str]: ...
+    def events_for(self, namespace: str, name: str, kind: str | None = None) -> list[str]: ...
 
 
 def secret_values(secret: Object | None) -> dict[str, str] | None:
@@ -181,9 +180,7 @@ class KubernetesCluster:
         from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 
         meta = obj["metadata"]
-        where = (
-            f"{obj['kind']} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}{meta['name']}"
-        )
+        where = describe_object(obj)
         try:
             resource = self._resource(obj["apiVersion"], obj["kind"])
         except ResourceNotFoundError:
@@ -196,25 +193,40 @@ class KubernetesCluster:
         namespace = meta.get("namespace")
         try:
             try:
-                before = resource.get(name=meta["name"], namespace=namespace, _request_timeout=self._timeout)
-                version_before = before.metadata.resourceVersion
+                before = self._raw("get", resource, name=meta["name"], namespace=namespace)
             except NotFoundError:
-                version_before = None
+                before = None
             after = self._server_side_apply(resource, obj, namespace, dry_run)
         except DynamicApiError as exc:
-            if exc.status == 422 and obj["kind"] == "Job" and not dry_run:
-                # A Job's pod template is immutable: replace the finished Job with the new one.
+            reason = api_error_reason(exc)
+            if exc.status == 422 and obj["kind"] == "Job" and "immutable" in reason:
+                # A Job's pod template is immutable: its inputs changed, so the Job is replaced and runs again.
+                if dry_run:
+                    return "configured"
                 resource.delete(name=meta["name"], namespace=namespace, propagation_policy="Background")
                 self._server_side_apply(resource, obj, namespace, dry_run)
                 return "configured"
-            summary = str(exc.summary()).splitlines()[0][:200]
-            raise ServiceError(f"applying {where} failed: {summary}; fix the cause and re-run") from None
-        if version_before is None:
+            raise ServiceError(f"applying {where} failed: {reason}; {fix_for(reason)}") from None
+        if before is None:
             return "created"
-        return "unchanged" if after.metadata.resourceVersion == version_before else "configured"
+        return "unchanged" if content(before) == content(after) else "configured"
 
-    def _server_side_apply(self, resource: Any, obj: Object, namespace: str | None, dry_run: bool) -> Any:
-        return self._dynamic.server_side_apply(
+    def _raw(self, verb: str, resource: Any, **params: Any) -> Object:
+        """A request whose JSON answer is returned as plain data.
+
+        The dynamic client's default wraps every field of the answer in objects, which costs seconds of
+        CPU for the large CRDs (KServe's) that an install applies and reads back.
+        """
+        import json
+
+        params.setdefault("_request_timeout", self._timeout)
+        response = getattr(self._dynamic, verb)(resource, serialize=False, **params)
+        data: Object = json.loads(response.data)
+        return data
+
+    def _server_side_apply(self, resource: Any, obj: Object, namespace: str | None, dry_run: bool) -> Object:
+        return self._raw(
+            "server_side_apply",
             resource,
             body=obj,
             namespace=namespace,
@@ -229,11 +241,9 @@ class KubernetesCluster:
 
         try:
             resource = self._resource(api_version, kind)
-            found = resource.get(name=name, namespace=namespace, _request_timeout=self._timeout)
+            return self._raw("get", resource, name=name, namespace=namespace)
         except (NotFoundError, ResourceNotFoundError):
             return None
-        result: Object = found.to_dict()
-        return result
 
     def list_objects(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
@@ -242,12 +252,10 @@ class KubernetesCluster:
 
         try:
             resource = self._resource(api_version, kind)
-            found = resource.get(
-                namespace=namespace, label_selector=label_selector, _request_timeout=self._timeout
-            )
+            found = self._raw("get", resource, namespace=namespace, label_selector=label_selector)
         except (NotFoundError, ResourceNotFoundError):
             return []
-        items: list[Object] = found.to_dict().get("items", [])
+        items: list[Object] = found.get("items") or []
         return items
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
@@ -265,11 +273,117 @@ class KubernetesCluster:
             return False
         return True
 
-    def events_for(self, namespace: str, name: str) -> list[str]:
+    def events_for(self, namespace: str, name: str, kind: str | None = None) -> list[str]:
+        """The newest events of object `kind` `name` and of what it owns (ReplicaSets, Pods), oldest first."""
         events = self.list_objects("v1", "Event", namespace=namespace)
-        related = [e for e in events if str((e.get("involvedObject") or {}).get("name", "")).startswith(name)]
-        related.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
-        return [f"{e.get('reason')}: {e.get('message')}" for e in related[-3:]]
+        uids = self._owned_uids(namespace, name, kind) if kind else set()
+
+        def related(event: Object) -> bool:
+            involved = event.get("involvedObject") or {}
+            if involved.get("uid") in uids:
+                return True
+            return involved.get("name") == name and (kind is None or involved.get("kind") == kind)
+
+        chosen = sorted(
+            (e for e in events if related(e)),
+            key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""),
+        )
+        return [f"{e.get('reason')}: {e.get('message')}" for e in chosen[-3:]]
+
+    def _owned_uids(self, namespace: str, name: str, kind: str) -> set[str]:
+        """uids of the object and of everything it owns, two levels down (Deployment -> ReplicaSet -> Pod)."""
+        found = self.list_objects(*_API_OF_KIND.get(kind, ("v1", kind)), namespace=namespace)
+        uids = {str(o["metadata"]["uid"]) for o in found if (o.get("metadata") or {}).get("name") == name}
+        for api_version, owned_kind in (("apps/v1", "ReplicaSet"), ("v1", "Pod")):
+            for owned in self.list_objects(api_version, owned_kind, namespace=namespace):
+                owners = (owned.get("metadata") or {}).get("ownerReferences") or []
+                if any(owner.get("uid") in uids for owner in owners):
+                    uids.add(str(owned["metadata"]["uid"]))
+        return uids
+
+
+_API_OF_KIND = {
+    "Deployment": ("apps/v1", "Deployment"),
+    "StatefulSet": ("apps/v1", "StatefulSet"),
+    "DaemonSet": ("apps/v1", "DaemonSet"),
+    "Job": ("batch/v1", "Job"),
+}
+
+#: Metadata the API server sets on every write; not part of what an apply changes.
+_VOLATILE_METADATA = (
+    "resourceVersion",
+    "generation",
+    "managedFields",
+    "creationTimestamp",
+    "uid",
+    "selfLink",
+)
+
+
+def content(obj: Object) -> Object:
+    """What an apply can change: the object without its status and the server's bookkeeping."""
+    kept = {key: value for key, value in obj.items() if key != "status"}
+    kept["metadata"] = {
+        key: value for key, value in (obj.get("metadata") or {}).items() if key not in _VOLATILE_METADATA
+    }
+    return kept
+
+
+def describe_object(obj: Object) -> str:
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace")
+    return f"{obj.get('kind')} {namespace + '/' if namespace else ''}{meta.get('name')}"
+
+
+def _cause_detail(message: str) -> str:
+    """'Invalid value: <the whole value>: field is immutable' -> 'field is immutable'."""
+    text = " ".join(message.split())
+    if text.startswith("Invalid value:") and ": " in text[len("Invalid value:") :]:
+        text = text.rsplit(": ", 1)[-1]
+    return text[:200]
+
+
+def api_error_reason(exc: Any) -> str:
+    """The API server's own reason for refusing a request, as one line.
+
+    For an invalid object the Status names each field and its problem (`details.causes`); those are
+    given instead of the message, which repeats the whole offending value.
+    """
+    import json
+
+    body = getattr(exc, "body", None)
+    status: dict[str, Any] = {}
+    if body:
+        try:
+            status = json.loads(body)
+        except (ValueError, TypeError):
+            status = {"message": str(body)}
+    causes = (status.get("details") or {}).get("causes") or []
+    if causes:
+        kind = (status.get("details") or {}).get("kind", "")
+        name = (status.get("details") or {}).get("name", "")
+        parts = [
+            f"{c.get('field', '')}: {_cause_detail(str(c.get('message', '')))}".lstrip(": ") for c in causes
+        ]
+        return f"{kind} {name} is invalid: {'; '.join(parts)}".strip()
+    message = str(status.get("message") or "")
+    if not message:
+        summary = getattr(exc, "summary", None)
+        message = str(summary() if callable(summary) else exc)
+    return " ".join(message.split())[:400]
+
+
+def fix_for(reason: str) -> str:
+    """What the user can do about an API server's refusal."""
+    if "because it is being terminated" in reason:
+        namespace = reason.split("in namespace", 1)[-1].split()[0] if "in namespace" in reason else ""
+        return (
+            f"namespace {namespace} is still terminating from an earlier uninstall; wait until "
+            f"'kubectl get namespace {namespace}' finds nothing (or remove the finalizers that hold it), then re-run"
+        )
+    if "forbidden" in reason.lower():
+        return "the kubeconfig's user lacks the permission; use a cluster-admin context (--context)"
+    return "fix the cause and re-run 'iml4e install'"
 
 
 def connect(config: Any) -> KubernetesCluster:

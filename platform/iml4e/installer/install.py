@@ -21,12 +21,21 @@ from typing import Any, Protocol
 
 from iml4e.errors import Iml4eError
 from iml4e.installer import versions
-from iml4e.installer.cluster import ApplyOutcome, ClusterApi, secret_values
+from iml4e.installer.checksums import stamp_config_checksums
+from iml4e.installer.cluster import ApplyOutcome, ClusterApi, describe_object
 from iml4e.installer.compose import Object, object_key
 from iml4e.installer.config import PlatformConfig
-from iml4e.installer.credentials import plan_secrets
 from iml4e.installer.readiness import WAITED_KINDS, readiness
-from iml4e.installer.render import PLATFORM_NAMESPACE, STAGES, Rendering, stage_of
+from iml4e.installer.render import (
+    MANAGED_BY_LABEL,
+    PART_OF_LABEL,
+    PLATFORM_NAMESPACE,
+    POD_SECURITY_ENFORCE,
+    STAGES,
+    Rendering,
+    pod_security_labels,
+    stage_of,
+)
 
 RECORD_NAME = "iml4e-install"
 POLL_SECONDS = 2.0
@@ -71,6 +80,8 @@ class InstallReport:
     profile: str
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
     dry_run: bool = False
+    #: Every object that was (or, in a dry run, would be) created or configured, in apply order.
+    changes: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
@@ -84,12 +95,43 @@ class InstallReport:
             "dry_run": self.dry_run,
             "changed": self.changed,
             "stages": self.outcomes,
+            "changes": self.changes,
         }
 
 
-def describe(obj: Object) -> str:
-    kind, namespace, name = object_key(obj)
-    return f"{kind} {namespace + '/' if namespace else ''}{name}"
+describe = describe_object
+
+
+def missing_namespaces(objects: list[Object]) -> list[Object]:
+    """Namespace objects for the namespaces that `objects` live in but do not declare.
+
+    Some release manifests ship without their Namespace (KServe's release script drops it); whoever
+    installs them creates it. These carry our labels, so uninstall removes them like our own.
+    """
+    declared = {obj["metadata"]["name"] for obj in objects if obj.get("kind") == "Namespace"}
+    used = sorted(
+        {str(obj["metadata"]["namespace"]) for obj in objects if (obj.get("metadata") or {}).get("namespace")}
+        - declared
+    )
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": name,
+                "labels": {MANAGED_BY_LABEL: "iml4e", PART_OF_LABEL: "iml4e", **pod_security_labels(name)},
+            },
+        }
+        for name in used
+    ]
+
+
+def _with_pod_security(namespace: Object) -> Object:
+    labels = (namespace.get("metadata") or {}).get("labels") or {}
+    wanted = pod_security_labels(str(namespace["metadata"]["name"]))
+    if not wanted or POD_SECURITY_ENFORCE in labels:
+        return namespace
+    return {**namespace, "metadata": {**namespace["metadata"], "labels": {**labels, **wanted}}}
 
 
 def plan_stages(
@@ -98,33 +140,47 @@ def plan_stages(
     """Order everything into stages: our objects by kind, upstream ones by their lock entry's stage.
 
     `upstream` holds (declared stage, objects) per lock entry; CRDs and Namespaces always go first.
+    Namespaces that upstream objects use but do not declare are added, and every pod template gets
+    the checksum of the ConfigMaps and Secrets it reads (a config change restarts it).
     """
     stages = {name: Stage(name) for name in STAGES}
+    upstream_objects = [obj for _, objects in upstream for obj in objects]
+    everything = upstream_objects + list(rendering.objects)
+    stages["namespaces-crds"].objects.extend(missing_namespaces(everything))
     for declared, objects in upstream:
         for obj in objects:
             first = obj.get("kind") in ("CustomResourceDefinition", "Namespace")
+            if obj.get("kind") == "Namespace":
+                obj = _with_pod_security(obj)
             stages["namespaces-crds" if first else declared].objects.append(obj)
     for obj in rendering.objects:
-        stage = stage_of(obj)
-        if stage == "services" and obj.get("kind") == "Namespace":
-            stage = "namespaces-crds"
-        stages[stage].objects.append(obj)
+        name = stage_of(obj)
+        if name == "services" and obj.get("kind") == "Namespace":
+            name = "namespaces-crds"
+        stages[name].objects.append(obj)
     # Secrets first within the services stage: workloads reference them.
     stages["services"].objects[:0] = generated_secrets
+    stamped = stamp_config_checksums([obj for stage in stages.values() for obj in stage.objects])
+    position = 0
+    for stage in stages.values():
+        stage.objects = stamped[position : position + len(stage.objects)]
+        position += len(stage.objects)
     return [stage for stage in stages.values() if stage.objects]
 
 
-def _record(profile: str, completed: list[str]) -> Object:
+def record_object(profile: str, completed: list[str], state: str = "installed") -> Object:
+    """The install record: kept after a plain uninstall (state `uninstalled`) so `--purge` finds what to remove."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
             "name": RECORD_NAME,
             "namespace": PLATFORM_NAMESPACE,
-            "labels": {"app.kubernetes.io/managed-by": "iml4e", "app.kubernetes.io/part-of": "iml4e"},
+            "labels": {MANAGED_BY_LABEL: "iml4e", PART_OF_LABEL: "iml4e"},
         },
         "data": {
             "profile": profile,
+            "state": state,
             "versions": json.dumps(versions.version_matrix(), sort_keys=True),
             "completed_stages": json.dumps(completed),
         },
@@ -132,13 +188,14 @@ def _record(profile: str, completed: list[str]) -> Object:
 
 
 def read_record(cluster: ClusterApi) -> dict[str, Any] | None:
-    """The install record (profile, versions, completed stages), or None when iml4e is not installed."""
+    """The install record (profile, state, versions, completed stages), or None when there is none."""
     found = cluster.get("v1", "ConfigMap", RECORD_NAME, PLATFORM_NAMESPACE)
     if not found:
         return None
     data = found.get("data") or {}
     return {
         "profile": data.get("profile"),
+        "state": data.get("state") or "installed",
         "versions": json.loads(data.get("versions") or "{}"),
         "completed_stages": json.loads(data.get("completed_stages") or "[]"),
     }
@@ -172,7 +229,7 @@ def wait_ready(
         if elapsed >= timeout:
             obj, reason = not_ready[0]
             _, namespace, name = object_key(obj)
-            events = cluster.events_for(namespace, name) if namespace else []
+            events = cluster.events_for(namespace, name, obj.get("kind")) if namespace else []
             recent = f"; recent events: {' | '.join(events)}" if events else ""
             more = f" (and {len(not_ready) - 1} more)" if len(not_ready) > 1 else ""
             raise StageFailed(
@@ -208,34 +265,72 @@ def apply_when_webhooks_answer(
             sleep(POLL_SECONDS)
 
 
+def _namespace_state(cluster: ClusterApi, name: str) -> str:
+    """'absent', 'terminating' or 'active'."""
+    live = cluster.get("v1", "Namespace", name)
+    if live is None:
+        return "absent"
+    return "terminating" if (live.get("metadata") or {}).get("deletionTimestamp") else "active"
+
+
+def _check_namespaces(cluster: ClusterApi, stages: list[Stage]) -> set[str]:
+    """Namespaces the install will create; fails at once on one that is still terminating."""
+    absent = set()
+    for obj in stages[0].objects if stages else []:
+        if obj.get("kind") != "Namespace":
+            continue
+        name = str(obj["metadata"]["name"])
+        state = _namespace_state(cluster, name)
+        if state == "terminating":
+            raise Iml4eError(
+                f"namespace {name} is still terminating from an earlier uninstall; wait until "
+                f"'kubectl get namespace {name}' finds nothing (or remove the finalizers that hold what is "
+                "left in it), then re-run 'iml4e install'"
+            )
+        if state == "absent":
+            absent.add(name)
+    return absent
+
+
 def run_install(
     cluster: ClusterApi,
     config: PlatformConfig,
-    rendering: Rendering,
-    upstream: list[tuple[str, list[Object]]],
+    stages: list[Stage],
     progress: InstallProgress | None = None,
     dry_run: bool = False,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> InstallReport:
-    """Apply every stage in order and wait for each; returns what changed per stage."""
+    """Apply every stage in order and wait for each; returns what changed per stage.
+
+    A dry run asks the API server (server-side dry run) about every object it can: objects in a
+    namespace that does not exist yet cannot be checked by the server before their namespace exists,
+    so they are reported as created without that check.
+    """
     progress = progress or SilentProgress()
-
-    def read_secret(namespace: str, name: str) -> dict[str, str] | None:
-        return secret_values(cluster.get("v1", "Secret", name, namespace)) if name else None
-
-    secrets = plan_secrets(config, read_secret)
-    stages = plan_stages(rendering, upstream, secrets)
+    new_namespaces = _check_namespaces(cluster, stages)
     report = InstallReport(config.profile, dry_run=dry_run)
     previous = read_record(cluster) if not dry_run else None
-    completed: list[str] = list(previous["completed_stages"]) if previous else []
+    completed: list[str] = (
+        list(previous["completed_stages"]) if previous and previous["state"] == "installed" else []
+    )
     for stage in stages:
         progress.stage_started(stage.name, len(stage.objects))
         counts = {"created": 0, "configured": 0, "unchanged": 0}
         deadline = clock() + config.cluster.stage_timeout_seconds
-        for obj in stage.objects:
-            outcome = apply_when_webhooks_answer(cluster, obj, dry_run, deadline, clock, sleep)
+        for applied, obj in enumerate(stage.objects):
+            namespace = (obj.get("metadata") or {}).get("namespace")
+            try:
+                if dry_run and namespace in new_namespaces:
+                    outcome: ApplyOutcome = "created"
+                else:
+                    outcome = apply_when_webhooks_answer(cluster, obj, dry_run, deadline, clock, sleep)
+            except Iml4eError as exc:
+                done = f"{applied} of {len(stage.objects)} objects of stage '{stage.name}' were applied"
+                raise type(exc)(f"{exc} ({done}; re-running resumes)") from None
             counts[outcome] += 1
+            if outcome != "unchanged":
+                report.changes.append({"object": describe(obj), "outcome": outcome, "stage": stage.name})
             progress.applied(obj, outcome)
         report.outcomes[stage.name] = counts
         if not dry_run:
@@ -250,6 +345,6 @@ def run_install(
             )
             if stage.name not in completed:
                 completed.append(stage.name)
-            cluster.apply(_record(config.profile, completed))
+            cluster.apply(record_object(config.profile, completed))
         progress.stage_finished(stage.name, counts["created"] + counts["configured"])
     return report

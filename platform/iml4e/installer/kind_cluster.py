@@ -40,8 +40,8 @@ def kind_config(workers: int = 0) -> dict[str, object]:
 
 
 def node_image() -> str:
-    major, minor = versions.KUBERNETES_MAX
-    return f"kindest/node:{versions.KIND_NODE_IMAGES[(major, minor)]}"
+    """The kind node image of the newest Kubernetes minor that has one."""
+    return f"kindest/node:{versions.KIND_NODE_IMAGES[max(versions.KIND_NODE_IMAGES)]}"
 
 
 def require_tools() -> tuple[str, str]:

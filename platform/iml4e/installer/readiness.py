@@ -61,9 +61,15 @@ def readiness(obj: Object) -> Readiness:
                 break
         return Readiness(False, f"{ready}/{wanted} ready" + (f" ({detail})" if detail else ""))
     if kind == "DaemonSet":
+        if int(status.get("observedGeneration", 0)) < int((obj.get("metadata") or {}).get("generation", 1)):
+            return Readiness(False, "rollout not observed yet")
         desired = int(status.get("desiredNumberScheduled", 0) or 0)
         ready = int(status.get("numberReady", 0) or 0)
-        return Readiness(ready >= desired and desired > 0, f"{ready}/{desired} ready")
+        if desired == 0:
+            # Its node selector matches no node (KServe's local-model agent wants labelled nodes): the
+            # controller has seen it and wants no Pod, which is its ready state.
+            return Readiness(True, "0/0 ready (no node matches its node selector)")
+        return Readiness(ready >= desired, f"{ready}/{desired} ready")
     if kind == "Job":
         complete = _condition(obj, "Complete")
         if complete and complete.get("status") == "True":

@@ -35,6 +35,12 @@ PIPELINES_NAMESPACE = "kubeflow"
 S3_CREDENTIALS_SECRET = "iml4e-s3-credentials"
 ENDPOINTS_CONFIG_MAP = "iml4e-endpoints"
 
+#: Pod Security level enforced in upstream namespaces whose release manifest sets none (their Pods
+#: meet it). `kubeflow` keeps upstream's own labels (baseline): pipeline step Pods run user images.
+#: docs/reference-architecture.md gives the level of every namespace and why.
+UPSTREAM_POD_SECURITY = {"kserve": "restricted", "cert-manager": "restricted"}
+POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
+
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 COMPONENT_LABEL = "iml4e.io/component"
@@ -58,6 +64,14 @@ class Rendering:
         for obj in self.objects:
             staged[stage_of(obj)].append(obj)
         return staged
+
+
+def pod_security_labels(namespace: str) -> dict[str, str]:
+    """The Pod Security labels iml4e sets on an upstream namespace (none when it keeps upstream's)."""
+    level = UPSTREAM_POD_SECURITY.get(namespace)
+    if level is None:
+        return {}
+    return {POD_SECURITY_ENFORCE: level, f"{POD_SECURITY_ENFORCE}-version": "latest"}
 
 
 def stage_of(obj: Object) -> str:
@@ -323,24 +337,3 @@ def render_platform(config: PlatformConfig, manifests: Path | None = None) -> Re
 def dump_objects(objects: list[Object]) -> str:
     """Objects as one multi-document YAML text (stable key order as written)."""
     return yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False, width=120)
-
-
-def write_rendering(
-    rendering: Rendering, out_dir: Path, upstream_listing: list[dict[str, Any]]
-) -> list[Path]:
-    """Write one file per stage (`NN-stage.yaml`) plus `upstream.yaml`; each written atomically."""
-    from iml4e.local.state import atomic_write_text
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for number, (stage, objects) in enumerate(rendering.by_stage().items(), start=1):
-        if not objects:
-            continue
-        path = out_dir / f"{number:02d}-{stage}.yaml"
-        atomic_write_text(path, dump_objects(objects))
-        written.append(path)
-    listing = out_dir / "upstream.yaml"
-    header = "# Upstream parts the install composes with the objects above (not rendered here).\n"
-    atomic_write_text(listing, header + yaml.safe_dump({"upstream": upstream_listing}, sort_keys=False))
-    written.append(listing)
-    return written

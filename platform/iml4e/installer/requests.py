@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from iml4e.installer.compose import Object
 from iml4e.installer.render import containers
 
@@ -89,7 +87,7 @@ def profile_requests(config: Any, cache: Path | None) -> tuple[RequestTotals, li
     Returns the totals and the names of the upstream parts that were counted.
     """
     from iml4e.installer.render import render_platform
-    from iml4e.installer.upstream import cached_manifest, lock_for_profile
+    from iml4e.installer.upstream import cached_manifest, lock_for_profile, read_manifest
 
     objects = list(render_platform(config).objects)
     counted = []
@@ -97,7 +95,7 @@ def profile_requests(config: Any, cache: Path | None) -> tuple[RequestTotals, li
         for entry in lock_for_profile(config.profile):
             manifest = cached_manifest(cache, entry)
             if manifest is not None:
-                objects += [doc for doc in yaml.safe_load_all(manifest.read_text(encoding="utf-8")) if doc]
+                objects += read_manifest(manifest)
                 counted.append(entry.name)
     return sum_requests(objects), counted
 

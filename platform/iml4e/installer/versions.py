@@ -11,7 +11,7 @@ from iml4e_components.kfp_component import component_image
 
 #: Kubernetes minor versions the platform is tested against (inclusive range).
 KUBERNETES_MIN = (1, 30)
-KUBERNETES_MAX = (1, 35)
+KUBERNETES_MAX = (1, 36)
 
 #: kind node images per Kubernetes minor (`iml4e cluster create` uses the newest).
 KIND_NODE_IMAGES: dict[tuple[int, int], str] = {(1, 35): "v1.35.0"}
@@ -19,8 +19,8 @@ KIND_NODE_IMAGES: dict[tuple[int, int], str] = {(1, 35): "v1.35.0"}
 #: Upstream projects installed from their release manifests (see manifests/upstream.lock.yaml).
 UPSTREAM: dict[str, str] = {
     "kubeflow-pipelines": "2.16.1",
-    "kserve": "v0.21.0",
-    "cert-manager": "v1.21.2",
+    "kserve": "v0.20.0",
+    "cert-manager": "v1.19.4",
 }
 
 #: Image name (as written in our bases, without a tag) -> pinned tag.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -58,22 +59,33 @@ def test_a_missing_kubeconfig_is_a_usage_error(tmp_path: Path) -> None:
     assert "kubeconfig" in result.output
 
 
-def test_render_writes_one_file_per_stage_and_lists_upstream_offline(tmp_path: Path) -> None:
+def test_render_writes_only_kubernetes_objects_one_file_per_stage(tmp_path: Path) -> None:
     out = tmp_path / "rendered"
     result = CliRunner().invoke(app, ["render", "--profile", "standard", "-o", str(out)])
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in out.iterdir())
-    assert files == [
-        "01-namespaces-crds.yaml",
-        "04-services.yaml",
-        "05-custom-resources.yaml",
-        "upstream.yaml",
-    ]
-    upstream = yaml.safe_load((out / "upstream.yaml").read_text(encoding="utf-8"))["upstream"]
-    assert {row["name"] for row in upstream} >= {"kserve", "cert-manager", "kubeflow-pipelines"}
-    assert all(row["cached"] is None for row in upstream)
+    assert files == ["01-namespaces-crds.yaml", "04-services.yaml", "05-custom-resources.yaml"]
+    for file in files:  # every document is a Kubernetes object: kubectl apply -f DIR takes the directory
+        for document in yaml.safe_load_all((out / file).read_text(encoding="utf-8")):
+            assert {"apiVersion", "kind", "metadata"} <= set(document), (file, document)
+    assert "upstream kserve" in result.stderr and "not cached" in result.stderr
     services = list(yaml.safe_load_all((out / "04-services.yaml").read_text(encoding="utf-8")))
     assert any(o["kind"] == "Deployment" and o["metadata"]["name"] == "iml4e-mlflow" for o in services)
+
+    minimal = CliRunner().invoke(app, ["render", "--profile", "minimal", "-o", str(out), "--json"])
+    assert minimal.exit_code == 0, minimal.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "01-namespaces-crds.yaml",
+        "04-services.yaml",
+    ]  # no stale file
+    assert {row["name"] for row in json.loads(minimal.stdout)["upstream"]} >= {"kubeflow-pipelines"}
+
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    refused = CliRunner().invoke(app, ["render", "-o", str(out)])
+    assert refused.exit_code == 2 and "notes.txt" in refused.stderr
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    upstream = CliRunner().invoke(app, ["render", "--with-upstream", "-o", str(tmp_path / "gitops")])
+    assert upstream.exit_code == 2 and "not cached" in upstream.stderr
 
 
 def test_render_requests_json_and_bad_profile(tmp_path: Path) -> None:
@@ -119,8 +131,8 @@ def test_render_versions_prints_the_matrix() -> None:
 
 
 def test_uninstall_plan_needs_no_user_secret_values() -> None:
-    from iml4e.cli.cluster_commands import _stages_for_uninstall
     from iml4e.installer.config import parse_config
+    from iml4e.installer.operations import uninstall_stages
 
     config = parse_config(
         {
@@ -134,5 +146,5 @@ def test_uninstall_plan_needs_no_user_secret_values() -> None:
             }
         }
     )
-    names = {o["metadata"]["name"] for stage in _stages_for_uninstall(config) for o in stage.objects}
+    names = {o["metadata"]["name"] for stage in uninstall_stages(config, print) for o in stage.objects}
     assert {"iml4e-mlflow-client", "iml4e-serving-s3"} <= names

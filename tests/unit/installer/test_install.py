@@ -1,7 +1,7 @@
-"""Staged install: order, bounded waits, failure messages, idempotency, resume, dry run.
+"""Planning an install without a cluster: stage order, added namespaces, config checksums, webhook retries.
 
-Runs against `FakeCluster` (tests/unit/installer/fake_cluster.py), a recording stand-in for the
-Kubernetes API server: the one place a fake is right, since no API server can run here.
+What an install does against a cluster (applying, waiting, resuming, dry runs) is tested against a
+real API server in tests/controlplane.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fake_cluster import FakeClock, FakeCluster
 
+from iml4e.installer.checksums import CHECKSUM_ANNOTATION, stamp_config_checksums
 from iml4e.installer.config import PlatformConfig
-from iml4e.installer.install import StageFailed, plan_stages, read_record, run_install
+from iml4e.installer.credentials import plan_secrets
+from iml4e.installer.install import describe, plan_stages
 from iml4e.installer.render import STAGES, render_platform
 
 CERT_MANAGER = [
@@ -54,45 +55,18 @@ KFP = [
 UPSTREAM = [("cert-manager", CERT_MANAGER), ("controllers", KSERVE), ("controllers", KFP)]
 
 
-class RecordingProgress:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, ...]] = []
-
-    def stage_started(self, stage: str, total: int) -> None:
-        self.events.append(("start", stage))
-
-    def applied(self, obj: dict[str, Any], outcome: str) -> None:
-        pass
-
-    def waiting(self, stage: str, pending: list[str], elapsed: float, timeout: float) -> None:
-        self.events.append(("wait", stage, pending[0]))
-
-    def stage_finished(self, stage: str, changed: int) -> None:
-        self.events.append(("done", stage))
-
-
-def _install(cluster: FakeCluster, config: PlatformConfig | None = None, **kwargs: Any) -> Any:
-    config = config or PlatformConfig()
-    clock = kwargs.pop("clock", FakeClock())
-    return run_install(
-        cluster, config, render_platform(config), UPSTREAM, clock=clock, sleep=clock.sleep, **kwargs
-    )
-
-
-def _applied_order(cluster: FakeCluster) -> list[str]:
-    return [target for call, target in cluster.calls if call == "apply"]
+def _order(config: PlatformConfig) -> dict[str, int]:
+    secrets = plan_secrets(config, lambda namespace, name: None)
+    stages = plan_stages(render_platform(config), UPSTREAM, secrets)
+    assert [stage.name for stage in stages] == list(STAGES)
+    order = [describe(obj) for stage in stages for obj in stage.objects]
+    return {target: index for index, target in enumerate(order)}
 
 
 def test_stages_apply_in_order_and_crds_come_first() -> None:
-    cluster = FakeCluster()
-    progress = RecordingProgress()
-    _install(cluster, progress=progress)
-    started = [e[1] for e in progress.events if e[0] == "start"]
-    assert started == list(STAGES)
-    order = _applied_order(cluster)
-    position = {target: index for index, target in enumerate(order)}
+    position = _order(PlatformConfig())
     assert (
-        position["CustomResourceDefinition /servingruntimes.serving.kserve.io"]
+        position["CustomResourceDefinition servingruntimes.serving.kserve.io"]
         < position["Deployment cert-manager/cert-manager-webhook"]
     )
     assert (
@@ -104,87 +78,91 @@ def test_stages_apply_in_order_and_crds_come_first() -> None:
     assert position["Deployment iml4e/iml4e-mlflow"] < position["ServingRuntime iml4e-serving/iml4e-mlflow"]
 
 
-def test_each_stage_waits_for_readiness_before_the_next_applies() -> None:
-    def ready(obj: dict[str, Any], polls: int) -> bool:
-        return obj["metadata"]["name"] != "cert-manager-webhook" or polls >= 3
-
-    cluster = FakeCluster(ready)
-    progress = RecordingProgress()
-    _install(cluster, progress=progress)
-    waits = [e for e in progress.events if e[0] == "wait"]
-    assert waits and all(w[1] == "cert-manager" for w in waits)
-    assert "cert-manager-webhook" in waits[0][2]
-    first_controller = _applied_order(cluster).index("Deployment kserve/kserve-controller-manager")
-    webhook_polls = [
-        i for i, c in enumerate(cluster.calls) if c == ("get", "Deployment cert-manager/cert-manager-webhook")
-    ]
-    apply_positions = [i for i, c in enumerate(cluster.calls) if c[0] == "apply"]
-    assert webhook_polls[-1] < apply_positions[first_controller]
+def test_a_namespace_upstream_uses_but_does_not_ship_is_created_first_with_its_pod_security() -> None:
+    position = _order(PlatformConfig())
+    assert position["Namespace kserve"] < position["Deployment kserve/kserve-controller-manager"]
+    stages = plan_stages(render_platform(PlatformConfig()), UPSTREAM, [])
+    kserve = next(o for s in stages for o in s.objects if describe(o) == "Namespace kserve")
+    assert kserve["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert kserve["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "iml4e"
+    # cert-manager ships its Namespace without a Pod Security level: the installer adds one.
+    cert_manager = next(o for s in stages for o in s.objects if describe(o) == "Namespace cert-manager")
+    assert cert_manager["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_a_stage_that_never_becomes_ready_fails_within_its_timeout_naming_the_resource() -> None:
-    cluster = FakeCluster(lambda obj, polls: obj["metadata"]["name"] != "iml4e-postgres")
-    cluster.events["iml4e/iml4e-postgres"] = [
-        "FailedScheduling: 0/1 nodes are available: 1 Insufficient memory"
-    ]
-    clock = FakeClock()
-    config = PlatformConfig.model_validate({"cluster": {"stage_timeout_seconds": 30}})
-    with pytest.raises(StageFailed) as raised:
-        _install(cluster, config, clock=clock)
-    message = str(raised.value)
-    assert "stage 'services'" in message and "StatefulSet iml4e/iml4e-postgres" in message
-    assert "Insufficient memory" in message and "re-run 'iml4e install'" in message
-    assert "MinimumReplicasUnavailable" in message
-    assert "\n" not in message
-    assert 30 <= clock.now <= 32  # bounded: the wait stops at the timeout, not later
-    assert max(clock.sleeps) <= 2.0
+def _workload(name: str, pod: dict[str, Any], kind: str = "Deployment") -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": "ns"},
+        "spec": {"template": {"metadata": {}, "spec": pod}},
+    }
 
 
-def test_re_running_an_installed_cluster_changes_nothing() -> None:
-    cluster = FakeCluster()
-    first = _install(cluster)
-    assert first.changed > 0
-    secrets_before = {k: v["body"]["data"] for k, v in cluster.objects.items() if k[0] == "Secret"}
-    second = _install(cluster)
-    assert second.changed == 0
-    assert all(counts["created"] == counts["configured"] == 0 for counts in second.outcomes.values())
-    secrets_after = {k: v["body"]["data"] for k, v in cluster.objects.items() if k[0] == "Secret"}
-    assert secrets_after == secrets_before  # generated credentials are kept, not regenerated
+def test_pod_templates_carry_the_checksum_of_the_config_they_read() -> None:
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "ns"}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pw", "namespace": "ns"}}
+    reads_both = _workload(
+        "app",
+        {
+            "containers": [
+                {"name": "c", "envFrom": [{"configMapRef": {"name": "cfg"}}]},
+            ],
+            "volumes": [{"name": "v", "secret": {"secretName": "pw"}}],
+        },
+    )
+    reads_nothing = _workload("other", {"containers": [{"name": "c"}]})
 
+    def stamp(cfg: dict[str, str], pw: dict[str, str]) -> dict[str, str]:
+        objects = [{**config, "data": cfg}, {**secret, "data": pw}, reads_both, reads_nothing]
+        stamped = {o["metadata"]["name"]: o for o in stamp_config_checksums(objects)}
+        assert "annotations" not in stamped["other"]["spec"]["template"]["metadata"]
+        return stamped["app"]["spec"]["template"]["metadata"]["annotations"]  # type: ignore[no-any-return]
 
-def test_a_failed_install_resumes_from_the_stage_that_failed() -> None:
-    broken = {"on": True}
-    cluster = FakeCluster(lambda obj, polls: not (broken["on"] and obj["metadata"]["name"] == "iml4e-mlflow"))
-    config = PlatformConfig.model_validate({"cluster": {"stage_timeout_seconds": 10}})
-    with pytest.raises(StageFailed):
-        _install(cluster, config)
-    record = read_record(cluster)
-    assert record is not None and record["completed_stages"] == [
-        "namespaces-crds",
-        "cert-manager",
-        "controllers",
-    ]
-    assert ("ServingRuntime", "iml4e-serving", "iml4e-mlflow") not in cluster.objects
-    broken["on"] = False
-    report = _install(cluster, config)
-    assert report.outcomes["namespaces-crds"]["created"] == 0  # earlier stages are already there
-    assert report.outcomes["custom-resources"]["created"] == 1
-    record = read_record(cluster)
-    assert record is not None and record["completed_stages"] == list(STAGES)
-
-
-def test_dry_run_applies_nothing_and_does_not_wait() -> None:
-    cluster = FakeCluster(lambda obj, polls: False)  # nothing would ever become ready
-    report = _install(cluster, dry_run=True)
-    assert report.dry_run and report.changed > 0
-    assert not cluster.objects
-    assert {call for call, _ in cluster.calls} <= {"dry-apply", "get"}
+    first = stamp({"BUCKET": "a"}, {"password": "eA=="})
+    assert stamp({"BUCKET": "a"}, {"password": "eA=="}) == first  # stable
+    assert stamp({"BUCKET": "b"}, {"password": "eA=="})[CHECKSUM_ANNOTATION] != first[CHECKSUM_ANNOTATION]
+    assert stamp({"BUCKET": "a"}, {"password": "eQ=="})[CHECKSUM_ANNOTATION] != first[CHECKSUM_ANNOTATION]
+    assert "annotations" not in reads_both["spec"]["template"]["metadata"]  # the input is not changed
 
 
 def test_minimal_profile_has_no_cert_manager_stage() -> None:
     config = PlatformConfig(profile="minimal")
     stages = plan_stages(render_platform(config), [("controllers", KFP)], [])
     assert [s.name for s in stages] == ["namespaces-crds", "controllers", "services"]
+
+
+class _Clock:
+    """Time that moves only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class _Answers:
+    """The retry policy's input: an apply that fails with the given messages, then succeeds.
+
+    Only the policy is tested here (which errors are retried, for how long); webhooks that really
+    refuse are not available on the test API server (no Pod can serve them).
+    """
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+
+    def apply(self, obj: dict[str, Any], dry_run: bool = False) -> str:
+        from iml4e.errors import ServiceError
+
+        if self.failures:
+            raise ServiceError(self.failures.pop(0))
+        return "created"
 
 
 def test_applies_retry_while_a_webhook_is_starting_and_give_up_at_the_deadline() -> None:
@@ -196,32 +174,18 @@ def test_applies_retry_while_a_webhook_is_starting_and_give_up_at_the_deadline()
         "kind": "Issuer",
         "metadata": {"name": "i", "namespace": "kserve"},
     }
-    cluster = FakeCluster()
-    failures = {"left": 2}
-    real_apply = cluster.apply
-
-    def flaky_apply(o: dict[str, Any], dry_run: bool = False) -> Any:
-        if failures["left"]:
-            failures["left"] -= 1
-            raise ServiceError(
-                'applying Issuer kserve/i failed: failed calling webhook "webhook.cert-manager.io"'
-            )
-        return real_apply(o, dry_run)
-
-    cluster.apply = flaky_apply  # type: ignore[method-assign]
-    clock = FakeClock()
+    starting = 'applying Issuer kserve/i failed: failed calling webhook "webhook.cert-manager.io"'
+    clock = _Clock()
+    cluster: Any = _Answers([starting, starting])
     assert apply_when_webhooks_answer(cluster, obj, False, 60, clock, clock.sleep) == "created"
     assert clock.sleeps == [2.0, 2.0]
 
-    failures["left"] = 1000
+    cluster.failures = [starting] * 1000
     with pytest.raises(ServiceError, match="failed calling webhook"):
         apply_when_webhooks_answer(cluster, obj, False, clock.now + 10, clock, clock.sleep)
     assert len(clock.sleeps) <= 2 + 5  # bounded by the deadline
 
-    def broken_apply(o: dict[str, Any], dry_run: bool = False) -> Any:
-        raise ServiceError("applying Issuer kserve/i failed: spec.acme: Required value")
-
-    cluster.apply = broken_apply  # type: ignore[method-assign]
+    cluster.failures = ["applying Issuer kserve/i failed: spec.acme: Required value"]
     before = len(clock.sleeps)
     with pytest.raises(ServiceError, match="Required value"):
         apply_when_webhooks_answer(cluster, obj, False, clock.now + 60, clock, clock.sleep)
