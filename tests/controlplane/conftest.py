@@ -100,6 +100,8 @@ def _start(tmp: Path, disable_webhooks: bool, with_node: bool) -> Iterator[Clust
         if os.environ.get("IML4E_REQUIRE_CONTROLPLANE"):  # CI: the suite must run, not skip
             pytest.fail(f"the control-plane tests cannot run: {reason}")
         pytest.skip(reason)
+    # `iml4e open` and `run --cluster` call kubectl: the one of the control plane's version.
+    os.environ["PATH"] = f"{assets}{os.pathsep}{os.environ.get('PATH', '')}"
     plane = ControlPlane(tmp / "cp", assets, disable_webhooks=disable_webhooks)
     try:
         plane.start()

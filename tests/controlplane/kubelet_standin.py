@@ -183,8 +183,11 @@ class KubeletStandIn:
     # -- pods ----------------------------------------------------------------------------------------
     def _pod_status(self, pod: Any, ready: bool, finished: bool) -> dict[str, Any]:
         now = _now()
-        self._ips += 1
-        ip = f"10.244.{self._ips // 250 % 250}.{self._ips % 250 + 1}"
+        ip = pod.status.pod_ip  # an assigned address and start time may not change
+        if not ip:
+            self._ips += 1
+            ip = f"10.244.{self._ips // 250 % 250}.{self._ips % 250 + 1}"
+        started = pod.status.start_time.strftime("%Y-%m-%dT%H:%M:%SZ") if pod.status.start_time else now
         state: dict[str, Any] = (
             {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}}
             if finished
@@ -196,7 +199,7 @@ class KubeletStandIn:
             "hostIP": "127.0.0.1",
             "podIP": ip,
             "podIPs": [{"ip": ip}],
-            "startTime": now,
+            "startTime": started,
             "conditions": [
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
                 {"type": "Initialized", "status": "True", "lastTransitionTime": now},
@@ -267,11 +270,20 @@ class KubeletStandIn:
                 del self.errors[:-20]
             self._stop.wait(POLL_SECONDS)
 
-    def start(self) -> KubeletStandIn:
+    def start(self, timeout: float = 60.0) -> KubeletStandIn:
+        """Register, start standing in, and wait until the node controller has lifted its startup taints."""
+        import time
+
         self.register()
         self._thread = threading.Thread(target=self._run, name="kubelet-standin", daemon=True)
         self._thread.start()
-        return self
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            taints = self.core.read_node(self.node_name).spec.taints or []
+            if not any(t.key.startswith("node.kubernetes.io/") for t in taints):
+                return self
+            time.sleep(0.5)
+        raise RuntimeError(f"node {self.node_name} still tainted after {timeout:.0f} s: {taints}")
 
     def stop(self) -> None:
         self._stop.set()

@@ -389,7 +389,13 @@ def uninstall(
         console.info("nothing removed")
         return
     with console.err.status("uninstalling..." + (" (waiting for the namespaces to go)" if purge else "")):
-        result = run_uninstall(cluster, uninstall_stages(settings, console.warn), purge, settings.profile)
+        result = run_uninstall(
+            cluster,
+            uninstall_stages(settings, console.warn),
+            purge,
+            settings.profile,
+            wait_seconds=settings.cluster.stage_timeout_seconds,
+        )
     if json_output:
         console.print_json(result)
     else:

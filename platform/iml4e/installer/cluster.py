@@ -153,6 +153,12 @@ class KubernetesCluster:
         try:
             code = client.VersionApi(self._api_client).get_code(_request_timeout=(timeout, timeout))
         except Exception as exc:
+            if getattr(exc, "status", None) == 401:
+                raise ServiceError(
+                    f"the Kubernetes API at {configuration.host} refused the credentials of context "
+                    f"'{context_name}' (401 Unauthorized: the token or certificate has expired or is not "
+                    "valid); log in again to refresh the kubeconfig, or pick another context (--context)"
+                ) from None
             raise ServiceError(
                 f"cannot reach the Kubernetes API at {configuration.host} ({_one_line(exc)}) for context "
                 f"'{context_name}'; start the cluster or pick another context (--context)"

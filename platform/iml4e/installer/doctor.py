@@ -81,10 +81,45 @@ def _allocatable(nodes: list[Object]) -> tuple[float, float]:
     return cpu, memory
 
 
+#: Taints that keep new Pods off a node (a node controller sets the first two on unhealthy nodes).
+_BLOCKING_TAINTS = ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+
+
+def schedulable_nodes(nodes: list[Object]) -> list[Object]:
+    """Nodes new Pods can land on: Ready, not cordoned, not tainted unreachable or not-ready."""
+
+    def usable(node: Object) -> bool:
+        spec = node.get("spec") or {}
+        if spec.get("unschedulable"):
+            return False
+        if any(t.get("key") in _BLOCKING_TAINTS for t in spec.get("taints") or []):
+            return False
+        conditions = (node.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    return [node for node in nodes if usable(node)]
+
+
+def check_nodes(nodes: list[Object]) -> Check:
+    if not nodes:
+        return Check(
+            "nodes",
+            "fail",
+            "the cluster has no nodes: no Pod can be scheduled",
+            "add worker nodes (or wait until they have joined), then re-run",
+        )
+    ready = schedulable_nodes(nodes)
+    detail = f"{len(ready)} of {len(nodes)} nodes ready and schedulable"
+    if not ready:
+        return Check(
+            "nodes", "fail", detail, "make a node Ready (kubectl describe node NAME) and uncordon it"
+        )
+    return Check("nodes", "pass" if len(ready) == len(nodes) else "warn", detail)
+
+
 def check_capacity(nodes: list[Object], needed_cpu: float, needed_memory: float, profile: str) -> Check:
-    """Allocatable CPU/memory of schedulable nodes against the profile's summed requests."""
-    schedulable = [n for n in nodes if not (n.get("spec") or {}).get("unschedulable")]
-    cpu, memory = _allocatable(schedulable)
+    """Allocatable CPU/memory of Ready, schedulable nodes against the profile's summed requests."""
+    cpu, memory = _allocatable(schedulable_nodes(nodes))
     gib = 1024**3
     detail = (
         f"allocatable {cpu:.1f} CPU / {memory / gib:.1f} GiB; profile {profile} requests "
@@ -127,6 +162,8 @@ def check_storage_class(storage_classes: list[Object], configured: str | None) -
 
 
 def check_architectures(nodes: list[Object]) -> Check:
+    if not nodes:
+        return Check("node architecture", "fail", "no nodes to read an architecture from", "add nodes")
     arches = sorted({str(n.get("status", {}).get("nodeInfo", {}).get("architecture", "?")) for n in nodes})
     unsupported = [arch for arch in arches if arch not in SUPPORTED_ARCHITECTURES]
     if unsupported:
@@ -218,6 +255,7 @@ def run_checks(
         check_reachable(cluster.info),
         Check("cluster type", "pass", flavour),
         check_version(cluster.info),
+        check_nodes(nodes),
         check_capacity(nodes, requests[0], requests[1], profile),
         check_storage_class(storage_classes, storage_class),
         check_architectures(nodes),

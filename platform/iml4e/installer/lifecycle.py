@@ -117,15 +117,12 @@ def _has_claims(cluster: ClusterApi, namespace: str) -> bool:
     return bool(cluster.list_objects("v1", "PersistentVolumeClaim", namespace))
 
 
-#: How long `uninstall --purge` waits for the deleted namespaces to finish terminating.
-NAMESPACE_WAIT_SECONDS = 120.0
-
-
 def uninstall(
     cluster: ClusterApi,
     stages: list[Stage],
     purge: bool,
     profile: str = "",
+    wait_seconds: float = 120.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
@@ -135,7 +132,8 @@ def uninstall(
     the generated Secrets their data was written with, CRDs (deleting them would delete every custom
     resource), the platform namespace (it holds those Secrets and the install record, marked
     `uninstalled` so that a later `--purge` finds what is left) and every namespace that holds claims.
-    With `purge` everything goes, and the namespaces are waited for until they finish terminating.
+    With `purge` everything goes, and the namespaces are waited for (at most `wait_seconds`) until they
+    finish terminating; the result's `terminating` names those that have not.
     """
     deleted: list[str] = []
     kept: list[str] = []
@@ -175,15 +173,19 @@ def uninstall(
             kept.append(f"Namespace {name} (holds PersistentVolumeClaims; --purge deletes them)")
         else:
             delete("v1", "Namespace", name, None)
-    remaining = _wait_namespaces_gone(cluster, names, clock, sleep) if purge else []
+    remaining = _wait_namespaces_gone(cluster, names, wait_seconds, clock, sleep) if purge else []
     return {"deleted": deleted, "kept": sorted(set(kept)), "purge": purge, "terminating": remaining}
 
 
 def _wait_namespaces_gone(
-    cluster: ClusterApi, names: list[str], clock: Callable[[], float], sleep: Callable[[float], None]
+    cluster: ClusterApi,
+    names: list[str],
+    wait_seconds: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
 ) -> list[str]:
-    """Namespaces still there after NAMESPACE_WAIT_SECONDS (empty when all finished terminating)."""
-    deadline = clock() + NAMESPACE_WAIT_SECONDS
+    """Namespaces still there after `wait_seconds` (empty when all finished terminating)."""
+    deadline = clock() + wait_seconds
     while True:
         left = [name for name in names if cluster.get("v1", "Namespace", name) is not None]
         if not left or clock() >= deadline:

@@ -157,11 +157,20 @@ def _build_kustomize(archive: Path, path: str, target: Path) -> None:
             check=False,
         )
         if result.returncode != 0:
-            first = (result.stderr.strip().splitlines() or ["no output"])[0]
-            raise Iml4eError(f"kubectl kustomize {path} failed: {first}; check the lock entry")
+            raise Iml4eError(
+                f"kubectl kustomize {path} failed: {kustomize_error(result.stderr)}; check the lock entry"
+            )
         tmp_target = target.with_name(f".{target.name}.part")
         tmp_target.write_text(result.stdout, encoding="utf-8")
         os.replace(tmp_target, target)
+
+
+def kustomize_error(stderr: str) -> str:
+    """The line of kustomize's output that says why it failed (it prints deprecation warnings first)."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    causes = [line for line in lines if line.lower().startswith("error")]
+    cause = causes[-1] if causes else next((x for x in reversed(lines) if "warning" not in x.lower()), "")
+    return cause or (lines[-1] if lines else "no output")
 
 
 @dataclass(frozen=True)
