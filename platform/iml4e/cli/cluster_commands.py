@@ -279,7 +279,12 @@ def _stages(settings: PlatformConfig, cluster: Any) -> list[Stage]:
 
 
 def _install(
-    settings: PlatformConfig, cluster: Any, stages: list[Stage], dry_run: bool, json_output: bool
+    settings: PlatformConfig,
+    cluster: Any,
+    stages: list[Stage],
+    dry_run: bool,
+    json_output: bool,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     from iml4e.installer.install import run_install
 
@@ -289,7 +294,7 @@ def _install(
     finally:
         progress.close()
     if json_output:
-        console.print_json(report.as_dict())
+        console.print_json({**(extra or {}), **report.as_dict()})
         return
     if dry_run:
         for change in report.changes:
@@ -349,7 +354,9 @@ def upgrade(
     if json_output and not yes:
         console.print_json({"plan": plan, "applied": False})
         return
-    if not plan:
+    if json_output:
+        pass
+    elif not plan:
         console.info("every workload already runs this release's images; re-applying to fix any drift")
     else:
         console.print_table(
@@ -360,7 +367,7 @@ def upgrade(
     if not yes and not typer.confirm("apply this plan?", default=False, err=True):
         console.info("nothing applied")
         return
-    _install(settings, cluster, stages, False, json_output)
+    _install(settings, cluster, stages, False, json_output, extra={"plan": plan, "applied": True})
 
 
 def uninstall(
