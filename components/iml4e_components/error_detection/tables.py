@@ -6,7 +6,6 @@ every cell compare as different. Empty cells stay empty strings (`keep_default_n
 
 from __future__ import annotations
 
-import csv
 import os
 import tempfile
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from iml4e_components.csv_files import check_rectangular_csv
 from iml4e_components.errors import ComponentError
 
 
@@ -50,30 +50,12 @@ def read_string_table(path: str | Path, *, what: str = "table", min_columns: int
         raise ComponentError(
             f"{what} {file} has ragged rows ({reason}); every row needs as many fields as the header"
         ) from exc
-    ragged = _first_ragged_line(file)
-    if ragged is not None or not isinstance(frame.index, pd.RangeIndex) or frame.isna().to_numpy().any():
-        where = (
-            f"line {ragged[0]} has {ragged[1]} fields, the header {ragged[2]}"
-            if ragged
-            else "field counts differ"
-        )
+    check_rectangular_csv(file, what)
+    if not isinstance(frame.index, pd.RangeIndex) or frame.isna().to_numpy().any():
         raise ComponentError(
-            f"{what} {file} has ragged rows ({where}); every row needs as many fields as the header"
+            f"{what} {file} has ragged rows (field counts differ); every row needs as many fields as the header"
         )
     return check_table(frame, what=f"{what} {file}", min_columns=min_columns)
-
-
-def _first_ragged_line(file: Path) -> tuple[int, int, int] | None:
-    """(line number, fields, header fields) of the first non-blank row whose field count differs."""
-    with open(file, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            return None
-        for row in reader:
-            if row and len(row) != len(header):
-                return reader.line_num, len(row), len(header)
-    return None
 
 
 def is_parquet(path: str | Path) -> bool:
