@@ -39,9 +39,9 @@ from iml4e_components.error_detection.tables import (
     as_string_frame,
     check_same_shape,
     check_table,
-    write_atomically,
 )
 from iml4e_components.errors import ComponentError
+from iml4e_components.output_files import write_atomically
 
 KB_FORMAT = "iml4e-saged-knowledge-base"
 #: Bumped whenever features or the file layout change; older files must be rebuilt.

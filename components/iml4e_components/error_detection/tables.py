@@ -6,15 +6,13 @@ every cell compare as different. Empty cells stay empty strings (`keep_default_n
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from iml4e_components.csv_files import check_rectangular_csv
 from iml4e_components.errors import ComponentError
+from iml4e_components.output_files import write_atomically
 
 
 def read_string_table(path: str | Path, *, what: str = "table", min_columns: int = 2) -> pd.DataFrame:
@@ -109,26 +107,6 @@ def check_same_shape(
             f"{what} have different shapes ({dirty.shape[0]}x{dirty.shape[1]} vs {clean.shape[0]}x{clean.shape[1]}); "
             "pass a clean table with the same rows and columns in the same order"
         )
-
-
-def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` on a temporary file next to `path`, then rename it over `path`.
-
-    A failure leaves no partial file behind.
-    """
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise ComponentError(f"output directory {directory} does not exist; create it or choose another path")
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_csv_atomically(frame: pd.DataFrame, path: str | Path) -> None:

@@ -109,6 +109,9 @@ _register_commands()
 
 def main() -> None:
     """Console-script entry point."""
+    from iml4e_components.output_files import remove_temporaries_on_sigterm
+
+    remove_temporaries_on_sigterm()
     app(prog_name="iml4e")
 
 

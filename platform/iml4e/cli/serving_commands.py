@@ -134,11 +134,13 @@ def monitor(
     from iml4e.local import serving
     from iml4e.paths import state_dir
     from iml4e_components.datasets.core import load_table
-    from iml4e_components.monitoring.core import check_drift, parse_window
+    from iml4e_components.monitoring.core import check_drift, monitoring_dir, parse_window
     from iml4e_components.monitoring.prometheus import DriftGauges
+    from iml4e_components.output_files import check_output_path
     from iml4e_components.serving.log_store import request_log_store
 
     served = serving.check_name(name or serving.default_name(model_uri))
+    check_output_path(monitoring_dir(state_dir(), served) / "latest.json", "drift report", create_parent=True)
     window_seconds = parse_window(window)
     if interval <= 0:
         raise UsageError(f"--interval {interval} must be positive; use e.g. 300 for every five minutes")

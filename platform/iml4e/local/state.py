@@ -6,8 +6,6 @@ Writes are atomic (temporary file, then rename), so a crash never leaves a half-
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +60,9 @@ def ensure_state_dir(root: Path | None = None) -> Path:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` via a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from iml4e_components.output_files import write_text_atomically
+
+    write_text_atomically(path, text, create_parent=True)
 
 
 def load_state(root: Path | None = None) -> PlatformState:
