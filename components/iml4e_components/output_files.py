@@ -23,6 +23,13 @@ from types import FrameType
 
 from iml4e_components.errors import ComponentError
 
+#: Files and folders under the state directory hold served inputs, labels, lineage and the MLflow
+#: database: only their owner may read them.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+#: The umask of processes that write into the state directory (MLflow, the model server).
+PRIVATE_UMASK = 0o077
+
 #: Temporary files being written now; removed on SIGTERM.
 _pending: set[Path] = set()
 _pending_lock = threading.RLock()  # re-entrant: the SIGTERM handler may run while it is held
@@ -116,6 +123,12 @@ def write_text_atomically(
     return write_atomically(
         path, lambda tmp: tmp.write_text(text, encoding="utf-8"), what, create_parent=create_parent
     )
+
+
+def open_private_append(path: Path) -> int:
+    """A file descriptor appending to `path`, created owner-only (0600, its missing folders 0700)."""
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
 
 
 def remove_pending_temporaries() -> None:

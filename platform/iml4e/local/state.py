@@ -42,11 +42,15 @@ class PlatformState(BaseModel):
 
 
 def ensure_state_dir(root: Path | None = None) -> Path:
-    """Create the state directory (and its standard subfolders) or fail with the fix."""
+    """Create the state directory (and its standard subfolders) owner-only (0700; an older, wider
+    one is narrowed) or fail with the fix."""
+    from iml4e_components.output_files import PRIVATE_DIR_MODE
+
     root = root or state_dir()
     try:
         for sub in ("", "mlflow", "logs", "runs", "lineage", "serving"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
+            (root / sub).mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        root.chmod(PRIVATE_DIR_MODE)
         probe = root / ".write-test"
         probe.write_text("ok")
         probe.unlink()
@@ -56,6 +60,17 @@ def ensure_state_dir(root: Path | None = None) -> Path:
             "fix its permissions or set IML4E_HOME to a writable directory"
         ) from exc
     return root
+
+
+def ensure_writable_state_dir() -> Path:
+    """`ensure_state_dir` for commands that only read the user's files and write under the state
+    directory (`label`, `monitor`): an unwritable state directory is the user's setting to fix, exit 2."""
+    from iml4e.errors import UsageError
+
+    try:
+        return ensure_state_dir()
+    except StateError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def atomic_write_text(path: Path, text: str) -> None:

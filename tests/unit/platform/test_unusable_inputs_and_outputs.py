@@ -154,11 +154,11 @@ def test_read_only_output_directories_and_state_directory_are_exit_2(tmp_path: P
         done = _without_write_permission(
             ["label", "models:/churn/1", "--labels", str(inputs["labels"])], tmp_path, home
         )
-        assert_one_line_exit_2(done.returncode, done.stderr, "labels", str(home), "Permission denied")
+        assert_one_line_exit_2(done.returncode, done.stderr, "state directory", str(home), "IML4E_HOME")
         done = _without_write_permission(
             ["monitor", "models:/churn/1", "--reference", str(inputs["table"]), "--once"], tmp_path, home
         )
-        assert_one_line_exit_2(done.returncode, done.stderr, "drift report", str(home), "Permission denied")
+        assert_one_line_exit_2(done.returncode, done.stderr, "state directory", str(home), "IML4E_HOME")
         assert list(read_only.iterdir()) == [] and list(home.iterdir()) == []
     finally:
         read_only.chmod(0o755)
