@@ -6,6 +6,7 @@ Writes are atomic (temporary file, then rename), so a crash never leaves a half-
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,19 @@ def ensure_writable_state_dir() -> Path:
         return ensure_state_dir()
     except StateError as exc:
         raise UsageError(str(exc)) from None
+
+
+def write_crash_log(text: str) -> Path | None:
+    """Keep an unexpected error's traceback as `logs/crash-<UTC time>.log` in the state directory;
+    None when it cannot be written (the error being reported may be that very problem)."""
+    from iml4e_components.output_files import write_text_atomically
+
+    try:
+        root = ensure_state_dir()
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        return write_text_atomically(root / "logs" / f"crash-{stamp}.log", text, "crash log")
+    except Exception:
+        return None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
