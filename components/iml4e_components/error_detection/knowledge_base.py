@@ -52,6 +52,9 @@ REBUILD_HINT = (
     "rebuild it with 'python -m iml4e_components.error_detection.build_knowledge_base' or fit a new one"
 )
 _HEADER = "knowledge_base.json"
+#: Refuse files whose members would unpack to more than this (a crafted zip can claim ~1000x its size;
+#: the shipped knowledge base unpacks to about 5 MB).
+MAX_UNPACKED_BYTES = 2 * 1024**3
 _NODE_ARRAYS: dict[str, str] = {
     "feature": "i",
     "threshold": "f",
@@ -285,6 +288,12 @@ class KnowledgeBase:
             )
         try:
             with zipfile.ZipFile(file) as archive:
+                unpacked = sum(info.file_size for info in archive.infolist())
+                if unpacked > MAX_UNPACKED_BYTES:
+                    raise ComponentError(
+                        f"{file} would unpack to {unpacked:,} bytes, more than a knowledge base may hold "
+                        f"({MAX_UNPACKED_BYTES:,}); {REBUILD_HINT}"
+                    )
                 header = json.loads(archive.read(_HEADER))
                 if not isinstance(header, dict) or header.get("format") != KB_FORMAT:
                     raise ComponentError(f"{file} is not an iml4e knowledge base; {REBUILD_HINT}")

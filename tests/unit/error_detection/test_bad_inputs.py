@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from iml4e_components.error_detection import knowledge_base
 from iml4e_components.error_detection.knowledge_base import KB_FORMAT, KnowledgeBase, TreeEnsemble
 from iml4e_components.error_detection.tables import as_string_frame, check_table, read_string_table
 from iml4e_components.errors import ComponentError
@@ -195,6 +196,17 @@ def test_a_knowledge_base_whose_arrays_do_not_fit_is_refused(
     with pytest.raises(ComponentError, match=what) as caught:
         KnowledgeBase.load(path)
     assert "\n" not in str(caught.value) and "rebuild" in str(caught.value)
+
+
+def test_a_knowledge_base_that_would_unpack_to_too_much_is_refused_before_reading(
+    tmp_path: Path, small_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = small_kb.save(tmp_path / "kb.kb")
+    with zipfile.ZipFile(saved) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    monkeypatch.setattr(knowledge_base, "MAX_UNPACKED_BYTES", unpacked - 1)
+    with pytest.raises(ComponentError, match=f"would unpack to {unpacked:,} bytes"):
+        KnowledgeBase.load(saved)
 
 
 def test_string_frame_keeps_all_string_columns_and_converts_mixed_ones() -> None:
