@@ -34,7 +34,7 @@ import pandas as pd
 
 from iml4e_components.error_detection.evaluator import actual_errors
 from iml4e_components.error_detection.features import FeatureConfig, table_features
-from iml4e_components.error_detection.profiles import cosine_similarity, table_profiles
+from iml4e_components.error_detection.profiles import PROFILE_NAMES, cosine_similarity, table_profiles
 from iml4e_components.error_detection.tables import (
     as_string_frame,
     check_same_shape,
@@ -342,8 +342,8 @@ def _knowledge_base(header: dict[str, Any], arrays: dict[str, np.ndarray], file:
     entries, sources, n_features = header.get("models"), header.get("sources"), header.get("n_features")
     if not isinstance(entries, list) or not entries or not isinstance(sources, list):
         raise bad("models")
-    if type(n_features) is not int or n_features < 1:
-        raise bad("n_features")
+    if n_features != FeatureConfig(**config).width:
+        raise bad("n_features differs from the feature config's width")
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise bad("model entry")
@@ -351,8 +351,8 @@ def _knowledge_base(header: dict[str, Any], arrays: dict[str, np.ndarray], file:
             raise bad("model entry")
     profiles, trees, sizes = arrays["profiles"], arrays["trees_per_model"], arrays["nodes_per_tree"]
     n_nodes = len(arrays["feature"])
-    if profiles.ndim != 2 or len(profiles) != len(entries) or trees.shape != (len(entries),):
-        raise bad("model count")
+    if profiles.shape != (len(entries), len(PROFILE_NAMES)) or trees.shape != (len(entries),):
+        raise bad("model count or profile width")
     if trees.min() < 1 or sizes.ndim != 1 or len(sizes) != trees.sum() or sizes.min() < 1:
         raise bad("tree sizes")
     if (

@@ -177,6 +177,7 @@ def test_a_crafted_knowledge_base_runs_no_code(tmp_path: Path, small_kb: Knowled
         ("feature.npy", "feature", "feature index"),
         ("nodes_per_tree.npy", "sizes", "tree sizes"),
         ("threshold.npy", "text", "not of kind"),
+        ("profiles.npy", "narrow", "profile width"),
     ],
 )
 def test_a_knowledge_base_whose_arrays_do_not_fit_is_refused(
@@ -191,11 +192,24 @@ def test_a_knowledge_base_whose_arrays_do_not_fit_is_refused(
         "feature": lambda a: a + 10_000,
         "sizes": lambda a: a[:-1],
         "text": lambda a: a.astype(str),
+        "narrow": lambda a: a[:, :-1],
     }[array](original)
     path = _rewrite(saved, tmp_path / "bad.kb", {member: _npy(changed)})
     with pytest.raises(ComponentError, match=what) as caught:
         KnowledgeBase.load(path)
     assert "\n" not in str(caught.value) and "rebuild" in str(caught.value)
+
+
+def test_a_knowledge_base_whose_feature_width_differs_from_its_config_is_refused(
+    tmp_path: Path, small_kb: KnowledgeBase
+) -> None:
+    saved = small_kb.save(tmp_path / "kb.kb")
+    with zipfile.ZipFile(saved) as archive:
+        header = json.loads(archive.read("knowledge_base.json"))
+    header["n_features"] += 1
+    path = _rewrite(saved, tmp_path / "wide.kb", {"knowledge_base.json": json.dumps(header).encode()})
+    with pytest.raises(ComponentError, match="n_features differs"):
+        KnowledgeBase.load(path)
 
 
 def test_a_knowledge_base_that_would_unpack_to_too_much_is_refused_before_reading(
