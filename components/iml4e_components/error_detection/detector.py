@@ -20,7 +20,7 @@ from iml4e_components.error_detection.features import (
     SIGNAL_NAMES,
     table_features,
 )
-from iml4e_components.error_detection.knowledge_base import KnowledgeBase
+from iml4e_components.error_detection.knowledge_base import KnowledgeBase, TreeEnsemble
 from iml4e_components.error_detection.misplaced import extended_value_flags
 from iml4e_components.error_detection.oracles import Oracle, labels_for_rows
 from iml4e_components.error_detection.profiles import table_profiles
@@ -282,13 +282,13 @@ def _signals(rows: np.ndarray, inverse: np.ndarray, extended: np.ndarray) -> np.
     return np.column_stack([signals, per_row])
 
 
-def _predict_error_probabilities(models: list[Any], rows: np.ndarray) -> np.ndarray:
+def _predict_error_probabilities(models: list[TreeEnsemble], rows: np.ndarray) -> np.ndarray:
     """Each model's probability of the error class for each feature row, shape (len(rows), len(models))."""
     probabilities = np.empty((len(rows), len(models)), dtype=np.float32)
     for start in range(0, len(rows), PREDICT_BLOCK_ROWS):
         block = np.asfortranarray(rows[start : start + PREDICT_BLOCK_ROWS], dtype=np.float64)
         for i, model in enumerate(models):
-            probabilities[start : start + len(block), i] = model.predict_proba(block)[:, 1]
+            probabilities[start : start + len(block), i] = model.error_probability(block)
     return probabilities
 
 

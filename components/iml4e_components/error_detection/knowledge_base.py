@@ -1,42 +1,143 @@
 """The historical knowledge: one base classifier per column of every historical dirty/clean pair,
 with the column's profile, persisted to one file.
 
-The file is a zlib-compressed pickle: load only knowledge bases you built or trust (like any pickled
-model). Not joblib's format: joblib unpickles in pure Python, which took 5-15 s for the default
-knowledge base's ~190 models here, against about 1 s for the standard C unpickler.
+A knowledge base file holds data only, never code: loading an untrusted file can fail with a message,
+but it cannot run anything. The file is a zip archive (deflate) of
+
+- `knowledge_base.json`: `{"format": "iml4e-saged-knowledge-base", "version": 4, "config": {the
+  FeatureConfig fields}, "sources": [names of the historical pairs], "n_features": int,
+  "models": [{"name": str, "error_rate": float, "baseline": float}, ...]}`;
+- `.npy` arrays read with `allow_pickle=False` (no object arrays): `profiles` (models x profile
+  width, float64), `trees_per_model` (models, int64), `nodes_per_tree` (trees, int64) and, one entry per
+  tree node in order (trees of the first model first, each tree's root first): `feature` (int32),
+  `threshold` (float64), `missing_left` (bool), `left` and `right` (int32, child indices within the
+  tree, always after their parent), `is_leaf` (bool), `value` (float64).
+
+Each base model is a binary gradient-boosted tree ensemble (scikit-learn's HistGradientBoostingClassifier
+at fit time) kept as these arrays: the probability that a cell is wrong is
+`expit(baseline + sum of the trees' leaf values)`, the same numbers scikit-learn computes.
 """
 
 from __future__ import annotations
 
-import pickle
-import zlib
+import io
+import json
+import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from iml4e_components.error_detection.evaluator import actual_errors
 from iml4e_components.error_detection.features import FeatureConfig, table_features
-from iml4e_components.error_detection.profiles import cosine_similarity, table_profiles
+from iml4e_components.error_detection.profiles import PROFILE_NAMES, cosine_similarity, table_profiles
 from iml4e_components.error_detection.tables import (
     as_string_frame,
     check_same_shape,
     check_table,
-    write_atomically,
 )
 from iml4e_components.errors import ComponentError
+from iml4e_components.output_files import write_atomically
 
 KB_FORMAT = "iml4e-saged-knowledge-base"
 #: Bumped whenever features or the file layout change; older files must be rebuilt.
-#: 3: zlib-compressed pickle instead of joblib.
-KB_VERSION = 3
+#: 3: zlib-compressed pickle instead of joblib. 4: arrays and JSON in a zip, no pickle.
+KB_VERSION = 4
 DEFAULT_KB_NAME = "default.kb"
 REBUILD_HINT = (
     "rebuild it with 'python -m iml4e_components.error_detection.build_knowledge_base' or fit a new one"
 )
+_HEADER = "knowledge_base.json"
+#: Refuse files whose members would unpack to more than this (a crafted zip can claim ~1000x its size;
+#: the shipped knowledge base unpacks to about 5 MB).
+MAX_UNPACKED_BYTES = 2 * 1024**3
+_NODE_ARRAYS: dict[str, str] = {
+    "feature": "i",
+    "threshold": "f",
+    "missing_left": "b",
+    "left": "i",
+    "right": "i",
+    "is_leaf": "b",
+    "value": "f",
+}
+_ARRAYS: dict[str, str] = {"profiles": "f", "trees_per_model": "i", "nodes_per_tree": "i", **_NODE_ARRAYS}
+
+
+@dataclass(frozen=True)
+class TreeEnsemble:
+    """A fitted binary gradient-boosted tree ensemble as plain arrays (see the module docstring)."""
+
+    baseline: float
+    n_features: int
+    nodes_per_tree: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    is_leaf: np.ndarray
+    value: np.ndarray
+
+    @classmethod
+    def from_sklearn(cls, model: Any) -> TreeEnsemble:
+        """The trees of a fitted binary HistGradientBoostingClassifier without categorical features
+        (read from its private `_predictors` and `_baseline_prediction`: fit-time only)."""
+        if model.n_trees_per_iteration_ != 1 or model.is_categorical_ is not None:
+            raise ComponentError("only binary gradient boosting on numeric features can be stored")
+        nodes = np.concatenate([predictors[0].nodes for predictors in model._predictors])
+        return cls(
+            baseline=float(model._baseline_prediction.ravel()[0]),
+            n_features=int(model.n_features_in_),
+            nodes_per_tree=np.array([len(p[0].nodes) for p in model._predictors], dtype=np.int64),
+            feature=nodes["feature_idx"].astype(np.int32),
+            threshold=nodes["num_threshold"].astype(np.float64),
+            missing_left=nodes["missing_go_to_left"].astype(bool),
+            left=nodes["left"].astype(np.int32),
+            right=nodes["right"].astype(np.int32),
+            is_leaf=nodes["is_leaf"].astype(bool),
+            value=nodes["value"].astype(np.float64),
+        )
+
+    def error_probability(self, x: np.ndarray) -> np.ndarray:
+        """Probability of the error class for each row of `x` (rows x n_features; NaN follows each
+        split's learned missing-value side), as scikit-learn's `predict_proba(x)[:, 1]`."""
+        from scipy.special import expit
+
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ComponentError(
+                f"feature rows have {x.shape[-1]} columns, the base model expects {self.n_features}; {REBUILD_HINT}"
+            )
+        raw = np.zeros(len(x), dtype=np.float64)
+        raw += self.baseline
+        out = np.empty(len(x), dtype=np.float64)
+        start = 0
+        for size in self.nodes_per_tree.tolist():
+            stop = start + size
+            feature, threshold = self.feature[start:stop], self.threshold[start:stop]
+            missing_left, is_leaf, value = (
+                self.missing_left[start:stop],
+                self.is_leaf[start:stop],
+                self.value[start:stop],
+            )
+            left, right = self.left[start:stop], self.right[start:stop]
+            pending = [(0, np.arange(len(x)))]
+            while pending:
+                node, rows = pending.pop()
+                if is_leaf[node]:
+                    out[rows] = value[node]
+                    continue
+                cells = x[rows, feature[node]]
+                go_left = np.where(np.isnan(cells), missing_left[node], cells <= threshold[node])
+                for child, subset in ((left[node], rows[go_left]), (right[node], rows[~go_left])):
+                    if len(subset):
+                        pending.append((int(child), subset))
+            raw += out
+            start = stop
+        return np.asarray(expit(raw))
 
 
 @dataclass
@@ -45,7 +146,7 @@ class BaseModel:
 
     name: str
     profile: np.ndarray
-    model: object
+    model: TreeEnsemble
     error_rate: float
 
 
@@ -123,7 +224,14 @@ class KnowledgeBase:
                     random_state=seed,
                 )
                 model.fit(features.column(j)[rows], labels[rows])
-                models.append(BaseModel(f"{name}:{column}", profiles[j], model, float(labels.mean())))
+                models.append(
+                    BaseModel(
+                        f"{name}:{column}",
+                        profiles[j],
+                        TreeEnsemble.from_sklearn(model),
+                        float(labels.mean()),
+                    )
+                )
         if not models:
             raise ComponentError(
                 "no historical column has at least two wrong and two right cells; pass dirty/clean pairs with errors"
@@ -139,42 +247,141 @@ class KnowledgeBase:
         return KnowledgeBase(self.config, self.models + other.models, self.sources + other.sources)
 
     def save(self, path: str | Path) -> Path:
-        """Write the knowledge base to `path` atomically; returns the path."""
-        payload = {"format": KB_FORMAT, "version": self.version, "knowledge_base": self}
-        data = zlib.compress(pickle.dumps(payload, protocol=5), 6)
+        """Write the knowledge base to `path` atomically (the format of the module docstring)."""
+        header = {
+            "format": KB_FORMAT,
+            "version": self.version,
+            "config": asdict(self.config),
+            "sources": self.sources,
+            "n_features": self.models[0].model.n_features,
+            "models": [
+                {"name": m.name, "error_rate": m.error_rate, "baseline": m.model.baseline}
+                for m in self.models
+            ],
+        }
+        arrays = {
+            "profiles": self.profiles,
+            "trees_per_model": np.array([len(m.model.nodes_per_tree) for m in self.models], dtype=np.int64),
+            "nodes_per_tree": np.concatenate([m.model.nodes_per_tree for m in self.models]),
+            **{name: np.concatenate([getattr(m.model, name) for m in self.models]) for name in _NODE_ARRAYS},
+        }
 
         def write(tmp: Path) -> None:
-            tmp.write_bytes(data)
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+                archive.writestr(_HEADER, json.dumps(header, indent=1))
+                for name, array in arrays.items():
+                    buffer = io.BytesIO()
+                    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                    archive.writestr(f"{name}.npy", buffer.getvalue())
 
         write_atomically(path, write)
         return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> KnowledgeBase:
-        """Read a knowledge base file; a file of another version or kind is refused with the fix."""
+        """Read a knowledge base file; never runs code from it. A file of another version or kind, or
+        one whose arrays do not fit together, is refused with the fix."""
         file = Path(path)
         if not file.is_file():
             raise ComponentError(
                 f"knowledge base file not found: {file}; pass --kb with an existing file or omit it"
             )
         try:
-            payload = pickle.loads(zlib.decompress(file.read_bytes()))
-        except Exception as exc:
+            with zipfile.ZipFile(file) as archive:
+                unpacked = sum(info.file_size for info in archive.infolist())
+                if unpacked > MAX_UNPACKED_BYTES:
+                    raise ComponentError(
+                        f"{file} would unpack to {unpacked:,} bytes, more than a knowledge base may hold "
+                        f"({MAX_UNPACKED_BYTES:,}); {REBUILD_HINT}"
+                    )
+                header = json.loads(archive.read(_HEADER))
+                if not isinstance(header, dict) or header.get("format") != KB_FORMAT:
+                    raise ComponentError(f"{file} is not an iml4e knowledge base; {REBUILD_HINT}")
+                if header.get("version") != KB_VERSION:
+                    raise ComponentError(
+                        f"knowledge base {file} has version {header.get('version')}, this iml4e reads version "
+                        f"{KB_VERSION}; {REBUILD_HINT}"
+                    )
+                arrays = {name: _read_array(archive, name, kind, file) for name, kind in _ARRAYS.items()}
+        except ComponentError:
+            raise
+        except Exception as exc:  # any malformed file (not a zip, bad JSON, a pickled array): refuse it
             raise ComponentError(
-                f"{file} is not an iml4e knowledge base of version {KB_VERSION} ({type(exc).__name__}); "
-                f"{REBUILD_HINT}"
+                f"{file} is not an iml4e knowledge base of version {KB_VERSION} ({type(exc).__name__}; files "
+                f"from before version 4 were pickles and are no longer read); {REBUILD_HINT}"
             ) from exc
-        if not isinstance(payload, dict) or payload.get("format") != KB_FORMAT:
-            raise ComponentError(f"{file} is not an iml4e knowledge base; {REBUILD_HINT}")
-        if payload.get("version") != KB_VERSION:
-            raise ComponentError(
-                f"knowledge base {file} has version {payload.get('version')}, this iml4e reads version {KB_VERSION}; "
-                f"{REBUILD_HINT}"
-            )
-        knowledge_base = payload["knowledge_base"]
-        if not isinstance(knowledge_base, cls):
-            raise ComponentError(f"{file} is not an iml4e knowledge base; {REBUILD_HINT}")
-        return knowledge_base
+        return _knowledge_base(header, arrays, file)
+
+
+def _read_array(archive: zipfile.ZipFile, name: str, kind: str, file: Path) -> np.ndarray:
+    """One `.npy` member, without pickle, of the expected dtype kind (b, i or f)."""
+    with archive.open(f"{name}.npy") as member:
+        array = np.lib.format.read_array(io.BytesIO(member.read()), allow_pickle=False)
+    if array.dtype.kind != kind:
+        raise ComponentError(
+            f"{file}: array {name} has dtype {array.dtype}, not of kind {kind!r}; {REBUILD_HINT}"
+        )
+    return np.asarray(array)
+
+
+def _knowledge_base(header: dict[str, Any], arrays: dict[str, np.ndarray], file: Path) -> KnowledgeBase:
+    """Check that the header and arrays fit together (every index in range, children after their
+    parent, so prediction always ends) and build the knowledge base."""
+
+    def bad(what: str) -> ComponentError:
+        return ComponentError(f"{file} is an inconsistent knowledge base ({what}); {REBUILD_HINT}")
+
+    config_fields = {f.name for f in fields(FeatureConfig)}
+    config = header.get("config")
+    if (
+        not isinstance(config, dict)
+        or set(config) != config_fields
+        or not all(type(v) is int for v in config.values())
+    ):
+        raise bad("config")
+    entries, sources, n_features = header.get("models"), header.get("sources"), header.get("n_features")
+    if not isinstance(entries, list) or not entries or not isinstance(sources, list):
+        raise bad("models")
+    if n_features != FeatureConfig(**config).width:
+        raise bad("n_features differs from the feature config's width")
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise bad("model entry")
+        if not all(isinstance(entry.get(key), int | float) for key in ("error_rate", "baseline")):
+            raise bad("model entry")
+    profiles, trees, sizes = arrays["profiles"], arrays["trees_per_model"], arrays["nodes_per_tree"]
+    n_nodes = len(arrays["feature"])
+    if profiles.shape != (len(entries), len(PROFILE_NAMES)) or trees.shape != (len(entries),):
+        raise bad("model count or profile width")
+    if trees.min() < 1 or sizes.ndim != 1 or len(sizes) != trees.sum() or sizes.min() < 1:
+        raise bad("tree sizes")
+    if (
+        any(a.shape != (n_nodes,) for name, a in arrays.items() if name in _NODE_ARRAYS)
+        or sizes.sum() != n_nodes
+    ):
+        raise bad("node count")
+    tree_start = np.repeat(np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
+    local = np.arange(n_nodes) - tree_start
+    size_of_node = np.repeat(sizes, sizes)
+    internal = ~arrays["is_leaf"]
+    for child in (arrays["left"], arrays["right"]):
+        if np.any(internal & ((child <= local) | (child >= size_of_node))):
+            raise bad("child index")
+    if np.any(internal & ((arrays["feature"] < 0) | (arrays["feature"] >= n_features))):
+        raise bad("feature index")
+    models = []
+    tree_offsets = np.concatenate([[0], np.cumsum(trees)])
+    node_offsets = np.concatenate([[0], np.cumsum(sizes)])
+    for i, entry in enumerate(entries):
+        first, last = node_offsets[tree_offsets[i]], node_offsets[tree_offsets[i + 1]]
+        ensemble = TreeEnsemble(
+            baseline=float(entry["baseline"]),
+            n_features=n_features,
+            nodes_per_tree=sizes[tree_offsets[i] : tree_offsets[i + 1]],
+            **{name: arrays[name][first:last] for name in _NODE_ARRAYS},
+        )
+        models.append(BaseModel(entry["name"], profiles[i], ensemble, float(entry["error_rate"])))
+    return KnowledgeBase(config=FeatureConfig(**config), models=models, sources=[str(s) for s in sources])
 
 
 def default_knowledge_base_path() -> Path:

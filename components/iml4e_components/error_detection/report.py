@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from iml4e_components.error_detection.detector import DetectionResult
-from iml4e_components.error_detection.tables import write_atomically
+from iml4e_components.output_files import write_atomically
 
 MAX_BLOCKS = 40
 TOP_CELLS = 25

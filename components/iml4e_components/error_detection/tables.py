@@ -6,15 +6,13 @@ every cell compare as different. Empty cells stay empty strings (`keep_default_n
 
 from __future__ import annotations
 
-import csv
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from iml4e_components.csv_files import check_rectangular_csv
 from iml4e_components.errors import ComponentError
+from iml4e_components.output_files import write_atomically
 
 
 def read_string_table(path: str | Path, *, what: str = "table", min_columns: int = 2) -> pd.DataFrame:
@@ -50,30 +48,12 @@ def read_string_table(path: str | Path, *, what: str = "table", min_columns: int
         raise ComponentError(
             f"{what} {file} has ragged rows ({reason}); every row needs as many fields as the header"
         ) from exc
-    ragged = _first_ragged_line(file)
-    if ragged is not None or not isinstance(frame.index, pd.RangeIndex) or frame.isna().to_numpy().any():
-        where = (
-            f"line {ragged[0]} has {ragged[1]} fields, the header {ragged[2]}"
-            if ragged
-            else "field counts differ"
-        )
+    check_rectangular_csv(file, what)
+    if not isinstance(frame.index, pd.RangeIndex) or frame.isna().to_numpy().any():
         raise ComponentError(
-            f"{what} {file} has ragged rows ({where}); every row needs as many fields as the header"
+            f"{what} {file} has ragged rows (field counts differ); every row needs as many fields as the header"
         )
     return check_table(frame, what=f"{what} {file}", min_columns=min_columns)
-
-
-def _first_ragged_line(file: Path) -> tuple[int, int, int] | None:
-    """(line number, fields, header fields) of the first non-blank row whose field count differs."""
-    with open(file, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            return None
-        for row in reader:
-            if row and len(row) != len(header):
-                return reader.line_num, len(row), len(header)
-    return None
 
 
 def is_parquet(path: str | Path) -> bool:
@@ -127,26 +107,6 @@ def check_same_shape(
             f"{what} have different shapes ({dirty.shape[0]}x{dirty.shape[1]} vs {clean.shape[0]}x{clean.shape[1]}); "
             "pass a clean table with the same rows and columns in the same order"
         )
-
-
-def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` on a temporary file next to `path`, then rename it over `path`.
-
-    A failure leaves no partial file behind.
-    """
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise ComponentError(f"output directory {directory} does not exist; create it or choose another path")
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_csv_atomically(frame: pd.DataFrame, path: str | Path) -> None:

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from iml4e_components.errors import ComponentError
 from iml4e_components.lineage.graph import LineageGraph, TreeNode, graph_html, tree_edges
 from iml4e_components.lineage.resolve import ModelRef
+from iml4e_components.output_files import check_output_directory
 
 CARD_ARTIFACTS = "model_card"
 
@@ -30,11 +30,7 @@ def export_bundle(ref: ModelRef, graph: LineageGraph, tree: TreeNode, target: Pa
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ComponentError(
-            f"output directory {target} already exists and is not empty; pass a new directory"
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
+    check_output_directory(target, "documentation bundle")
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         client = mlflow.MlflowClient()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from iml4e_components.errors import ComponentError
+from iml4e_components.output_files import open_private_append
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,8 @@ def _locked(fd: int) -> Iterator[None]:
 def append_event(event: dict[str, Any], path: Path | None = None) -> None:
     """Append one event as one line; concurrent appenders never interleave their bytes."""
     target = path or default_store_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(event, separators=(",", ":"), sort_keys=True, default=str) + "\n").encode("utf-8")
-    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_private_append(target)
     try:
         with _locked(fd):
             size = os.fstat(fd).st_size

@@ -16,10 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from iml4e_components.errors import ComponentError
+from iml4e_components.output_files import write_text_atomically
+from iml4e_components.structured_files import load_structured_file
 
 SCHEMA_VERSION = "0.0.2"
 
@@ -189,35 +190,10 @@ def parse_card(data: Any, source: str) -> ModelCard:
         raise ComponentError(f"model card {source}: field '{where}': {first['msg']}; {hint}") from exc
 
 
-def load_structured(path: Path, what: str) -> Any:
-    """Parse a JSON or YAML file; a one-line error names the file, the line and the fix."""
-    if not path.is_file():
-        raise ComponentError(f"{what} not found: {path}; pass an existing JSON or YAML file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ComponentError(f"cannot read {what} {path}: {exc}") from exc
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ComponentError(
-                f"{what} {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                "fix the syntax"
-            ) from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ComponentError(f"{what} {path} is not valid YAML ({where}{problem}); fix the syntax") from exc
-
-
 def load_card(path: str | Path) -> ModelCard:
     """Read a card from MCT JSON or from YAML with the same sections."""
     file = Path(path)
-    return parse_card(load_structured(file, "model card"), str(file))
+    return parse_card(load_structured_file(file, "model card"), str(file))
 
 
 def merge_cards(generated: ModelCard, human: ModelCard) -> ModelCard:
@@ -237,16 +213,6 @@ def _merge(base: Any, extra: Any) -> Any:
     return extra if extra not in (None, "", [], {}) else base
 
 
-def write_text_atomically(path: str | Path, text: str) -> Path:
-    """Write `text` to a temporary file beside `path`, then rename it: readers never see half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(target)
-    return target
-
-
 def write_card(card: ModelCard, path: str | Path) -> Path:
     """Write MCT JSON atomically."""
-    return write_text_atomically(path, card.to_json())
+    return write_text_atomically(path, card.to_json(), "model card", create_parent=True)

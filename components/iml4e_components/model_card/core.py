@@ -13,11 +13,11 @@ from iml4e_components.model_card.card import (
     load_card,
     merge_cards,
     write_card,
-    write_text_atomically,
 )
 from iml4e_components.model_card.generate import card_from_run
 from iml4e_components.model_card.render import render_html
 from iml4e_components.model_card.spec import Verdict, check_card, load_spec
+from iml4e_components.output_files import write_text_atomically
 
 #: The human part of the demo churn model's card, used when the pipeline names none.
 SHIPPED_HUMAN_CARD = Path(__file__).parent / "human" / "churn.yaml"
@@ -79,7 +79,7 @@ def gate_model_card(
     outcome = GateOutcome(card=card, verdict=check_card(card, conformance))
     html = render_html(card, outcome.verdict)
     write_card(card, card_path)
-    write_text_atomically(html_path, html)
+    write_text_atomically(html_path, html, "model card page", create_parent=True)
     log_card(run_id, outcome, html)
     if not outcome.verdict.passed:
         raise ComponentError(outcome.verdict.summary() + "; fix the card or the model before registering")

@@ -9,8 +9,9 @@ from pathlib import Path
 import jinja2
 
 from iml4e_components.errors import ComponentError
-from iml4e_components.model_card.card import ModelCard, write_text_atomically
+from iml4e_components.model_card.card import ModelCard
 from iml4e_components.model_card.spec import Verdict
+from iml4e_components.output_files import write_text_atomically
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("iml4e_components.model_card", "templates"),
@@ -87,4 +88,4 @@ def write_rendered(card: ModelCard, path: str | Path, verdict: Verdict | None = 
         raise ComponentError(
             f"cannot render a model card to '{target.name}'; name the output file .html or .md"
         )
-    return write_text_atomically(target, text)
+    return write_text_atomically(target, text, "rendered model card", create_parent=True)

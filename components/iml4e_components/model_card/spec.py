@@ -27,7 +27,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from iml4e_components.errors import ComponentError
-from iml4e_components.model_card.card import ModelCard, load_structured
+from iml4e_components.model_card.card import ModelCard
+from iml4e_components.structured_files import load_structured_file
 
 SPECS_DIR = Path(__file__).parent / "specs"
 
@@ -214,7 +215,7 @@ def load_spec(name_or_path: str | Path) -> ConformanceSpec:
                 f"conformance spec '{text}' not found; pass a YAML file or a shipped spec: "
                 f"{', '.join(shipped_specs())}"
             )
-    return parse_spec(load_structured(path, "conformance spec"), str(path))
+    return parse_spec(load_structured_file(path, "conformance spec"), str(path))
 
 
 def parse_spec(data: Any, source: str) -> ConformanceSpec:

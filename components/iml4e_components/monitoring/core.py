@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from iml4e_components.errors import ComponentError
 from iml4e_components.monitoring.drift import DriftResult, compute_drift
 from iml4e_components.monitoring.prometheus import DriftGauges
 from iml4e_components.monitoring.quality import QualityResult, compute_quality, labels_from_lines
+from iml4e_components.output_files import write_text_atomically
 from iml4e_components.serving.log_store import LocalLogStore, LogStore
 from iml4e_components.serving.request_log import LOG_COLUMNS
 
@@ -125,15 +124,7 @@ def check_drift(
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, text + "\n", create_parent=True)
 
 
 def parse_watch(items: list[str]) -> dict[str, str]:

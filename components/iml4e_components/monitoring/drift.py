@@ -9,8 +9,6 @@ all read from.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from iml4e_components.errors import ComponentError
+from iml4e_components.output_files import write_atomically
 
 #: Share of drifted columns from which the whole dataset counts as drifted (Evidently's default).
 DEFAULT_DRIFT_SHARE = 0.5
@@ -94,17 +93,13 @@ class DriftResult:
 def save_report_html(snapshot: Any, path: str | Path) -> Path:
     """Write an Evidently snapshot's HTML to `path` atomically (temporary file, then rename)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".html", dir=target.parent)
-    os.close(fd)
-    try:
+
+    def write(tmp: Path) -> None:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            snapshot.save_html(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            snapshot.save_html(str(tmp))
+
+    write_atomically(target, write, "report", create_parent=True)
     return target
 
 

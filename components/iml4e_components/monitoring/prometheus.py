@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
 from iml4e_components.monitoring.drift import DriftResult
 from iml4e_components.monitoring.quality import QualityResult
+from iml4e_components.output_files import write_atomically
 
 
 class DriftGauges:
@@ -116,10 +117,9 @@ class DriftGauges:
 
     def write_textfile(self, path: str | Path) -> Path:
         """Write the gauges in the Prometheus text format (atomically) for node-exporter's textfile collector."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_to_textfile(str(target), self.registry)
-        return target
+        return write_atomically(
+            path, lambda tmp: write_to_textfile(str(tmp), self.registry), "drift gauges", create_parent=True
+        )
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Expose the gauges over HTTP at http://host:port/metrics (loopback unless told otherwise)."""

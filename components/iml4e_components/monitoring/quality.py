@@ -20,12 +20,15 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from iml4e_components.csv_files import check_rectangular_csv
 from iml4e_components.errors import ComponentError
 from iml4e_components.monitoring.drift import save_report_html
 from iml4e_components.serving.request_log import PREDICTION_COLUMN, REQUEST_ID_COLUMN, REQUEST_ROW_COLUMN
 
 LABEL_COLUMN = "label"
 _TARGET, _PREDICTED = "target", "prediction"
+#: The largest row index a label may name (a row of one request's batch; far above any real batch).
+MAX_REQUEST_ROW = 1_000_000_000
 
 
 def label_lines_from_csv(path: str | Path) -> bytes:
@@ -35,8 +38,15 @@ def label_lines_from_csv(path: str | Path) -> bytes:
         raise ComponentError(
             f"label file {source} does not exist; give a CSV with columns request_id,label[,row]"
         )
+    check_rectangular_csv(source, "label file")
     try:
-        table = pd.read_csv(source, dtype={"request_id": "string", "label": "string"}, keep_default_na=False)
+        table = pd.read_csv(
+            source,
+            dtype={"request_id": "string", "label": "string"},
+            keep_default_na=False,
+            index_col=False,
+            encoding="utf-8",
+        )
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ComponentError(
@@ -55,10 +65,12 @@ def label_lines_from_csv(path: str | Path) -> bytes:
         raise ComponentError(f"{source} holds no labels; add one line per labeled request")
     rows = table["row"] if "row" in table.columns else pd.Series(0, index=table.index)
     numeric = pd.to_numeric(rows, errors="coerce")
-    bad = [int(i) + 2 for i in table.index[numeric.isna() | (numeric < 0) | (numeric % 1 != 0)]]
+    wrong = numeric.isna() | (numeric < 0) | (numeric > MAX_REQUEST_ROW) | (numeric % 1 != 0)
+    bad = [int(i) + 2 for i in table.index[wrong]]
     if bad:
         raise ComponentError(
-            f"{source}: row must be a whole number >= 0 (CSV lines {bad[:5]}); fix those lines"
+            f"{source}: row must be a whole number from 0 to {MAX_REQUEST_ROW:,} (CSV lines {bad[:5]}); "
+            "fix those lines"
         )
     blank = [
         int(i) + 2 for i in table.index[(table["request_id"].str.strip() == "") | (table[LABEL_COLUMN] == "")]

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from iml4e_components.errors import ComponentError
+from iml4e_components.output_files import write_atomically
 from iml4e_components.serving.request_log import (
     BackgroundLogWriter,
     RequestLogWriter,
@@ -70,17 +71,8 @@ class LocalLogStore:
 
     def add_labels(self, model: str, data: bytes) -> str:
         """Store label lines as a new file (written to a temporary name, then renamed)."""
-        directory = request_log_dir(self.state_dir, model)
-        directory.mkdir(parents=True, exist_ok=True)
-        target = directory / f"labels-{_stamp()}-{uuid.uuid4().hex[:8]}.jsonl"
-        temporary = directory / f".{target.name}.tmp"
-        try:
-            temporary.write_bytes(data)
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        return str(target)
+        target = request_log_dir(self.state_dir, model) / f"labels-{_stamp()}-{uuid.uuid4().hex[:8]}.jsonl"
+        return str(write_atomically(target, lambda tmp: tmp.write_bytes(data), "labels", create_parent=True))
 
     def label_lines(self, model: str) -> Iterator[bytes]:
         directory = request_log_dir(self.state_dir, model)

@@ -28,6 +28,7 @@ import orjson
 import pandas as pd
 
 from iml4e_components.errors import ComponentError
+from iml4e_components.output_files import open_private_append
 
 #: Column the reader adds: when the request was served (UTC).
 REQUEST_TIME_COLUMN = "request_time"
@@ -191,10 +192,8 @@ class RequestLogWriter(BackgroundLogWriter):
         super().__init__(model, sample_rate, max_pending, seed, on_drop=on_drop)
 
     def _write(self, data: bytes, count: int) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         day = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
-        path = self.directory / f"requests-{day}-{os.getpid()}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = open_private_append(self.directory / f"requests-{day}-{os.getpid()}.jsonl")
         try:
             os.write(fd, data)
         finally:

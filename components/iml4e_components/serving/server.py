@@ -321,6 +321,7 @@ def build_app(
 ) -> InferenceFront:
     """KServe's REST app (health, metadata, errors) for `model`, behind iml4e's inference front."""
     from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
     from kserve import errors
     from kserve.model_repository import ModelRepository
     from kserve.protocol.dataplane import DataPlane
@@ -328,10 +329,29 @@ def build_app(
     from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
     from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
 
+    class KnownModelsExtension(ModelRepositoryExtension):  # type: ignore[misc]  # kserve ships no type hints
+        """Loading a model this server does not hold is the client's mistake (404), not a server
+        failure (KServe's 503, which would count against the 5xx alert)."""
+
+        async def load(self, model_name: str) -> None:
+            if self._model_registry.get_model(model_name) is None:
+                raise errors.ModelNotFound(model_name)
+            await super().load(model_name)
+
+    async def not_available(_: object, exc: NotImplementedError) -> JSONResponse:
+        # KServe raises NotImplementedError for what this server does not offer (e.g. :explain without
+        # an explainer): a 4xx for the client, not KServe's 501.
+        return JSONResponse(
+            status_code=404,
+            content={
+                "error": f"not available on this server ({exc}); model '{model.name}' answers predict/infer"
+            },
+        )
+
     repository = ModelRepository(models_dir="/nonexistent")
     repository.update(model)
     dataplane = DataPlane(model_registry=repository)
-    extension = ModelRepositoryExtension(model_registry=repository)
+    extension = KnownModelsExtension(model_registry=repository)
     app = FastAPI(title="iml4e model server", docs_url=None, redoc_url=None)
     app.add_api_route("/", dataplane.live, methods=["GET"])
     register_v1_endpoints(app, dataplane, extension)
@@ -340,7 +360,7 @@ def build_app(
     app.add_exception_handler(errors.InferenceError, errors.inference_error_handler)
     app.add_exception_handler(errors.ModelNotFound, errors.model_not_found_handler)
     app.add_exception_handler(errors.ModelNotReady, errors.model_not_ready_handler)
-    app.add_exception_handler(NotImplementedError, errors.not_implemented_error_handler)
+    app.add_exception_handler(NotImplementedError, not_available)
     app.add_exception_handler(errors.ServerNotLive, errors.server_not_live_handler)
     app.add_exception_handler(errors.ServerNotReady, errors.server_not_ready_handler)
     app.add_exception_handler(Exception, errors.generic_exception_handler)

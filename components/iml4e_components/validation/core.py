@@ -27,6 +27,7 @@ import pandas as pd
 
 from iml4e_components.datasets.core import require_columns
 from iml4e_components.errors import ComponentError
+from iml4e_components.structured_files import load_structured_file, parse_structured_text
 
 TYPES = ("integer", "number", "string", "boolean")
 RULE_KEYS = frozenset({"type", "min", "max", "allowed", "nullable"})
@@ -140,23 +141,13 @@ def load_schema(text: str) -> Schema:
     """A schema from JSON text or from a `.json`/`.yaml`/`.yml` file path."""
     stripped = text.strip()
     if stripped.startswith("{"):
-        try:
-            return parse_schema(json.loads(stripped))
-        except json.JSONDecodeError as exc:
-            raise ComponentError(f"schema is not valid JSON ({exc.msg} at position {exc.pos})") from exc
+        return parse_schema(parse_structured_text(stripped, "schema", as_json=True))
     path = Path(stripped)
     if not path.is_file():
         raise ComponentError(
             f"schema file not found: {stripped}; pass a JSON/YAML file or the schema as JSON text"
         )
-    import yaml
-
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ComponentError(
-            f"schema file {path} is not valid YAML/JSON: {str(exc).splitlines()[0]}"
-        ) from exc
+    content = load_structured_file(path, "schema file")
     return parse_schema(content)
 
 

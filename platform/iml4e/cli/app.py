@@ -26,6 +26,21 @@ def _exit_code_for(exc: BaseException) -> int:
     return 1
 
 
+def _unexpected_message(exc: BaseException) -> str:
+    """One line for a bug: what happened and where its traceback was kept (the crash log), so a bug
+    report needs no rerun."""
+    from iml4e.local.state import write_crash_log
+
+    first = str(exc).splitlines()[0] if str(exc).strip() else ""
+    crash_log = write_crash_log(traceback.format_exc())
+    where = (
+        f"the traceback is in {crash_log} (attach it to a bug report)"
+        if crash_log is not None
+        else "rerun with --verbose for the traceback"
+    )
+    return f"unexpected {type(exc).__name__}: {first}; {where}"
+
+
 class Iml4eGroup(TyperGroup):
     """Catches every error once: one line on stderr, an exit code, a traceback only with --verbose."""
 
@@ -45,9 +60,7 @@ class Iml4eGroup(TyperGroup):
             if isinstance(exc, Iml4eError | ComponentError):
                 console.error(str(exc))
             else:
-                console.error(
-                    f"unexpected {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)"
-                )
+                console.error(_unexpected_message(exc))
             raise typer.Exit(_exit_code_for(exc)) from None
 
 
@@ -109,6 +122,9 @@ _register_commands()
 
 def main() -> None:
     """Console-script entry point."""
+    from iml4e_components.output_files import remove_temporaries_on_sigterm
+
+    remove_temporaries_on_sigterm()
     app(prog_name="iml4e")
 
 

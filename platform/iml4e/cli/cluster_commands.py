@@ -49,8 +49,14 @@ def load_platform_config(
     context: str | None = None,
 ) -> PlatformConfig:
     """iml4e.yaml with the command-line overrides applied."""
-    from iml4e.installer.config import load_config
+    from iml4e.installer.config import DEFAULT_CONFIG_FILE, load_config
+    from iml4e_components.structured_files import load_structured_file
 
+    file = Path(config) if config is not None else Path(DEFAULT_CONFIG_FILE)
+    if file.exists():
+        # The same read and safe parse load_config does, first, so that bytes that are not UTF-8 or a
+        # crafted deep nesting get a one-line message naming the file (load_config lets them through).
+        load_structured_file(file, "config file")
     loaded = load_config(config).with_profile(profile)
     overrides = {key: value for key, value in (("kubeconfig", kubeconfig), ("context", context)) if value}
     if overrides:

@@ -61,6 +61,9 @@ def detect(
     """Find the erroneous cells of DIRTY.csv (SAGED meta-learning; without labels, zero-label mode)."""
     if (clean is not None) + (labels is not None) + interactive > 1:
         raise UsageError("--clean, --labels and --interactive exclude each other; pass at most one")
+    from iml4e_components.output_files import check_output_paths
+
+    check_output_paths((output, "mask"), (report, "report"))
     from iml4e_components.error_detection.evaluator import actual_errors, score_cells
     from iml4e_components.error_detection.oracles import InteractiveOracle, LabelsFileOracle, Oracle
     from iml4e_components.error_detection.report import write_report
@@ -151,7 +154,9 @@ def inject(
     """Corrupt CLEAN.csv with known errors (typo, missing, placeholder, format, outlier, swap, rule)."""
     from iml4e_components.error_detection.injection import inject_errors
     from iml4e_components.error_detection.tables import read_string_table, write_csv_atomically
+    from iml4e_components.output_files import check_output_paths
 
+    check_output_paths((output, "dirty table"), (mask, "mask"))
     table = read_string_table(clean, what="clean table", min_columns=1)
     dirty, corrupted = inject_errors(table, rate, [k.strip() for k in kinds.split(",") if k.strip()], seed)
     write_csv_atomically(dirty, output)
@@ -195,7 +200,9 @@ def fit(
         log_knowledge_base_to_mlflow,
     )
     from iml4e_components.error_detection.pairs import find_pairs, read_pair
+    from iml4e_components.output_files import check_output_paths
 
+    check_output_paths((output, "knowledge base"))
     pairs = find_pairs(folders)
     tables = [read_pair(dirty, clean) for dirty, clean in pairs.values()]
     with console.err.status(f"fitting base models on {len(tables)} dirty/clean pairs..."):

@@ -67,7 +67,9 @@ def card_render(
     from iml4e_components.model_card.card import load_card
     from iml4e_components.model_card.render import write_rendered
     from iml4e_components.model_card.spec import check_card, load_spec
+    from iml4e_components.output_files import check_output_path
 
+    check_output_path(output, "rendered model card", create_parent=True)
     loaded = load_card(card)
     verdict = check_card(loaded, load_spec(spec)) if spec else None
     written = write_rendered(loaded, output, verdict)
@@ -169,13 +171,15 @@ def lineage_show(
 ) -> None:
     """Walk back from a model to its raw data, or forward from a dataset to every model built on it."""
     from iml4e.errors import UsageError
-    from iml4e.local.state import atomic_write_text
     from iml4e.paths import state_dir
     from iml4e_components.lineage.graph import graph_html
     from iml4e_components.lineage.resolve import is_model_uri
+    from iml4e_components.output_files import check_output_path, write_text_atomically
 
     if target.startswith(("deployment:", "serve:")):
         target = _deployed_model(target)
+    picture = graph_file or state_dir() / "lineage" / "graphs" / f"{_slug(target)}.html"
+    check_output_path(picture, "lineage graph", create_parent=True)
     if is_model_uri(target):
         ref, graph, tree = _model_tree(target)
         upstream, subject = True, {"model": ref.as_dict()}
@@ -191,9 +195,9 @@ def lineage_show(
         tree = graph.downstream(dataset.key)
         upstream, subject = False, {"dataset": dataset.as_dict()}
         related = {"models": graph.models_in(tree)}
-    picture = graph_file or state_dir() / "lineage" / "graphs" / f"{_slug(target)}.html"
-    picture.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(picture, graph_html(f"Lineage of {target}", tree, upstream=upstream))
+    write_text_atomically(
+        picture, graph_html(f"Lineage of {target}", tree, upstream=upstream), "lineage graph"
+    )
     if json_output:
         console.print_json({**subject, **related, "tree": tree.as_dict(), "graph": str(picture)})
         return
@@ -219,9 +223,11 @@ def lineage_export(
     from iml4e.errors import UsageError
     from iml4e_components.lineage.export import export_bundle
     from iml4e_components.lineage.resolve import is_model_uri
+    from iml4e_components.output_files import check_output_directory
 
     if not is_model_uri(target):
         raise UsageError(f"'{target}' is not a model URI; pass models:/NAME@ALIAS or models:/NAME/VERSION")
+    check_output_directory(output, "documentation bundle")
     ref, graph, tree = _model_tree(target)
     files = export_bundle(ref, graph, tree, output)
     if json_output:

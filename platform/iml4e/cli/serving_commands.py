@@ -132,13 +132,20 @@ def monitor(
     """Compare a served model's logged inputs with reference data (Evidently): HTML report + Prometheus gauges."""
     from iml4e.errors import UsageError
     from iml4e.local import serving
+    from iml4e.local.state import ensure_writable_state_dir
     from iml4e.paths import state_dir
     from iml4e_components.datasets.core import load_table
-    from iml4e_components.monitoring.core import check_drift, parse_window
+    from iml4e_components.monitoring.core import check_drift, monitoring_dir, parse_window
     from iml4e_components.monitoring.prometheus import DriftGauges
+    from iml4e_components.output_files import check_output_path
     from iml4e_components.serving.log_store import request_log_store
 
     served = serving.check_name(name or serving.default_name(model_uri))
+    check_output_path(
+        monitoring_dir(ensure_writable_state_dir(), served) / "latest.json",
+        "drift report",
+        create_parent=True,
+    )
     window_seconds = parse_window(window)
     if interval <= 0:
         raise UsageError(f"--interval {interval} must be positive; use e.g. 300 for every five minutes")
@@ -212,13 +219,13 @@ def label(
 ) -> None:
     """Record ground-truth labels of served requests; `iml4e monitor` then reports the model's quality."""
     from iml4e.local import serving
-    from iml4e.paths import state_dir
+    from iml4e.local.state import ensure_writable_state_dir
     from iml4e_components.monitoring.quality import label_lines_from_csv
     from iml4e_components.serving.log_store import request_log_store
 
     served = serving.check_name(name or serving.default_name(model_uri))
     lines = label_lines_from_csv(labels)
-    store = request_log_store(state_dir())
+    store = request_log_store(ensure_writable_state_dir())
     assert store is not None  # a state directory always exists locally
     where = store.add_labels(served, lines)
     count = lines.count(b"\n")

@@ -191,7 +191,9 @@ class _TaskLog(io.TextIOBase):
 
 @contextmanager
 def _captured(log_path: Path, on_line: Callable[[str], None]) -> Iterator[None]:
-    with open(log_path, "a", encoding="utf-8") as sink:
+    from iml4e_components.output_files import open_private_append
+
+    with open(open_private_append(log_path), "a", encoding="utf-8") as sink:
         stream = _TaskLog(sink, on_line)
         saved = sys.stdout, sys.stderr
         # Our own console keeps writing to the real terminal while task output is captured.

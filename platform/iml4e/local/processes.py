@@ -56,9 +56,11 @@ def is_alive(pid: int, marker: str = "") -> bool:
 def spawn(
     command: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> int:
-    """Start `command` detached in its own session, output appended to `log_path`; returns the pid."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    """Start `command` detached in its own session, output appended to `log_path`; returns the pid.
+    The process creates owner-only files (umask 077): it writes into the state directory."""
+    from iml4e_components.output_files import PRIVATE_UMASK, open_private_append
+
+    with open(open_private_append(log_path), "ab") as log:
         process = subprocess.Popen(
             list(command),
             stdout=log,
@@ -67,6 +69,7 @@ def spawn(
             env={**os.environ, **(env or {})},
             cwd=cwd,
             start_new_session=True,
+            umask=PRIVATE_UMASK,
         )
     return process.pid
 

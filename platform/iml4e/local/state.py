@@ -6,8 +6,7 @@ Writes are atomic (temporary file, then rename), so a crash never leaves a half-
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +43,15 @@ class PlatformState(BaseModel):
 
 
 def ensure_state_dir(root: Path | None = None) -> Path:
-    """Create the state directory (and its standard subfolders) or fail with the fix."""
+    """Create the state directory (and its standard subfolders) owner-only (0700; an older, wider
+    one is narrowed) or fail with the fix."""
+    from iml4e_components.output_files import PRIVATE_DIR_MODE
+
     root = root or state_dir()
     try:
         for sub in ("", "mlflow", "logs", "runs", "lineage", "serving"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
+            (root / sub).mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        root.chmod(PRIVATE_DIR_MODE)
         probe = root / ".write-test"
         probe.write_text("ok")
         probe.unlink()
@@ -60,19 +63,35 @@ def ensure_state_dir(root: Path | None = None) -> Path:
     return root
 
 
+def ensure_writable_state_dir() -> Path:
+    """`ensure_state_dir` for commands that only read the user's files and write under the state
+    directory (`label`, `monitor`): an unwritable state directory is the user's setting to fix, exit 2."""
+    from iml4e.errors import UsageError
+
+    try:
+        return ensure_state_dir()
+    except StateError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def write_crash_log(text: str) -> Path | None:
+    """Keep an unexpected error's traceback as `logs/crash-<UTC time>.log` in the state directory;
+    None when it cannot be written (the error being reported may be that very problem)."""
+    from iml4e_components.output_files import write_text_atomically
+
+    try:
+        root = ensure_state_dir()
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        return write_text_atomically(root / "logs" / f"crash-{stamp}.log", text, "crash log")
+    except Exception:
+        return None
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` via a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from iml4e_components.output_files import write_text_atomically
+
+    write_text_atomically(path, text, create_parent=True)
 
 
 def load_state(root: Path | None = None) -> PlatformState:

@@ -82,24 +82,15 @@ _AnswerLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 def read_answers(path: Path) -> Answers:
     """Read and check an answers file; any problem is a `UsageError` naming the offending entry."""
+    from iml4e_components.errors import ComponentError
+    from iml4e_components.structured_files import load_structured_file
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"answers file not found: {path}; pass an existing YAML file to --answers") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"cannot read answers file {path} ({exc}); check the path and its permissions"
-        ) from exc
-    try:
-        document = yaml.load(text, Loader=_AnswerLoader)
+        document = load_structured_file(path, "answers file", yaml_loader=_AnswerLoader)
     except _DuplicateKey as exc:
         raise UsageError(f"{path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UsageError(
-            f"{path} is not valid YAML{where}; fix the syntax (see examples/assessment/answers.yaml)"
-        ) from exc
+    except ComponentError as exc:
+        raise UsageError(f"{exc} (see examples/assessment/answers.yaml)") from None
     return parse_answers(document, str(path))
 
 

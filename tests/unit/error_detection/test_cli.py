@@ -188,3 +188,19 @@ def test_errors_fit_bad_inputs_exit_2_and_write_nothing(tmp_path: Path) -> None:
         assert done.exit_code == 2, (folders, done.output)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert list(kb.parent.iterdir()) == []
+
+
+def test_a_bad_second_output_path_leaves_no_first_output(tmp_path: Path, small_kb_file: Path) -> None:
+    """Every output path is checked before the first is written: exit 2 and nothing left behind."""
+    clean = _clean_csv(tmp_path)
+    mask = tmp_path / "mask.csv"
+    done = runner.invoke(
+        app, ["detect", str(clean), "--kb", str(small_kb_file), "-o", str(mask), "--report", "nodir/r.html"]
+    )
+    assert done.exit_code == 2 and "nodir" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    dirty = tmp_path / "dirty.csv"
+    done = runner.invoke(
+        app, ["errors", "inject", str(clean), "-o", str(dirty), "--mask", str(tmp_path / "nodir" / "m.csv")]
+    )
+    assert done.exit_code == 2 and "nodir" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.csv"]

@@ -88,7 +88,7 @@ def test_base_models_scored_once_per_distinct_row_equal_scoring_every_cell(
     for j, column in enumerate(evidence):
         chosen, _ = small_kb.select(profiles[j], 3)
         cells = features.column(j)
-        per_cell = np.column_stack([small_kb.models[i].model.predict_proba(cells)[:, 1] for i in chosen])  # type: ignore[attr-defined]
+        per_cell = np.column_stack([small_kb.models[i].model.error_probability(cells) for i in chosen])
         assert np.array_equal(column.probabilities[column.inverse], per_cell.astype(np.float32))
         names = list(METADATA_NAMES + SIGNAL_NAMES)
         offsets = [N_CHAR_FEATURES + names.index(name) for name in META_SIGNALS]

@@ -50,7 +50,7 @@ def test_saved_answers_round_trip_through_the_answer_file_format(tmp_path: Path)
         ("ml_test_score:\n  infra-99: manual\n", "unknown ML test id 'infra-99'"),
         ("ml_test_score:\n  infra-1: yes\n", "'infra-1' has answer 'yes'"),
         ("answers:\n  DATA-1.1: yes\n", "unknown top-level key 'answers'"),
-        ("areas: [\n", "is not valid YAML at line"),
+        ("areas: [\n", "is not valid YAML (line 2"),
         ("- just a list\n", "must be a mapping"),
     ],
 )

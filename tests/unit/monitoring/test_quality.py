@@ -37,7 +37,7 @@ def test_labels_are_keyed_by_request_and_row_and_later_ones_win(tmp_path: Path) 
         ("request_id,label\n", "holds no labels"),
         (
             "request_id,label,row\nx,1,-1\ny,1,1.5\n",
-            r"row must be a whole number >= 0 \(CSV lines \[2, 3\]\)",
+            r"row must be a whole number from 0 to 1,000,000,000 \(CSV lines \[2, 3\]\)",
         ),
         ("request_id,label\nx,\n", r"empty on CSV lines \[2\]"),
     ],
@@ -106,3 +106,31 @@ def test_cli_stores_labels_and_refuses_a_bad_file_without_writing(
     assert result.exit_code == 2
     assert "lacks columns ['request_id']" in result.stderr and "Traceback" not in result.output
     assert len(list((tmp_path / "home" / "serving" / "churn").glob("labels-*"))) == 1  # nothing partial
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # pandas took the surplus first field as the index: request_id 'yes', label '0', exit 0
+        ("request_id,label\nreq-1,yes,0\n", "line 2 has 3 fields, the header 2"),
+        ("request_id,label,row\nreq-1,1,0\nreq-2,0,1,9\nreq-3,1,0\n", "line 3 has 4 fields, the header 3"),
+        ("request_id,label,row\nreq-1,1,0\nreq-2,0\n", "line 3 has 2 fields, the header 3"),
+        ("request_id,label,row\nreq-1,1,100000000000000000000000\n", "row must be a whole number from 0 to"),
+        ("request_id,label,row\nreq-1,1,1e23\n", "row must be a whole number from 0 to"),
+    ],
+    ids=["one-extra-field", "extra-field-among-good-rows", "missing-field", "row-10^23", "row-1e23"],
+)
+def test_cli_refuses_ragged_rows_and_huge_row_numbers_naming_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    from iml4e.cli.app import app
+
+    monkeypatch.setenv("IML4E_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("IML4E_REQUEST_LOG_BUCKET", raising=False)
+    result = CliRunner().invoke(
+        app, ["label", "models:/churn@champion", "--labels", str(_csv(tmp_path, text))]
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "unexpected" not in lines[0]
+    assert not list((tmp_path / "home").rglob("labels-*"))  # nothing stored, nothing shifted

@@ -129,3 +129,22 @@ def test_real_process_bad_input_exit_code_and_message() -> None:
     assert completed.stderr.strip().splitlines() == [
         "error: parameter 'test_size' must be a number, got 'big'"
     ]
+
+
+def test_an_unexpected_error_keeps_its_traceback_in_a_crash_log(
+    isolated_state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (here a conformance-spec loader that breaks) exits 1 with one line naming the crash log,
+    which holds the traceback down to the failing frame."""
+
+    def broken_loader(name: str) -> None:
+        raise RuntimeError("spec loader exploded\nsecond line")
+
+    monkeypatch.setattr("iml4e_components.model_card.spec.load_spec", broken_loader)
+    code, _, err = invoke("card", "check", "any-card.yaml")
+    assert_one_line_error(code, err, 1, "unexpected RuntimeError: spec loader exploded", "crash-")
+    logs = list((isolated_state / "logs").glob("crash-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in err
+    kept = logs[0].read_text()
+    assert kept.startswith("Traceback") and "broken_loader" in kept and "second line" in kept
+    assert oct(logs[0].stat().st_mode & 0o777) == oct(0o600)

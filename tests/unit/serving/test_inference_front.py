@@ -206,3 +206,23 @@ def test_text_labels_are_answered_in_both_protocols(tmp_path: Path) -> None:
     }
     assert v1.json() == {"predictions": ["leaves"]}
     assert 'prediction="stays"' in generate_latest(app.metrics.registry).decode()
+
+
+def test_fallback_routes_answer_client_errors_with_4xx_not_5xx(tmp_path: Path) -> None:
+    """What the server does not offer is the client's 4xx, so it never counts against the 5xx alert:
+    :explain without an explainer (KServe: 501), loading a model it does not hold (KServe: 503)."""
+    client, _ = _client(tmp_path, CountingModel())
+    body = {"instances": [{"age": 1, "region": "n"}]}
+
+    async def send() -> list[httpx.Response]:
+        async with client:
+            return [
+                await client.post("/v1/models/churn:explain", json=body),
+                await client.post("/v2/repository/models/nosuch/load"),
+                await client.post("/v2/repository/models/nosuch/unload"),
+            ]
+
+    explain, load, unload = asyncio.run(send())
+    assert explain.status_code == 404 and "predict/infer" in explain.json()["error"]
+    assert load.status_code == 404 and "nosuch" in load.json()["error"]
+    assert unload.status_code == 404
