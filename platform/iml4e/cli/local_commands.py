@@ -28,12 +28,21 @@ def up(
 
     with console.err.status("starting the local platform (MLflow server)..."):
         result = platform.up(port)
-    data = {"started": result.started, **result.status.as_dict()}
+    data = {
+        "started": result.started,
+        **result.status.as_dict(),
+        "restarted": result.restarted,
+        "failed": result.failed,
+    }
     if json_output:
         console.print_json(data)
         return
     verb = "started" if result.started else "already running"
     console.info(f"MLflow {verb}: {result.status.record.url} (pid {result.status.record.pid})")
+    for name in result.restarted:
+        console.info(f"{name} started again")
+    for name, log in result.failed.items():
+        console.warn(f"{name} did not start again; read its log {log}")
     console.print_data(result.status.record.url)
 
 

@@ -32,9 +32,13 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
-def require_free_port(port: int, host: str, what: str) -> None:
+def require_port_in_range(port: int, what: str) -> None:
     if not 0 < port < 65536:
         raise UsageError(f"port {port} for {what} is out of range; choose a port between 1 and 65535")
+
+
+def require_free_port(port: int, host: str, what: str) -> None:
+    require_port_in_range(port, what)
     if not port_is_free(port, host):
         raise UsageError(
             f"port {port} on {host} is already taken, so {what} cannot start; "

@@ -250,7 +250,7 @@ def test_another_uri_replaces_the_server_and_up_restarts_a_dead_one(
 ) -> None:
     """Runs last: it replaces the module's server."""
     from iml4e.local import processes
-    from iml4e.local.serving import restart_dead_servers, serve_detached
+    from iml4e.local.serving import restart_served_models, serve_detached
     from iml4e.local.state import load_state
 
     monkeypatch.setenv("IML4E_HOME", str(served_churn.home))
@@ -259,7 +259,7 @@ def test_another_uri_replaces_the_server_and_up_restarts_a_dead_one(
     assert replaced.pid != served_churn.pid and not processes.is_alive(served_churn.pid)
     assert replaced.extra["model_uri"] == "models:/churn/1"
     processes.stop(replaced.pid)
-    assert restart_dead_servers("http://127.0.0.1:1") == ["serve:churn"]
+    assert restart_served_models("http://127.0.0.1:1") == (["serve:churn"], {})
     restarted = load_state(served_churn.home).services["serve:churn"]
     assert restarted.pid != replaced.pid and restarted.extra["model_uri"] == "models:/churn/1"
     answer = httpx.post(
