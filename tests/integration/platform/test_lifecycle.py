@@ -55,7 +55,12 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     features = pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)})
     model = LogisticRegression().fit(features, (features["x"] > 0).astype(int))
     path = tmp_path_factory.mktemp("tiny") / "model"
-    mlflow.sklearn.save_model(model, path, signature=infer_signature(features, model.predict(features)))
+    mlflow.sklearn.save_model(
+        model,
+        path,
+        signature=infer_signature(features, model.predict(features)),
+        pip_requirements=["scikit-learn"],  # no slow requirement inference
+    )
     return path
 
 
