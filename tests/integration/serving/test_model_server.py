@@ -45,6 +45,10 @@ def test_health_and_metadata(served_churn: ServedChurn) -> None:
     metadata = httpx.get(f"{url}/v2/models/churn").json()
     assert metadata["name"] == "churn"
     assert {i["name"]: i["datatype"] for i in metadata["inputs"]} == V2_TYPES
+    assert metadata["outputs"] == [
+        {"name": "predict", "datatype": "INT64", "shape": [-1]},
+        {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 2]},
+    ]
     assert httpx.get(f"{url}/v2/models/other").status_code == 404
 
 
@@ -55,6 +59,7 @@ def test_binds_loopback_only(served_churn: ServedChurn) -> None:
 
 def test_both_protocols_answer_like_the_model(served_churn: ServedChurn) -> None:
     import mlflow.pyfunc
+    import mlflow.sklearn
 
     records = _records(served_churn, 25)
     expected = mlflow.pyfunc.load_model(served_churn.model_uri).predict(served_churn.data[FEATURES].head(25))
@@ -70,9 +75,23 @@ def test_both_protocols_answer_like_the_model(served_churn: ServedChurn) -> None
     assert v2.status_code == 200, v2.text
     answer = v2.json()
     assert answer["model_name"] == "churn" and answer["model_version"] == "1" and answer["id"] == "req-1"
-    (output,) = answer["outputs"]
-    assert output["shape"] == [25] and output["datatype"] == "INT64"
+    output, probabilities = answer["outputs"]  # no outputs asked for: all of them (OIP)
+    assert output["name"] == "predict" and output["shape"] == [25] and output["datatype"] == "INT64"
     assert output["data"] == v1.json()["predictions"]
+    expected_proba = mlflow.sklearn.load_model(served_churn.model_uri).predict_proba(
+        served_churn.data[FEATURES].head(25)
+    )
+    assert probabilities["name"] == "predict_proba" and probabilities["shape"] == [25, 2]
+    assert probabilities["datatype"] == "FP64"
+    assert probabilities["data"] == pytest.approx(np.asarray(expected_proba).reshape(-1).tolist())
+
+    asked = httpx.post(
+        f"{served_churn.url}/v2/models/churn/infer",
+        json={**_v2_body(records), "outputs": [{"name": "predict_proba"}]},
+    )
+    assert asked.status_code == 200, asked.text
+    assert [o["name"] for o in asked.json()["outputs"]] == ["predict_proba"]
+    assert asked.json()["outputs"][0]["data"] == probabilities["data"]
 
 
 @pytest.mark.parametrize(
