@@ -57,10 +57,14 @@ def test_binds_loopback_only(served_churn: ServedChurn) -> None:
     assert listening and all(c.laddr.ip == "127.0.0.1" for c in listening)
 
 
-def test_both_protocols_answer_like_the_model(served_churn: ServedChurn) -> None:
+def test_both_protocols_answer_like_the_model(
+    served_churn: ServedChurn, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mlflow.pyfunc
     import mlflow.sklearn
 
+    # The registry the model is in; without it MLflow falls back to ./mlflow.db in the working directory.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", served_churn.tracking_uri)
     records = _records(served_churn, 25)
     expected = mlflow.pyfunc.load_model(served_churn.model_uri).predict(served_churn.data[FEATURES].head(25))
     v1 = httpx.post(f"{served_churn.url}/v1/models/churn:predict", json={"instances": records})
