@@ -64,8 +64,14 @@ def status(
         console.print_json({"state_dir": str(state_dir()), "services": [s.as_dict() for s in statuses]})
         return
     if not statuses:
+        stopped = platform.stopped()
         console.info(
             f"the local platform is not running (state directory {state_dir()}); start it with 'iml4e up'"
+            + (
+                f", which also starts again what 'iml4e down' stopped: {', '.join(stopped)}"
+                if stopped
+                else ""
+            )
         )
         return
     console.print_table(

@@ -115,6 +115,11 @@ def status() -> list[ServiceStatus]:
     return all_statuses()
 
 
+def stopped() -> list[str]:
+    """The services `down` stopped, which the next `up` starts again."""
+    return list(load_state().stopped)
+
+
 def tracking_uri() -> str:
     """The running local MLflow server's URI, starting the platform (and saying so) when it is down.
 

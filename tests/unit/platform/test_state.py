@@ -63,3 +63,18 @@ def test_a_port_whose_server_stopped_is_free_despite_time_wait() -> None:
     client.close()
     server.close()
     assert port_is_free(port)
+
+
+def test_status_after_down_names_what_up_starts_again(isolated_state: Path) -> None:
+    from typer.testing import CliRunner
+
+    from iml4e.cli.app import app
+
+    state = PlatformState()
+    for name in ("mlflow", "serve:churn"):
+        state.stopped[name] = ServiceRecord(name=name, pid=1, port=5000, log="x.log", started_at=1.0)
+    save_state(state, isolated_state)
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0
+    assert "not running" in result.stderr and "'iml4e up'" in result.stderr
+    assert "stopped: mlflow, serve:churn" in result.stderr
