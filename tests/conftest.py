@@ -17,8 +17,16 @@ def isolated_state(
     monkeypatch.setenv("IML4E_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("IML4E_MLFLOW_PORT", raising=False)
+    default_store = Path.cwd() / "mlflow.db"
+    existed = default_store.exists()
     yield home
     _forget_mlflow_global_uris()
+    if default_store.exists() and not existed:
+        default_store.unlink()
+        pytest.fail(
+            f"this test wrote {default_store}: an MLflow client ran without a tracking URI and fell back to "
+            "MLflow's default sqlite store in the working directory; give it the URI (MLFLOW_TRACKING_URI)"
+        )
 
 
 def _forget_mlflow_global_uris() -> None:

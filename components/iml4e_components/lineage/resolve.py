@@ -63,7 +63,7 @@ def resolve_model(uri: str) -> ModelRef:
         message = str(exc.message).splitlines()[0]
         raise ComponentError(
             f"model '{uri}' not found in the MLflow registry at {where} ({message}); "
-            "check the name, version or alias (list them in the MLflow UI or with 'mlflow models')"
+            "check the name, version or alias (list them with 'iml4e models list')"
         ) from exc
     return ModelRef(
         uri=uri,

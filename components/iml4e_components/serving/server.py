@@ -34,7 +34,7 @@ import numpy as np
 import orjson
 
 from iml4e_components.serving.metrics import ServingMetrics
-from iml4e_components.serving.model import MLflowServedModel
+from iml4e_components.serving.model import PREDICT, PREDICT_PROBA, MLflowServedModel
 from iml4e_components.serving.request_log import BackgroundLogWriter
 from iml4e_components.serving.validation import BadRequest, Columns, decode_v1, decode_v2
 
@@ -142,6 +142,8 @@ class InferenceFront:
 
     def __post_init__(self) -> None:
         self.batcher = PredictionBatcher(self.model.predict_columns)
+        #: V2 requests that want the class probabilities too: one pass gives labels and probabilities.
+        self.probability_batcher = PredictionBatcher(self.model.predict_with_probabilities)
         name = self.model.name
         self._v1_path = f"/v1/models/{name}:predict"
         self._v2_path = f"/v2/models/{name}/infer"
@@ -172,11 +174,19 @@ class InferenceFront:
                 request = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"request body is not valid JSON ({exc}); send a JSON object") from None
+            wanted = [PREDICT]
             if protocol == "v1":
                 columns, rows = decode_v1(request, self.model.columns)
             else:
                 columns, rows = decode_v2(request, self.model.columns)
-            outputs = await self.batcher.submit(columns, rows)
+                wanted = requested_outputs(request, self.model.output_names)
+            if PREDICT_PROBA in wanted:
+                answered = await self.probability_batcher.submit(columns, rows)
+                outputs = answered[PREDICT]
+                tensors = {PREDICT: outputs, PREDICT_PROBA: answered[PREDICT_PROBA]}
+            else:
+                outputs = await self.batcher.submit(columns, rows)
+                tensors = {PREDICT: outputs}
         except BadRequest as exc:
             await _send_json(send, exc.status, {"error": exc.message})
             self.metrics.observe_error(protocol, exc.status, time.perf_counter() - started)
@@ -197,11 +207,12 @@ class InferenceFront:
                 "parameters": {},
                 "outputs": [
                     {
-                        "name": "predict",
-                        "shape": list(outputs.shape),
-                        "datatype": _v2_datatype(outputs),
-                        "data": outputs.reshape(-1),
+                        "name": name,
+                        "shape": list(tensors[name].shape),
+                        "datatype": _v2_datatype(tensors[name]),
+                        "data": tensors[name].reshape(-1),
                     }
+                    for name in wanted
                 ],
             }
         await _send_json(send, 200, answer, [(REQUEST_ID_HEADER, request_id.encode())])
@@ -267,6 +278,27 @@ def _inference_protocol(path: str) -> str | None:
     if path.startswith("/v2/models/") and path.endswith("/infer"):
         return "v2"
     return None
+
+
+def requested_outputs(request: dict[str, Any], available: list[str]) -> list[str]:
+    """The output tensors a V2 request asks for (`outputs: [{"name": ...}]`), in the order asked; all
+    the model's outputs when it names none, as the Open Inference Protocol says."""
+    asked = request.get("outputs")
+    if asked is None:
+        return list(available)
+    if not isinstance(asked, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("name"), str) for item in asked
+    ):
+        raise BadRequest(
+            '"outputs" must be a list of objects with a "name", e.g. [{"name": "predict_proba"}]'
+        )
+    names = list(dict.fromkeys(item["name"] for item in asked))
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise BadRequest(
+            f"the model has no output named '{unknown[0]}'; its outputs are: {', '.join(available)}"
+        )
+    return names or list(available)
 
 
 def _request_id(request: dict[str, Any]) -> str:

@@ -112,6 +112,9 @@ def _register_commands() -> None:
     from iml4e.cli import serving_commands
 
     serving_commands.register(app)
+    from iml4e.cli import model_commands
+
+    model_commands.register(app)
     from iml4e.cli import detect_commands
 
     detect_commands.register(app)

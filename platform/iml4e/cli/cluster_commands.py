@@ -189,15 +189,17 @@ def _cached_upstream(settings: PlatformConfig) -> list[tuple[str, list[Object]]]
 
 
 def _print_checks(checks: list[Any]) -> None:
-    colours = {"pass": "[green]pass[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]fail[/red]"}
-    from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title="iml4e doctor", title_justify="left", header_style="bold")
-    for column in ("check", "status", "detail", "fix"):
-        table.add_column(column, overflow="fold")
-    for check in checks:
-        table.add_row(check.name, colours[check.status], check.detail, check.fix)
-    console.print_renderable(table)
+    colours = {"pass": "green", "warn": "yellow", "fail": "red"}
+    console.print_table(
+        "iml4e doctor",
+        ["check", "status", "detail", "fix"],
+        [
+            (check.name, Text(check.status, style=colours[check.status]), check.detail, check.fix)
+            for check in checks
+        ],
+    )
 
 
 def doctor(

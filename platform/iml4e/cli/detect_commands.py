@@ -219,7 +219,7 @@ def fit(
     if log_to_mlflow:
         from iml4e.local.platform import use_tracking_server
 
-        data["mlflow_tracking_uri"] = use_tracking_server()
+        data["mlflow_tracking_uri"] = use_tracking_server("'iml4e errors fit --mlflow'")
         data["mlflow_run_id"] = log_knowledge_base_to_mlflow(output)
     if json_output:
         console.print_json(data)

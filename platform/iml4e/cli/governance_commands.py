@@ -102,13 +102,12 @@ def _load_graph() -> Any:
 def _model_tree(target: str) -> tuple[Any, Any, Any]:
     """(model ref, graph, upstream tree) for a models:/ or runs:/ URI."""
     from iml4e.errors import StateError
+    from iml4e.local.platform import use_tracking_server
     from iml4e_components.lineage.graph import TreeNode
     from iml4e_components.lineage.resolve import resolve_model
 
+    use_tracking_server(f"'iml4e lineage' for {target}")
     graph = _load_graph()
-    from iml4e.local.platform import use_tracking_server
-
-    use_tracking_server()
     ref = resolve_model(target)
     runs = graph.runs_annotated(mlflow_run_id=ref.run_id) if ref.run_id else []
     if not runs:

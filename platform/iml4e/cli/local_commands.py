@@ -28,12 +28,21 @@ def up(
 
     with console.err.status("starting the local platform (MLflow server)..."):
         result = platform.up(port)
-    data = {"started": result.started, **result.status.as_dict()}
+    data = {
+        "started": result.started,
+        **result.status.as_dict(),
+        "restarted": result.restarted,
+        "failed": result.failed,
+    }
     if json_output:
         console.print_json(data)
         return
     verb = "started" if result.started else "already running"
     console.info(f"MLflow {verb}: {result.status.record.url} (pid {result.status.record.pid})")
+    for name in result.restarted:
+        console.info(f"{name} started again")
+    for name, log in result.failed.items():
+        console.warn(f"{name} did not start again; read its log {log}")
     console.print_data(result.status.record.url)
 
 
@@ -58,8 +67,14 @@ def status(
         console.print_json({"state_dir": str(state_dir()), "services": [s.as_dict() for s in statuses]})
         return
     if not statuses:
+        stopped = platform.stopped()
         console.info(
             f"the local platform is not running (state directory {state_dir()}); start it with 'iml4e up'"
+            + (
+                f", which also starts again what 'iml4e down' stopped: {', '.join(stopped)}"
+                if stopped
+                else ""
+            )
         )
         return
     console.print_table(

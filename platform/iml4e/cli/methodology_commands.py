@@ -35,7 +35,9 @@ def assess(
         None, "--report", "-o", help="Write a self-contained HTML report to this file."
     ),
     no_input: bool = typer.Option(
-        False, "--no-input", help="Never prompt: score the answers file and the evidence only."
+        False,
+        "--no-input",
+        help="Never prompt: score the answers file and the evidence only (implied when stdin is not a terminal).",
     ),
     restart: bool = typer.Option(
         False, "--restart", help="Discard the saved answers of an earlier interactive run."
@@ -60,7 +62,7 @@ def assess(
         console.info(
             f"evidence: {sum(r.evidenced for r in found.values())} of {len(found)} probes found proof"
         )
-    if answers_file is None and not no_input:
+    if answers_file is None and not no_input and _stdin_is_a_terminal():
         from iml4e.methodology.interactive import run_interactive
 
         given = run_interactive(found, ml_test_score, restart=restart)
@@ -74,6 +76,36 @@ def assess(
         console.print_json(result.as_dict())
         return
     _print_summary(result)
+    _explain_what_needs_a_person(result)
+
+
+def _stdin_is_a_terminal() -> bool:
+    import sys
+
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _explain_what_needs_a_person(result: Assessment) -> None:
+    """Name, per area, the next level's unanswered statements that no evidence can prove."""
+    held = [(area, area.awaiting_a_person()) for area in result.areas]
+    held = [(area, statements) for area, statements in held if statements]
+    if not held:
+        return
+    console.info(
+        f"{len(held)} of {len(result.areas)} areas are held at their level by statements that only a "
+        "person can answer (no evidence proves them):"
+    )
+    for area, statements in held:
+        console.info(
+            f"  {area.area.id} (level {area.level}): "
+            + "; ".join(f"{r.statement.id} {r.statement.text}" for r in statements)
+        )
+    area, statements = held[0]
+    console.info(
+        f"answer them in a YAML file like examples/assessment/answers.yaml (under 'areas:', e.g. "
+        f"'{area.area.id}: {{{statements[0].statement.id}: yes}}', or no or partial) and run "
+        "'iml4e assess --evidence --answers FILE', or run 'iml4e assess --evidence' in a terminal to be asked"
+    )
 
 
 def _print_summary(result: Assessment) -> None:

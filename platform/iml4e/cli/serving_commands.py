@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -21,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     model_uri: str = typer.Argument(
-        ..., help="MLflow model URI: models:/name@alias, runs:/<id>/model or a path."
+        None, help="MLflow model URI: models:/name@alias, runs:/<id>/model or a path."
     ),
     name: str = typer.Option(None, "--name", help="Name in the endpoint paths (default: from the URI)."),
     port: int = typer.Option(
@@ -34,47 +38,87 @@ def serve(
         1.0, "--log-sample-rate", help="Share of requests logged for drift (0-1)."
     ),
     detach: bool = typer.Option(False, "--detach", "-d", help="Return once ready; the server keeps running."),
-    stop: bool = typer.Option(False, "--stop", help="Stop the served model of this name instead."),
+    stop: str = typer.Option(
+        None, "--stop", metavar="NAME", help="Stop the served model NAME (see 'iml4e status') instead."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Serve an MLflow model with the KServe protocols (V1 and Open Inference Protocol V2) on 127.0.0.1."""
+    from iml4e.errors import UsageError
     from iml4e.local import serving
 
-    served = serving.check_name(name or serving.default_name(model_uri))
-    if stop:
-        was_running = serving.stop_serving(served)
-        if json_output:
-            console.print_json({"name": served, "stopped": was_running})
-        else:
-            console.info(
-                f"stopped '{served}'" if was_running else f"'{served}' was not running; removed its record"
-            )
+    if stop is not None:
+        if model_uri is not None:
+            raise UsageError(f"'--stop {stop}' takes no model URI; run 'iml4e serve --stop {stop}'")
+        _stop_served(serving.check_name(stop), json_output)
         return
+    if not model_uri:
+        raise UsageError("name a model URI to serve, e.g. 'iml4e serve models:/churn-classifier@champion'")
+    served = serving.check_name(name or serving.default_name(model_uri))
     if host not in LOOPBACK:
         console.warn(f"binding {host}: anyone who can reach this machine can call the model")
-    with console.err.status(f"loading {model_uri} and starting its server..."):
-        record = serving.serve_detached(model_uri, served, port, host=host, log_sample_rate=log_sample_rate)
-    data = _served_data(record)
-    if json_output:
-        console.print_json(data)
-    else:
-        console.print_table(
-            f"serving {served}",
-            ["what", "where"],
-            [(k, data[k]) for k in ("model_uri", "v2", "v1", "metrics", "request_log", "log", "pid")],
-        )
-    if detach:
-        return
-    console.info("serving in the foreground; Ctrl-C stops it (or run with --detach)")
-    try:
-        _wait_while_running(record.pid)
-    except KeyboardInterrupt:
-        serving.stop_serving(served)
-        console.info(f"stopped '{served}'")
-        return
+    with _stop_signals_interrupt():
+        with console.err.status(f"loading {model_uri} and starting its server..."):
+            record = serving.serve_detached(
+                model_uri, served, port, host=host, log_sample_rate=log_sample_rate
+            )
+        try:
+            _show_served(record, served, json_output)
+            if detach:
+                return
+            console.info("serving in the foreground; Ctrl-C stops it (or run with --detach)")
+            _wait_while_running(record.pid)
+        except KeyboardInterrupt:
+            if detach:
+                raise
+            serving.stop_serving(served)
+            console.info(f"stopped '{served}'")
+            return
     from iml4e.errors import ServiceError
 
     raise ServiceError(f"the model server '{served}' exited; read its log {record.log}")
+
+
+def _show_served(record: Any, served: str, json_output: bool) -> None:
+    data = _served_data(record)
+    if json_output:
+        console.print_json(data)
+        return
+    console.print_table(
+        f"serving {served}",
+        ["what", "where"],
+        [(k, data[k]) for k in ("model_uri", "v2", "v1", "metrics", "request_log", "log", "pid")],
+    )
+
+
+def _stop_served(served: str, json_output: bool) -> None:
+    from iml4e.local import serving
+
+    was_running = serving.stop_serving(served)
+    if json_output:
+        console.print_json({"name": served, "stopped": was_running})
+    else:
+        console.info(
+            f"stopped '{served}'" if was_running else f"'{served}' was not running; removed its record"
+        )
+
+
+@contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM (and SIGHUP) interrupt like Ctrl-C, so a foreground server is stopped, not orphaned."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (and receives the signals)
+        return
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _served_data(record: Any) -> dict[str, Any]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from iml4e.errors import ServiceError
 from iml4e.local import processes
 from iml4e.local.services import (
     ServiceSpec,
@@ -27,6 +28,8 @@ PORT_ENV = "IML4E_MLFLOW_PORT"
 class UpResult:
     status: ServiceStatus
     started: bool  # False when it was already running
+    restarted: list[str] = field(default_factory=list)  # served models started again
+    failed: dict[str, str] = field(default_factory=dict)  # served models that did not start: their log
 
 
 def mlflow_spec(root: Path, port: int) -> ServiceSpec:
@@ -55,16 +58,21 @@ def mlflow_spec(root: Path, port: int) -> ServiceSpec:
 
 
 def up(port: int | None = None) -> UpResult:
-    """Start the MLflow server unless it already runs, then restart recorded model servers that died."""
+    """Start the MLflow server unless it already runs, then the served models that `down` stopped
+    or that died, each on its recorded port when that is free."""
     result = _up_mlflow(port)
-    from iml4e.local.serving import restart_dead_servers
+    from iml4e.local.serving import restart_served_models
 
-    restart_dead_servers(result.status.record.url)
-    return result
+    restarted, failed = restart_served_models(result.status.record.url)
+    return UpResult(status=result.status, started=result.started, restarted=restarted, failed=failed)
 
 
 def _up_mlflow(port: int | None) -> UpResult:
-    """Start the MLflow server unless it already runs; a dead one is restarted on the same data."""
+    """Start the MLflow server unless it already runs; a dead or stopped one starts again on the same
+    data and, when it is free, the same port. A port asked for is checked before anything is stopped."""
+    wanted = port or _configured_port()
+    if wanted is not None:
+        processes.require_port_in_range(wanted, "the MLflow server")
     with state_lock() as root:
         state = load_state(root)
         record = state.services.get(MLFLOW)
@@ -72,17 +80,15 @@ def _up_mlflow(port: int | None) -> UpResult:
             current = status_of(record)
             if current.running and (port is None or port == record.port):
                 return UpResult(status=current, started=False)
-            stop_service(MLFLOW, state, root)  # stale pid, or asked for another port
-        chosen = (
-            port
-            or _configured_port()
-            or (
-                record.port
-                if record is not None and processes.port_is_free(record.port)
-                else processes.free_port()
-            )
-        )
-        started = start_service(mlflow_spec(root, chosen), state, root)
+        if wanted is not None:
+            processes.require_free_port(wanted, "127.0.0.1", "the MLflow server")
+        earlier = record or state.stopped.get(MLFLOW)
+        if wanted is None and earlier is not None and processes.port_is_free(earlier.port):
+            wanted = earlier.port
+        if record is not None:
+            stop_service(MLFLOW, state, root)  # stale pid, or asked for another (free) port
+        state.stopped.pop(MLFLOW, None)
+        started = start_service(mlflow_spec(root, wanted or processes.free_port()), state, root)
         return UpResult(status=status_of(started), started=True)
 
 
@@ -98,26 +104,56 @@ def _configured_port() -> int | None:
 
 
 def down() -> list[str]:
-    """Stop every recorded service (data stays); returns the names that were running."""
+    """Stop every recorded service (data stays); returns the names that were running. Their records
+    stay in the state file, so `up` starts them again on the same ports."""
     with state_lock() as root:
         state = load_state(root)
-        return [name for name in list(state.services) if stop_service(name, state, root)]
+        return [name for name in list(state.services) if stop_service(name, state, root, remember=True)]
 
 
 def status() -> list[ServiceStatus]:
     return all_statuses()
 
 
+def stopped() -> list[str]:
+    """The services `down` stopped, which the next `up` starts again."""
+    return list(load_state().stopped)
+
+
 def tracking_uri() -> str:
-    """The running local MLflow server's URI, starting the platform on demand."""
-    return _up_mlflow(None).status.record.url
+    """The running local MLflow server's URI, starting the platform (and saying so) when it is down.
+
+    Only for commands whose job includes starting it (`run`, `demo`); the others use
+    `running_tracking_uri`."""
+    result = _up_mlflow(None)
+    if result.started:
+        from iml4e import console
+
+        console.info(
+            f"the local platform was not running: started MLflow at {result.status.record.url} "
+            "('iml4e down' stops it)"
+        )
+    return result.status.record.url
 
 
-def use_tracking_server() -> str:
-    """Point MLflow at `MLFLOW_TRACKING_URI`, else at the local platform (started if needed); returns the URI."""
+def running_tracking_uri(needed_by: str) -> str:
+    """The running local MLflow server's URI; when it is down, an error that says how to start it."""
+    record = load_state().services.get(MLFLOW)
+    if record is None or not status_of(record).healthy:
+        raise ServiceError(
+            f"{needed_by} needs the local MLflow server, and the local platform is not running; "
+            "start it with 'iml4e up' (or set MLFLOW_TRACKING_URI to another server)"
+        )
+    return record.url
+
+
+def use_tracking_server(needed_by: str) -> str:
+    """Point MLflow at `MLFLOW_TRACKING_URI`, else at the running local platform; returns the URI.
+
+    Never starts the platform: when it is down, the error names `needed_by` and 'iml4e up'."""
     import mlflow
 
     if not os.environ.get("MLFLOW_TRACKING_URI"):
-        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri()
+        os.environ["MLFLOW_TRACKING_URI"] = running_tracking_uri(needed_by)
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     return os.environ["MLFLOW_TRACKING_URI"]

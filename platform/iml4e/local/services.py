@@ -111,11 +111,15 @@ def start_service(spec: ServiceSpec, state: PlatformState, root: Path) -> Servic
     return record
 
 
-def stop_service(name: str, state: PlatformState, root: Path) -> bool:
-    """Stop a recorded service by its recorded pid only; returns whether it was running."""
+def stop_service(name: str, state: PlatformState, root: Path, remember: bool = False) -> bool:
+    """Stop a recorded service by its recorded pid only; returns whether it was running.
+
+    With `remember`, its record moves to `state.stopped` for the next `iml4e up` to start again."""
     record = state.services.pop(name, None)
     if record is None:
         return False
+    if remember:
+        state.stopped[name] = record
     was_running = processes.is_alive(record.pid, str(record.extra.get("marker", "")))
     if was_running:
         processes.stop(record.pid)

@@ -119,12 +119,13 @@ def serve_detached(
         raise UsageError(f"--log-sample-rate {log_sample_rate} is out of range; use a number between 0 and 1")
     tracking_uri: str | None = os.environ.get("MLFLOW_TRACKING_URI")
     if _needs_tracking_server(model_uri):
-        from iml4e.local.platform import tracking_uri as platform_tracking_uri
+        from iml4e.local.platform import running_tracking_uri
 
-        tracking_uri = platform_tracking_uri()  # takes the state lock itself, so before ours
+        tracking_uri = running_tracking_uri(f"serving {model_uri}")
     with state_lock() as root:
         state = load_state(root)
         existing = state.services.get(service_name(name))
+        state.stopped.pop(service_name(name), None)  # served anew: `up` has nothing to restart
         if existing is not None:
             same = existing.extra.get("model_uri") == model_uri and (port is None or port == existing.port)
             if same and existing.host == host and status_of(existing).healthy:
@@ -139,9 +140,12 @@ def serve_detached(
 
 
 def stop_serving(name: str) -> bool:
-    """Stop `serve:<name>`; returns whether it was running."""
+    """Stop `serve:<name>` and forget it (`up` will not start it again); returns whether it was running."""
     with state_lock() as root:
         state = load_state(root)
+        if state.stopped.pop(service_name(name), None) is not None:
+            save_state(state, root)
+            return False
         if service_name(name) not in state.services:
             served = (
                 ", ".join(n.removeprefix(PREFIX) for n in state.services if n.startswith(PREFIX)) or "none"
@@ -154,18 +158,22 @@ def served_models(state: PlatformState) -> list[ServiceRecord]:
     return [record for name, record in state.services.items() if name.startswith(PREFIX)]
 
 
-def restart_dead_servers(tracking_uri: str) -> list[str]:
-    """Restart recorded model servers whose process died (same model, same port); returns their names."""
-    restarted = []
+def restart_served_models(tracking_uri: str) -> tuple[list[str], dict[str, str]]:
+    """Start again the model servers that `down` stopped or that died: same model, same port when it
+    is free. Returns the names started and, for those that failed, their logs (they stay recorded)."""
+    restarted: list[str] = []
+    failed: dict[str, str] = {}
     with state_lock() as root:
         state = load_state(root)
-        for record in served_models(state):
-            if status_of(record).running:
-                continue
+        stopped = [r for n, r in state.stopped.items() if n.startswith(PREFIX)]
+        dead = [r for r in served_models(state) if not status_of(r).running]
+        for record in [*stopped, *dead]:
             name = str(record.extra.get("model_name", record.name.removeprefix(PREFIX)))
             model_uri = str(record.extra.get("model_uri", ""))
             stop_service(record.name, state, root)
+            state.stopped.pop(record.name, None)
             if not model_uri:
+                save_state(state, root)
                 continue
             port = record.port if processes.port_is_free(record.port, record.host) else processes.free_port()
             recorded_uri = str(record.extra.get("tracking_uri", "")) or None
@@ -178,9 +186,10 @@ def restart_dead_servers(tracking_uri: str) -> list[str]:
             except Iml4eError:
                 state.services[record.name] = record  # keep it listed (as down) with its log to read
                 save_state(state, root)
+                failed[record.name] = record.log
                 continue
             restarted.append(record.name)
-    return restarted
+    return restarted, failed
 
 
 def demo_serving(model_uri: str, reference_source: str = "sample:churn", rows: int = 50) -> dict[str, str]:

@@ -39,7 +39,14 @@ class PlatformState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int = 1
-    services: dict[str, ServiceRecord] = Field(default_factory=dict)
+    services: dict[str, ServiceRecord] = Field(
+        default_factory=dict, description="Services started and not stopped, by name."
+    )
+    stopped: dict[str, ServiceRecord] = Field(
+        default_factory=dict,
+        description="Services that `iml4e down` stopped, kept with their ports and models so that "
+        "the next `iml4e up` starts them again where they were.",
+    )
 
 
 def ensure_state_dir(root: Path | None = None) -> Path:

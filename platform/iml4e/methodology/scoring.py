@@ -68,6 +68,15 @@ class AreaResult:
         pending = [r for r in self.statements if r.statement.level == self.level + 1]
         return sum(_PARTIAL_CREDIT.get(r.answer or "", 0.0) for r in pending) / len(pending)
 
+    def awaiting_a_person(self) -> list[StatementResult]:
+        """The next level's unanswered statements that no evidence probe can prove: only a person's
+        answer (`--answers` or the questionnaire) can lift the area past them."""
+        return [
+            r
+            for r in self.statements
+            if r.statement.level == self.level + 1 and r.answer is None and r.statement.evidence is None
+        ]
+
     def as_dict(self) -> dict[str, Any]:
         model = load_maturity_model()
         return {
@@ -76,6 +85,7 @@ class AreaResult:
             "level": self.level,
             "level_name": model.level(self.level).name,
             "progress_to_next": round(self.progress, 3),
+            "awaiting_a_person": [r.statement.id for r in self.awaiting_a_person()],
             "statements": [r.as_dict() for r in self.statements],
         }
 

@@ -45,6 +45,10 @@ def test_health_and_metadata(served_churn: ServedChurn) -> None:
     metadata = httpx.get(f"{url}/v2/models/churn").json()
     assert metadata["name"] == "churn"
     assert {i["name"]: i["datatype"] for i in metadata["inputs"]} == V2_TYPES
+    assert metadata["outputs"] == [
+        {"name": "predict", "datatype": "INT64", "shape": [-1]},
+        {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 2]},
+    ]
     assert httpx.get(f"{url}/v2/models/other").status_code == 404
 
 
@@ -53,9 +57,14 @@ def test_binds_loopback_only(served_churn: ServedChurn) -> None:
     assert listening and all(c.laddr.ip == "127.0.0.1" for c in listening)
 
 
-def test_both_protocols_answer_like_the_model(served_churn: ServedChurn) -> None:
+def test_both_protocols_answer_like_the_model(
+    served_churn: ServedChurn, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mlflow.pyfunc
+    import mlflow.sklearn
 
+    # The registry the model is in; without it MLflow falls back to ./mlflow.db in the working directory.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", served_churn.tracking_uri)
     records = _records(served_churn, 25)
     expected = mlflow.pyfunc.load_model(served_churn.model_uri).predict(served_churn.data[FEATURES].head(25))
     v1 = httpx.post(f"{served_churn.url}/v1/models/churn:predict", json={"instances": records})
@@ -70,9 +79,23 @@ def test_both_protocols_answer_like_the_model(served_churn: ServedChurn) -> None
     assert v2.status_code == 200, v2.text
     answer = v2.json()
     assert answer["model_name"] == "churn" and answer["model_version"] == "1" and answer["id"] == "req-1"
-    (output,) = answer["outputs"]
-    assert output["shape"] == [25] and output["datatype"] == "INT64"
+    output, probabilities = answer["outputs"]  # no outputs asked for: all of them (OIP)
+    assert output["name"] == "predict" and output["shape"] == [25] and output["datatype"] == "INT64"
     assert output["data"] == v1.json()["predictions"]
+    expected_proba = mlflow.sklearn.load_model(served_churn.model_uri).predict_proba(
+        served_churn.data[FEATURES].head(25)
+    )
+    assert probabilities["name"] == "predict_proba" and probabilities["shape"] == [25, 2]
+    assert probabilities["datatype"] == "FP64"
+    assert probabilities["data"] == pytest.approx(np.asarray(expected_proba).reshape(-1).tolist())
+
+    asked = httpx.post(
+        f"{served_churn.url}/v2/models/churn/infer",
+        json={**_v2_body(records), "outputs": [{"name": "predict_proba"}]},
+    )
+    assert asked.status_code == 200, asked.text
+    assert [o["name"] for o in asked.json()["outputs"]] == ["predict_proba"]
+    assert asked.json()["outputs"][0]["data"] == probabilities["data"]
 
 
 @pytest.mark.parametrize(
@@ -250,7 +273,7 @@ def test_another_uri_replaces_the_server_and_up_restarts_a_dead_one(
 ) -> None:
     """Runs last: it replaces the module's server."""
     from iml4e.local import processes
-    from iml4e.local.serving import restart_dead_servers, serve_detached
+    from iml4e.local.serving import restart_served_models, serve_detached
     from iml4e.local.state import load_state
 
     monkeypatch.setenv("IML4E_HOME", str(served_churn.home))
@@ -259,7 +282,7 @@ def test_another_uri_replaces_the_server_and_up_restarts_a_dead_one(
     assert replaced.pid != served_churn.pid and not processes.is_alive(served_churn.pid)
     assert replaced.extra["model_uri"] == "models:/churn/1"
     processes.stop(replaced.pid)
-    assert restart_dead_servers("http://127.0.0.1:1") == ["serve:churn"]
+    assert restart_served_models("http://127.0.0.1:1") == (["serve:churn"], {})
     restarted = load_state(served_churn.home).services["serve:churn"]
     assert restarted.pid != replaced.pid and restarted.extra["model_uri"] == "models:/churn/1"
     answer = httpx.post(

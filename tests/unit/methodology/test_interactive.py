@@ -17,6 +17,14 @@ runner = CliRunner()
 STATEMENTS = [s.id for a in load_maturity_model().areas for s in a.statements]
 
 
+@pytest.fixture(autouse=True)
+def stdin_is_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests type answers as a person at a terminal would (CliRunner's stdin is no terminal)."""
+    from iml4e.cli import methodology_commands
+
+    monkeypatch.setattr(methodology_commands, "_stdin_is_a_terminal", lambda: True)
+
+
 def test_an_interrupted_assessment_keeps_its_answers_and_resumes(home: Path) -> None:
     saved = home / "assessment" / "answers.yaml"
     first = runner.invoke(app, ["assess"], input="yes\nno\npartial\n")  # input ends: like Ctrl-C

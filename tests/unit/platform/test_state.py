@@ -42,3 +42,39 @@ def test_state_dir_follows_env(isolated_state: Path) -> None:
 def test_manifests_dir_is_found() -> None:
     assert manifests_dir().name == "manifests"
     assert manifests_dir().is_dir()
+
+
+def test_a_port_whose_server_stopped_is_free_despite_time_wait() -> None:
+    """After `down`, the stopped server's connections linger in TIME_WAIT on its port; `up` must still
+    see the port as free, or MLflow moves to a new port and every printed URL goes stale."""
+    import socket
+
+    from iml4e.local.processes import port_is_free
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    assert not port_is_free(port)  # listening: taken
+    accepted.close()  # the server closes first, as a stopped server does: TIME_WAIT on its port
+    client.close()
+    server.close()
+    assert port_is_free(port)
+
+
+def test_status_after_down_names_what_up_starts_again(isolated_state: Path) -> None:
+    from typer.testing import CliRunner
+
+    from iml4e.cli.app import app
+
+    state = PlatformState()
+    for name in ("mlflow", "serve:churn"):
+        state.stopped[name] = ServiceRecord(name=name, pid=1, port=5000, log="x.log", started_at=1.0)
+    save_state(state, isolated_state)
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0
+    assert "not running" in result.stderr and "'iml4e up'" in result.stderr
+    assert "stopped: mlflow, serve:churn" in result.stderr

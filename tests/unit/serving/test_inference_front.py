@@ -226,3 +226,94 @@ def test_fallback_routes_answer_client_errors_with_4xx_not_5xx(tmp_path: Path) -
     assert explain.status_code == 404 and "predict/infer" in explain.json()["error"]
     assert load.status_code == 404 and "nosuch" in load.json()["error"]
     assert unload.status_code == 404
+
+
+class ProbabilityModel(CountingModel):
+    """A classifier: P(churn) = age / 100; label 1 when that is above one half."""
+
+    def with_probabilities(self, columns: Columns) -> np.ndarray[Any, Any]:
+        churn = columns["age"].astype(np.float64) / 100
+        answer = np.empty(len(churn), dtype=[("predict", np.int64), ("predict_proba", np.float64, (2,))])
+        answer["predict"] = (churn > 0.5).astype(np.int64)
+        answer["predict_proba"] = np.column_stack([1 - churn, churn])
+        return answer
+
+
+def _classifier_client(tmp_path: Path) -> httpx.AsyncClient:
+    predict = ProbabilityModel()
+    model = _model(predict)
+    model.classes = [0, 1]
+    model.predict_with_probabilities = predict.with_probabilities  # type: ignore[method-assign]
+    app = build_app(model, ServingMetrics("churn", CollectorRegistry()), RequestLogWriter(tmp_path, "churn"))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+def test_a_classifier_lists_and_returns_class_probabilities(tmp_path: Path) -> None:
+    client = _classifier_client(tmp_path)
+    proba_only = {**_v2(70), "outputs": [{"name": "predict_proba"}]}
+
+    async def send() -> list[httpx.Response]:
+        async with client:
+            return [
+                await client.get("/v2/models/churn"),
+                await client.post("/v2/models/churn/infer", json=proba_only),
+                await client.post("/v2/models/churn/infer", json=_v2(20)),
+                await client.post("/v1/models/churn:predict", json={"instances": [[70, "n"]]}),
+                await client.post("/v2/models/churn/infer", json={**_v2(70), "outputs": [{"name": "x"}]}),
+                await client.post("/v2/models/churn/infer", json={**_v2(70), "outputs": "predict"}),
+            ]
+
+    metadata, asked, default, v1, unknown, malformed = asyncio.run(send())
+    assert metadata.json()["outputs"] == [
+        {"name": "predict", "datatype": "FP64", "shape": [-1]},
+        {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 2]},
+    ]
+    (probabilities,) = asked.json()["outputs"]
+    assert probabilities["name"] == "predict_proba" and probabilities["shape"] == [1, 2]
+    assert probabilities["datatype"] == "FP64" and probabilities["data"] == pytest.approx([0.3, 0.7])
+    # No outputs named: every output, as the Open Inference Protocol says; the label as before.
+    assert [o["name"] for o in default.json()["outputs"]] == ["predict", "predict_proba"]
+    assert default.json()["outputs"][0]["data"] == [0]
+    assert default.json()["outputs"][1]["data"] == pytest.approx([0.8, 0.2])
+    assert v1.json() == {"predictions": [1]}  # V1 unchanged: the label only
+    assert unknown.status_code == 400 and "outputs are: predict, predict_proba" in unknown.json()["error"]
+    assert malformed.status_code == 400 and '"outputs" must be a list' in malformed.json()["error"]
+
+
+def test_a_model_without_probabilities_answers_the_label_alone(tmp_path: Path) -> None:
+    client, _ = _client(tmp_path, CountingModel())
+
+    async def send() -> list[httpx.Response]:
+        async with client:
+            return [
+                await client.post("/v2/models/churn/infer", json=_v2(70)),
+                await client.post(
+                    "/v2/models/churn/infer", json={**_v2(70), "outputs": [{"name": "predict_proba"}]}
+                ),
+            ]
+
+    default, asked = asyncio.run(send())
+    assert [o["name"] for o in default.json()["outputs"]] == ["predict"]
+    assert asked.status_code == 400 and "its outputs are: predict" in asked.json()["error"]
+
+
+def test_a_pipelines_probabilities_match_its_own_predict_and_predict_proba() -> None:
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.integers(18, 90, 200), "tenure": rng.normal(size=200)})
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, frame["age"] > 50)
+    model = MLflowServedModel("churn", "models:/churn@champion")
+    model.columns = columns_from_signature([("age", "long"), ("tenure", "double")])
+    model._predict = pipeline.predict
+    model._find_probabilities(pipeline)
+    columns = {"age": frame["age"].to_numpy(), "tenure": frame["tenure"].to_numpy()}
+
+    answer = model.predict_with_probabilities(columns)
+    assert model.classes == [False, True] and model.output_names == ["predict", "predict_proba"]
+    assert (answer["predict"] == pipeline.predict(frame)).all()
+    np.testing.assert_allclose(answer["predict_proba"], pipeline.predict_proba(frame))
+    assert (answer[3:5]["predict"] == model.predict_columns(columns)[3:5]).all()  # slices like labels

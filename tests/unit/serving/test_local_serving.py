@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from iml4e.cli.app import app
 from iml4e.errors import UsageError
 from iml4e.local.serving import check_name, default_name, server_spec, stop_serving
+from iml4e.local.state import PlatformState, ServiceRecord, load_state, save_state
 
 
 @pytest.mark.parametrize(
@@ -53,6 +54,9 @@ def test_stopping_an_unknown_model_says_what_is_served() -> None:
     [
         (["serve", "models:/x@a", "--name", "A/B", "--detach"], "endpoint path"),
         (["serve", "models:/x@a", "--log-sample-rate", "3", "--detach"], "out of range"),
+        (["serve"], "name a model URI to serve"),
+        (["serve", "models:/x@a", "--stop", "x"], "takes no model URI"),
+        (["serve", "--stop", "nope"], "no served model named 'nope'"),
         (["monitor", "models:/x@a", "--reference", "sample:churn", "--window", "soon"], "not a duration"),
         (["monitor", "models:/x@a", "--reference", "sample:churn", "--once"], "no request log for model 'x'"),
         (["monitor", "models:/x@a", "--reference", "sample:churn", "--on-drift", "nope"], "nope"),
@@ -75,3 +79,25 @@ def test_cli_refuses_bad_input_with_exit_2(args: list[str], message: str) -> Non
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_serve_stop_takes_a_name_and_forgets_a_model_that_down_stopped(isolated_state: Path) -> None:
+    state = PlatformState()
+    state.stopped["serve:tiny"] = ServiceRecord(
+        name="serve:tiny", pid=1, port=8123, log="x.log", started_at=1.0, extra={"model_uri": "/m"}
+    )
+    save_state(state, isolated_state)
+    result = CliRunner().invoke(app, ["serve", "--stop", "tiny"])
+    assert result.exit_code == 0, result.output
+    assert "'tiny' was not running" in result.stderr
+    assert load_state(isolated_state).stopped == {}  # so the next `up` does not start it again
+
+
+def test_serving_a_registered_model_while_the_platform_is_down_says_how_to_start_it(
+    isolated_state: Path,
+) -> None:
+    result = CliRunner().invoke(app, ["serve", "models:/churn@champion", "--detach"])
+    assert result.exit_code == 1
+    assert "not running" in result.stderr and "'iml4e up'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert load_state(isolated_state).services == {}  # MLflow was not started behind the user's back

@@ -1,0 +1,147 @@
+"""The local lifecycle for real: `down` then `up` keeps MLflow's URL and brings served models back; a
+bad `up --port` leaves the running platform alone; a command that needs MLflow after `down` says so and
+starts nothing; a foreground `serve` stops its model server on SIGINT and SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from iml4e.cli.app import app
+from iml4e.local import platform, processes
+from iml4e.local.state import load_state
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("platform")]
+runner = CliRunner()
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def cli_json(*args: str) -> dict:  # type: ignore[type-arg]
+    code, out, err = cli(*args, "--json")
+    assert code == 0, err
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def platform_home(isolated_state: Path):  # type: ignore[no-untyped-def]
+    yield isolated_state
+    platform.down()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A logistic regression saved as an MLflow model directory: served by path, no registry needed."""
+    import mlflow.sklearn
+    import numpy as np
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)})
+    model = LogisticRegression().fit(features, (features["x"] > 0).astype(int))
+    path = tmp_path_factory.mktemp("tiny") / "model"
+    mlflow.sklearn.save_model(
+        model,
+        path,
+        signature=infer_signature(features, model.predict(features)),
+        pip_requirements=["scikit-learn"],  # no slow requirement inference
+    )
+    return path
+
+
+def _v2_answers(url: str, name: str) -> bool:
+    body = {
+        "inputs": [
+            {"name": "x", "shape": [1], "datatype": "FP64", "data": [1.0]},
+            {"name": "y", "shape": [1], "datatype": "FP64", "data": [0.0]},
+        ]
+    }
+    return httpx.post(f"{url}/v2/models/{name}/infer", json=body, timeout=30).status_code == 200
+
+
+def test_down_then_up_keeps_the_mlflow_url_and_serves_the_model_again(
+    platform_home: Path, tiny_model: Path
+) -> None:
+    first = cli_json("up")
+    served = cli_json("serve", str(tiny_model), "--name", "tiny", "--detach")
+    assert sorted(cli_json("down")["stopped"]) == ["mlflow", "serve:tiny"]
+    assert not processes.is_alive(served["pid"])
+
+    again = cli_json("up")
+    assert again["started"] is True
+    assert again["url"] == first["url"], "MLflow must come back on its recorded port"
+    assert again["restarted"] == ["serve:tiny"] and again["failed"] == {}
+    record = load_state(platform_home).services["serve:tiny"]
+    assert record.port == served["port"] and record.extra["model_uri"] == str(tiny_model)
+    assert _v2_answers(record.url, "tiny")
+
+    # `serve --stop NAME` takes no model URI, and a stopped model is not started by the next `up`.
+    assert cli_json("serve", "--stop", "tiny") == {"name": "tiny", "stopped": True}
+    cli("down")
+    assert cli_json("up")["restarted"] == []
+
+
+@pytest.mark.parametrize("port", ["70000", "taken"])
+def test_a_bad_port_leaves_the_running_platform_up(platform_home: Path, port: str) -> None:
+    running = cli_json("up")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        asked = port if port != "taken" else str(holder.getsockname()[1])
+        code, _, err = cli("up", "--port", asked)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and asked in lines[0]
+    (status,) = cli_json("status")["services"]
+    assert (status["pid"], status["healthy"]) == (running["pid"], True)
+
+
+def test_a_command_needing_mlflow_after_down_says_so_and_starts_nothing(platform_home: Path) -> None:
+    cli_json("up")
+    cli_json("down")
+    code, _, err = cli("lineage", "show", "models:/churn-classifier@champion")
+    assert code == 1
+    assert "not running" in err and "iml4e up" in err and "Traceback" not in err
+    assert cli_json("status")["services"] == []
+    code, _, err = cli("serve", "models:/churn-classifier@champion", "--detach")
+    assert code == 1 and "iml4e up" in err
+    assert cli_json("status")["services"] == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_foreground_serve_stops_its_model_server_on(
+    platform_home: Path, tiny_model: Path, sig: signal.Signals
+) -> None:
+    command = [sys.executable, "-m", "iml4e", "serve", str(tiny_model), "--name", "fg"]
+    foreground = subprocess.Popen(
+        command, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 180
+        record = None
+        while record is None and time.monotonic() < deadline and foreground.poll() is None:
+            time.sleep(0.5)
+            record = load_state(platform_home).services.get("serve:fg")
+        assert record is not None, foreground.stderr.read() if foreground.stderr else ""
+        foreground.send_signal(sig)
+        _, err = foreground.communicate(timeout=60)
+    finally:
+        foreground.kill()
+    assert "stopped 'fg'" in err
+    assert not processes.is_alive(record.pid), "the model server outlived its foreground command"
+    assert "serve:fg" not in load_state(platform_home).services
