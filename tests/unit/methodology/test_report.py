@@ -74,5 +74,5 @@ def test_an_unwritable_report_path_is_a_usage_error(home: Path, tmp_path: Path) 
     folder.mkdir()
     result = CliRunner().invoke(app, ["assess", "--answers", str(EXAMPLE_ANSWERS), "--report", str(folder)])
     assert result.exit_code == 2
-    assert "cannot write the report to" in result.stderr and "a-directory" in result.stderr
+    assert "a-directory is a directory" in result.stderr
     assert list(folder.iterdir()) == []  # no temporary file left behind
