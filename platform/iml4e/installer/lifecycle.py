@@ -55,7 +55,7 @@ def _health(component: str, workloads: list[Object]) -> ComponentHealth:
 def cluster_status(cluster: ClusterApi) -> dict[str, Any]:
     """Health per component from workload status and conditions, plus the install record."""
     record = read_record(cluster)
-    installed = bool(record) and record is not None and record["state"] == "installed"
+    installed = record is not None and record["state"] == "installed"
     ours: dict[str, list[Object]] = {}
     selector = f"{MANAGED_BY_LABEL}=iml4e"
     for namespace in OUR_NAMESPACES:
