@@ -8,6 +8,32 @@ from pathlib import Path
 
 import pytest
 
+_GROUP_LOST = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Note the tests whose xdist_group marker pytest-xdist dropped under --dist loadgroup.
+
+    Tests in a group share one server or cluster and run in order; spread over workers they fail in
+    confusing ways (a cluster that was never installed). pytest-xdist marks grouped tests by adding
+    "@group" to their node id, which broke silently once (pytest 9.2 with pytest-xdist 3.8).
+    """
+    if getattr(config.option, "loadgroup", False):
+        for item in items:
+            if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+                item.stash[_GROUP_LOST] = True
+
+
+@pytest.fixture(autouse=True)
+def xdist_group_kept(request: pytest.FixtureRequest) -> None:
+    if request.node.stash.get(_GROUP_LOST, False):
+        pytest.fail(
+            "pytest-xdist ignored this test's xdist_group marker, so its group may be split over workers; "
+            "use a pytest and pytest-xdist pair that supports --dist loadgroup (see pyproject.toml)",
+            pytrace=False,
+        )
+
 
 @pytest.fixture(autouse=True)
 def isolated_state(

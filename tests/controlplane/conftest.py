@@ -28,11 +28,16 @@ REPO = Path(__file__).resolve().parents[2]
 BUNDLE = Path(os.environ.get("IML4E_UPSTREAM_BUNDLE") or REPO.parent / "shared" / "k8s")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups for --dist loadgroup
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        path = Path(str(item.fspath))
+        if here in path.parents:
             item.add_marker(pytest.mark.controlplane)
+            # A module's tests share one control plane and run in order (install, then upgrade, then
+            # uninstall); spread over two workers, each would get its own cluster and miss the steps before.
+            item.add_marker(pytest.mark.xdist_group(f"controlplane-{path.stem}"))
 
 
 @dataclass

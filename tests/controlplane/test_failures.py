@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import BUNDLE, Cluster
 
-pytestmark = [pytest.mark.xdist_group("controlplane-failures"), pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.timeout(900)]
 
 
 def _one_line(stderr: str) -> str:

@@ -18,7 +18,7 @@ from conftest import Cluster
 from iml4e.installer.checksums import CHECKSUM_ANNOTATION
 
 DISABLE_WEBHOOKS = True
-pytestmark = [pytest.mark.xdist_group("controlplane-lifecycle"), pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.timeout(1200)]
 
 OUR_NAMESPACES = ("iml4e", "iml4e-serving", "iml4e-monitoring")
 
