@@ -207,3 +207,22 @@ def test_the_upgrade_plan_reads_the_live_objects_and_the_upgrade_applies_it(
     live = client.AppsV1Api(cluster.api()).read_namespaced_stateful_set("iml4e-postgres", "iml4e")
     assert live.spec.template.spec.containers[0].image == "docker.io/library/postgres:18.2-bookworm"
     assert cluster.iml4e_json("upgrade", "-c", str(full))["plan"] == []
+
+
+def test_a_pod_security_level_set_on_an_upstream_namespace_survives_a_reinstall(
+    cluster: Cluster, full: Path
+) -> None:
+    from kubernetes import client
+
+    core = client.CoreV1Api(cluster.api())
+    enforce = "pod-security.kubernetes.io/enforce"
+    core.patch_namespace("kserve", {"metadata": {"labels": {enforce: "privileged"}}})
+    cluster.iml4e_json("install", "-c", str(full))
+    assert core.read_namespace("kserve").metadata.labels[enforce] == "privileged"
+    assert core.read_namespace("cert-manager").metadata.labels[enforce] == "restricted"
+    agent = client.AppsV1Api(cluster.api()).read_namespaced_daemon_set(
+        "kserve-localmodelnode-agent", "kserve"
+    )
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "agent-"}}
+    pod["spec"] = cluster.api().sanitize_for_serialization(agent.spec.template.spec)
+    core.create_namespaced_pod("kserve", pod, dry_run="All")  # the local model cache can now run

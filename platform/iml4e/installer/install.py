@@ -32,6 +32,7 @@ from iml4e.installer.render import (
     PLATFORM_NAMESPACE,
     POD_SECURITY_ENFORCE,
     STAGES,
+    UPSTREAM_POD_SECURITY,
     Rendering,
     pod_security_labels,
     stage_of,
@@ -265,30 +266,33 @@ def apply_when_webhooks_answer(
             sleep(POLL_SECONDS)
 
 
-def _namespace_state(cluster: ClusterApi, name: str) -> str:
-    """'absent', 'terminating' or 'active'."""
-    live = cluster.get("v1", "Namespace", name)
-    if live is None:
-        return "absent"
-    return "terminating" if (live.get("metadata") or {}).get("deletionTimestamp") else "active"
-
-
 def _check_namespaces(cluster: ClusterApi, stages: list[Stage]) -> set[str]:
-    """Namespaces the install will create; fails at once on one that is still terminating."""
+    """Namespaces the install will create; fails at once on one that is still terminating.
+
+    On an upstream namespace that already exists, a Pod Security level someone set there is kept (the
+    object to apply is changed to carry it): turning on KServe's local model cache, for one, needs a
+    privileged `kserve` namespace, and a re-install must not take that back.
+    """
     absent = set()
-    for obj in stages[0].objects if stages else []:
+    objects = stages[0].objects if stages else []
+    for index, obj in enumerate(objects):
         if obj.get("kind") != "Namespace":
             continue
         name = str(obj["metadata"]["name"])
-        state = _namespace_state(cluster, name)
-        if state == "terminating":
+        live = cluster.get("v1", "Namespace", name)
+        if live is None:
+            absent.add(name)
+            continue
+        if (live.get("metadata") or {}).get("deletionTimestamp"):
             raise Iml4eError(
                 f"namespace {name} is still terminating from an earlier uninstall; wait until "
                 f"'kubectl get namespace {name}' finds nothing (or remove the finalizers that hold what is "
                 "left in it), then re-run 'iml4e install'"
             )
-        if state == "absent":
-            absent.add(name)
+        level = ((live.get("metadata") or {}).get("labels") or {}).get(POD_SECURITY_ENFORCE)
+        if name in UPSTREAM_POD_SECURITY and level:
+            labels = {**(obj["metadata"].get("labels") or {}), POD_SECURITY_ENFORCE: level}
+            objects[index] = {**obj, "metadata": {**obj["metadata"], "labels": labels}}
     return absent
 
 

@@ -36,7 +36,8 @@ S3_CREDENTIALS_SECRET = "iml4e-s3-credentials"
 ENDPOINTS_CONFIG_MAP = "iml4e-endpoints"
 
 #: Pod Security level enforced in upstream namespaces whose release manifest sets none (their Pods
-#: meet it). `kubeflow` keeps upstream's own labels (baseline): pipeline step Pods run user images.
+#: meet it, except KServe's opt-in local-model node agent, which needs a hostPath).
+#: `kubeflow` keeps upstream's own labels (baseline): pipeline step Pods run user images.
 #: docs/reference-architecture.md gives the level of every namespace and why.
 UPSTREAM_POD_SECURITY = {"kserve": "restricted", "cert-manager": "restricted"}
 POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
