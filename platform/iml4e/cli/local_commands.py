@@ -149,7 +149,8 @@ def run_with_progress(pipeline: str, pairs: list[str]) -> Any:
     import time
 
     from iml4e.local import platform
-    from iml4e.local.pipeline_runner import parse_parameters, resolve_pipeline, run_pipeline
+    from iml4e.local.pipeline_runner import run_pipeline
+    from iml4e.pipeline_selection import parse_parameters, resolve_pipeline
 
     # Fail on bad input before starting anything.
     _, resolved = resolve_pipeline(pipeline)
@@ -171,7 +172,7 @@ def run_with_progress(pipeline: str, pairs: list[str]) -> Any:
 
 
 def _list_pipelines(json_output: bool) -> None:
-    from iml4e.local.pipeline_runner import pipeline_parameters
+    from iml4e.pipeline_selection import pipeline_parameters
     from iml4e_pipelines import PIPELINES, load_pipeline
 
     listing: list[dict[str, Any]] = []

@@ -194,7 +194,7 @@ def monitor(
     if interval <= 0:
         raise UsageError(f"--interval {interval} must be positive; use e.g. 300 for every five minutes")
     if on_drift:
-        from iml4e.local.pipeline_runner import parse_parameters, resolve_pipeline
+        from iml4e.pipeline_selection import parse_parameters, resolve_pipeline
 
         parse_parameters(resolve_pipeline(on_drift)[1], on_drift_param)  # fail before any work
     reference_data = load_table(reference)

@@ -37,8 +37,7 @@ def resolve_target(name: str) -> Target:
 
 
 def pick_local_port(preferred: int) -> int:
-    from iml4e.installer.doctor import port_is_free
-    from iml4e.local.processes import free_port
+    from iml4e.ports import free_port, port_is_free
 
     return preferred if port_is_free(preferred) else int(free_port())
 
@@ -73,7 +72,7 @@ def start_port_forward(
     import time
 
     from iml4e.errors import ServiceError
-    from iml4e.installer.doctor import port_is_free
+    from iml4e.ports import port_is_free
 
     local_port = pick_local_port(target.local_port)
     process = subprocess.Popen(

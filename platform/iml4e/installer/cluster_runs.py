@@ -128,7 +128,7 @@ def run_on_cluster(
 ) -> ClusterRun:
     """Resolve, compile, port-forward the KFP API, submit and follow (the `run --cluster` command)."""
     from iml4e.installer.access import TARGETS, start_port_forward
-    from iml4e.local.pipeline_runner import parse_parameters, resolve_pipeline
+    from iml4e.pipeline_selection import parse_parameters, resolve_pipeline
 
     name, pipeline = resolve_pipeline(reference)
     arguments = parse_parameters(pipeline, pairs)

@@ -7,7 +7,6 @@ ports, tools on PATH); each is a plain function so tests can feed recorded API o
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,6 +15,7 @@ from iml4e.installer import versions
 from iml4e.installer.cluster import ClusterApi, ClusterInfo
 from iml4e.installer.compose import Object
 from iml4e.installer.requests import quantity_cpu, quantity_memory
+from iml4e.ports import port_is_free
 
 Status = Literal["pass", "warn", "fail"]
 
@@ -202,16 +202,6 @@ def read_host_sysctl(name: str) -> int | None:
             return int(handle.read().strip())
     except (OSError, ValueError):
         return None
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def check_ports(is_free: Callable[[int], bool] = port_is_free) -> Check:

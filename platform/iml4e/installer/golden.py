@@ -85,14 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update", action="store_true", help="rewrite the golden files")
     args = parser.parse_args(argv)
     from iml4e import console
-    from iml4e.local.state import atomic_write_text
+    from iml4e_components.output_files import write_text_atomically
 
     differing = []
     for case in CASES:
         path = GOLDEN_DIR / f"{case}.yaml"
         text = golden_text(case)
         if args.update:
-            atomic_write_text(path, text)
+            write_text_atomically(path, text, create_parent=True)
             console.info(f"wrote {path}")
         elif not path.is_file() or path.read_text(encoding="utf-8") != text:
             differing.append(str(path))

@@ -142,7 +142,7 @@ def write_rendering(
     an earlier rendering that this one does not write are removed, and a directory holding other
     files is refused rather than mixed into.
     """
-    from iml4e.local.state import atomic_write_text
+    from iml4e_components.output_files import write_text_atomically
 
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir} is a file; give a directory to render into with -o")
@@ -160,7 +160,7 @@ def write_rendering(
     written = []
     for stage in plan_stages(rendering, upstream or [], []):
         path = out_dir / f"{STAGES.index(stage.name) + 1:02d}-{stage.name}.yaml"
-        atomic_write_text(path, dump_objects(stage.objects))
+        write_text_atomically(path, dump_objects(stage.objects), create_parent=True)
         written.append(path)
     for stale in set(out_dir.iterdir()) - set(written):
         stale.unlink()

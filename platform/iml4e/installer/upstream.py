@@ -9,7 +9,6 @@ the lock (a mismatch is an error, never a warning), builds kustomize sources wit
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ import yaml
 from iml4e.errors import Iml4eError, UsageError
 from iml4e.installer import versions
 from iml4e.installer.compose import Object, merge_patch, object_key
+from iml4e_components.output_files import write_atomically, write_text_atomically
 
 LOCK_FILE = "upstream.lock.yaml"
 BUILT_MANIFEST = "manifest.yaml"
@@ -123,13 +123,14 @@ def sha256_of(path: Path) -> str:
 def _download(url: str, target: Path, timeout: float) -> None:
     if not url.startswith(("https://", "file://", "http://127.0.0.1", "http://localhost")):
         raise UsageError(f"upstream URL {url} must be https:// or file://; fix manifests/{LOCK_FILE}")
-    tmp = target.with_name(f".{target.name}.part")
-    try:
+
+    def copy_response(tmp: Path) -> None:
         with urllib.request.urlopen(url, timeout=timeout) as response, tmp.open("wb") as handle:
             shutil.copyfileobj(response, handle)
-        os.replace(tmp, target)
+
+    try:
+        write_atomically(target, copy_response, f"download of {url}", create_parent=True)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        tmp.unlink(missing_ok=True)
         reason = getattr(exc, "reason", exc)
         raise Iml4eError(
             f"cannot download {url} ({reason}); check the network, or install from a bundle "
@@ -160,9 +161,7 @@ def _build_kustomize(archive: Path, path: str, target: Path) -> None:
             raise Iml4eError(
                 f"kubectl kustomize {path} failed: {kustomize_error(result.stderr)}; check the lock entry"
             )
-        tmp_target = target.with_name(f".{target.name}.part")
-        tmp_target.write_text(result.stdout, encoding="utf-8")
-        os.replace(tmp_target, target)
+        write_text_atomically(target, result.stdout, "built manifest", create_parent=True)
 
 
 def kustomize_error(stderr: str) -> str:
@@ -224,7 +223,6 @@ def fetch_upstream(
 
 def record_digests(results: list[FetchResult], manifests: Path | None = None) -> int:
     """Write the sha256 of each fetched file into the lock where it is still null; returns how many."""
-    from iml4e.local.state import atomic_write_text
     from iml4e.paths import manifests_dir
 
     file = (manifests or manifests_dir()) / LOCK_FILE
@@ -238,7 +236,7 @@ def record_digests(results: list[FetchResult], manifests: Path | None = None) ->
         )
         text, count = pattern.subn(rf"\g<1>{result.sha256}", text, count=1)
         recorded += count
-    atomic_write_text(file, text)
+    write_text_atomically(file, text, create_parent=True)
     return recorded
 
 
@@ -289,7 +287,6 @@ def images_in_manifest(text: str) -> set[str]:
 
 def write_bundle(results: list[FetchResult], our_images: set[str], out_dir: Path) -> dict[str, Any]:
     """Copy fetched manifests + the lock into `out_dir` and write images.txt (every image, sorted)."""
-    from iml4e.local.state import atomic_write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     images = set(our_images)
@@ -304,5 +301,5 @@ def write_bundle(results: list[FetchResult], our_images: set[str], out_dir: Path
             shutil.copyfile(source, target_dir / source.name)
         images |= images_in_manifest(result.manifest.read_text(encoding="utf-8"))
     image_list = sorted(images)
-    atomic_write_text(out_dir / "images.txt", "\n".join(image_list) + "\n")
+    write_text_atomically(out_dir / "images.txt", "\n".join(image_list) + "\n", create_parent=True)
     return {"directory": str(out_dir), "manifests": len(results), "images": image_list}

@@ -31,7 +31,7 @@ def _validator() -> Any:
 
 def _default_dataset() -> str:
     """The raw dataset tabular_training reads by default (e.g. sample:churn-dirty)."""
-    from iml4e.local.pipeline_runner import pipeline_parameters, resolve_pipeline
+    from iml4e.pipeline_selection import pipeline_parameters, resolve_pipeline
 
     _, pipeline = resolve_pipeline("tabular_training")
     return str(next(p.default for p in pipeline_parameters(pipeline) if p.name == "dataset"))

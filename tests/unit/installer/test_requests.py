@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -40,17 +41,36 @@ def test_replicas_multiply_and_jobs_do_not_count() -> None:
     assert jobs and sum_requests(jobs).pods == 0
 
 
+def _readme_row(profile: str) -> re.Match[str]:
+    number = r"([0-9.]+) cores / (\d+) MiB / (\d+)"
+    row = re.search(rf"^\| {profile}[^|]*\|[^|]*\| {number} \| {number} \|$", README.read_text("utf-8"), re.M)
+    assert row, f"README has no requests row for {profile}"
+    return row
+
+
+def _assert_quoted(row: re.Match[str], first: int, cpu: float, memory: float, pods: int) -> None:
+    assert float(row.group(first)) == pytest.approx(cpu, abs=0.005)
+    assert int(row.group(first + 1)) == round(memory / 1024**2)
+    assert int(row.group(first + 2)) == pods
+
+
 def test_readme_quotes_the_computed_figures() -> None:
-    text = README.read_text(encoding="utf-8")
     for profile in PROFILES:
         totals = sum_requests(render_platform(PlatformConfig(profile=profile)).objects)
-        row = re.search(
-            rf"^\| {profile}[^|]*\|[^|]*\| ([0-9.]+) cores \| (\d+) MiB \| (\d+) \|$", text, re.MULTILINE
-        )
-        assert row, f"README has no requests row for {profile}"
-        assert float(row.group(1)) == pytest.approx(totals.cpu, abs=0.005)
-        assert int(row.group(2)) == round(totals.memory / 1024**2)
-        assert int(row.group(3)) == totals.pods
+        _assert_quoted(_readme_row(profile), 1, totals.cpu, totals.memory, totals.pods)
+
+
+def test_readme_quotes_the_figures_with_the_pinned_upstream_releases() -> None:
+    bundle = Path(os.environ.get("IML4E_UPSTREAM_BUNDLE") or README.parents[1] / "shared" / "k8s")
+    if not (bundle / "upstream").is_dir():
+        if os.environ.get("IML4E_REQUIRE_CONTROLPLANE"):
+            pytest.fail(f"no upstream bundle at {bundle} (set IML4E_UPSTREAM_BUNDLE)")
+        pytest.skip(f"no upstream bundle at {bundle} (set IML4E_UPSTREAM_BUNDLE)")
+    for profile in PROFILES:
+        config = PlatformConfig(profile=profile)
+        totals, counted = profile_requests(config, bundle / "upstream")
+        assert counted == [entry.name for entry in lock_for_profile(profile)]
+        _assert_quoted(_readme_row(profile), 4, totals.cpu, totals.memory, totals.pods)
 
 
 def test_cached_upstream_parts_are_added(tmp_path: Path) -> None:

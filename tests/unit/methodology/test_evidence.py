@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from iml4e.local.processes import free_port
 from iml4e.methodology.evidence import (
     PROBES,
     MlflowFacts,
@@ -21,6 +20,7 @@ from iml4e.methodology.evidence import (
     collect_evidence,
     run_probe,
 )
+from iml4e.ports import free_port
 
 
 def _run(root: Path, run_id: str, pipeline: str, tasks: list[str], status: str = "SUCCESS") -> None:

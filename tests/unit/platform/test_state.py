@@ -49,7 +49,7 @@ def test_a_port_whose_server_stopped_is_free_despite_time_wait() -> None:
     see the port as free, or MLflow moves to a new port and every printed URL goes stale."""
     import socket
 
-    from iml4e.local.processes import port_is_free
+    from iml4e.ports import port_is_free
 
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
