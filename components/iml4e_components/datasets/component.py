@@ -24,7 +24,8 @@ def load_dataset(
     ):
         import json
 
-        from iml4e_components.datasets.core import load_sample, load_table, sample_schema, table_digest
+        from iml4e_components.datasets.core import load_sample, load_table, sample_schema
+        from iml4e_components.table_digests import table_digest
 
         clean = None
         if source == "" or source.startswith("sample:"):

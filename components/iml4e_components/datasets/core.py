@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -169,14 +168,6 @@ def _download_s3(uri: str) -> Path:
     except S3Error as exc:
         raise ComponentError(f"cannot read {uri}: {exc.code} ({exc.message})") from exc
     return target
-
-
-def table_digest(frame: pd.DataFrame) -> str:
-    """A content digest of a table (column names, dtypes and values), stable across runs."""
-    hasher = hashlib.sha256()
-    hasher.update("\x1f".join(f"{c}:{t}" for c, t in frame.dtypes.astype(str).items()).encode())
-    hasher.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return f"sha256:{hasher.hexdigest()}"
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], what: str = "dataset") -> None:

@@ -53,9 +53,9 @@ def get_training_features(
     ):
         import pandas as pd
 
-        from iml4e_components.datasets.core import table_digest
         from iml4e_components.feature_store.core import get_training_features as fetch
         from iml4e_components.feature_store.core import parse_name_list
+        from iml4e_components.table_digests import table_digest
 
         features = parse_name_list(features_json, "features_json", '["view:feature"]')
         frame = fetch(

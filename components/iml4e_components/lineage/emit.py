@@ -271,7 +271,7 @@ def _table_stats(path: Path) -> _TableStats | None:
         return None
     import pandas as pd
 
-    from iml4e_components.datasets.core import table_digest
+    from iml4e_components.table_digests import table_digest
 
     frame = pd.read_parquet(path) if is_parquet or path.suffix.lower() != ".csv" else pd.read_csv(path)
     return _TableStats(

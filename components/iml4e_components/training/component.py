@@ -30,7 +30,7 @@ def train_model(
         import joblib
         import pandas as pd
 
-        from iml4e_components.datasets.core import table_digest
+        from iml4e_components.table_digests import table_digest
         from iml4e_components.tracking.core import log_to_run
         from iml4e_components.training.core import fit_estimator, parse_json_object
         from iml4e_components.training.mlflow_model import log_sklearn_model, log_training_data

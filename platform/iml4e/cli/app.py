@@ -100,6 +100,9 @@ def _register_commands() -> None:
     from iml4e.cli import local_commands
 
     local_commands.register(app)
+    from iml4e.cli import demo_command
+
+    demo_command.register(app)
     from iml4e.cli import governance_commands
 
     governance_commands.register(app)

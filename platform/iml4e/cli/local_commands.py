@@ -1,4 +1,4 @@
-"""Commands of the embedded local platform: up, status, down, run, demo."""
+"""Commands of the embedded local platform: up, status, down, run."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
     app.command("down")(down)
     app.command("run")(run)
-    app.command("demo")(demo)
 
 
 def up(
@@ -197,19 +196,4 @@ def _list_pipelines(json_output: bool) -> None:
             )
             for item in listing
         ],
-    )
-
-
-def demo(json_output: bool = JSON_OPTION) -> None:
-    """Start the platform, run the quickstart pipeline end to end and show where to look."""
-    from iml4e.demo import run_demo
-
-    report = run_demo()
-    if json_output:
-        console.print_json(report)
-        return
-    console.print_table(
-        "iml4e demo: where to look",
-        ["what", "where"],
-        [(key, value) for key, value in report["summary"].items()],
     )

@@ -151,6 +151,7 @@ def _print_summary(result: Assessment) -> None:
 
 
 def capabilities(
+    ctx: typer.Context,
     no_evidence: bool = typer.Option(
         False, "--no-evidence", help="Only check what is installed; do not read the platform's state."
     ),
@@ -164,7 +165,9 @@ def capabilities(
     if not no_evidence:
         with console.err.status("reading evidence from the platform..."):
             found = collect_evidence()
-    statuses = [s.as_dict() for s in capability_statuses(found)]
+    root = ctx.find_root().command
+    commands = frozenset(getattr(root, "commands", {}))  # this CLI's commands, found without importing it
+    statuses = [s.as_dict() for s in capability_statuses(commands, found)]
     if json_output:
         console.print_json(statuses)
         return

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Collection
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from iml4e.methodology.content import Capability, Provider, load_catalogue, load_maturity_model
@@ -16,18 +16,11 @@ PLANNED = "planned"  # nothing provides it yet
 MISSING = "missing"  # a listed provider is absent from this installation
 
 
-@cache
-def _command_names() -> frozenset[str]:
-    import typer
+def provider_exists(provider: Provider, commands: Collection[str]) -> tuple[bool, str]:
+    """Whether `provider` exists in this installation, and how that was checked.
 
-    from iml4e.cli.app import app
-
-    group: Any = typer.main.get_command(app)
-    return frozenset(group.commands)
-
-
-def provider_exists(provider: Provider) -> tuple[bool, str]:
-    """Whether `provider` exists in this installation, and how that was checked."""
+    `commands` are the names of the CLI's commands (the CLI passes them; this layer does not import it).
+    """
     if provider.kind in ("component", "module"):
         # Located, not imported: importing every component (sklearn, feast, mlflow) would take seconds.
         # The catalogue-consistency test imports each one.
@@ -39,7 +32,7 @@ def provider_exists(provider: Provider) -> tuple[bool, str]:
             (True, f"module {provider.ref} is installed") if found else (False, f"{provider.ref} is missing")
         )
     if provider.kind == "command":
-        if provider.ref in _command_names():
+        if provider.ref in commands:
             return True, f"'iml4e {provider.ref}' is a command"
         return False, f"'iml4e {provider.ref}' is not a command of this CLI"
     if provider.kind == "pipeline":
@@ -80,7 +73,9 @@ class CapabilityStatus:
         }
 
 
-def capability_statuses(evidence: dict[str, ProbeResult] | None = None) -> list[CapabilityStatus]:
+def capability_statuses(
+    commands: Collection[str], evidence: dict[str, ProbeResult] | None = None
+) -> list[CapabilityStatus]:
     """Every capability with its status here and the maturity statements and ML tests it supports."""
     from iml4e.methodology.content import load_ml_test_score
 
@@ -90,17 +85,19 @@ def capability_statuses(evidence: dict[str, ProbeResult] | None = None) -> list[
     for capability in load_catalogue().capabilities:
         statements = [s.id for a in model.areas for s in a.statements if s.capability == capability.id]
         ml_tests = [t.id for s in tests.sections for t in s.tests if t.capability == capability.id]
-        status, why = capability_status(capability, evidence)
+        status, why = capability_status(capability, commands, evidence)
         result.append(CapabilityStatus(capability, status, why, statements, ml_tests))
     return result
 
 
-def capability_status(capability: Capability, evidence: dict[str, ProbeResult] | None) -> tuple[str, str]:
+def capability_status(
+    capability: Capability, commands: Collection[str], evidence: dict[str, ProbeResult] | None
+) -> tuple[str, str]:
     """The status of one capability here and why: planned, missing, installed or active."""
     if not capability.providers:
         return PLANNED, f"not provided yet; planned: {capability.planned}"
     for provider in capability.providers:
-        exists, why = provider_exists(provider)
+        exists, why = provider_exists(provider, commands)
         if not exists:
             return MISSING, why
     found = evidence.get(capability.evidence) if evidence and capability.evidence else None

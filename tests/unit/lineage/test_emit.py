@@ -15,10 +15,11 @@ import pytest
 from kfp import dsl
 from openlineage.client.transport import Transport
 
-from iml4e_components.datasets.core import generate_churn, table_digest
+from iml4e_components.datasets.core import generate_churn
 from iml4e_components.lineage import emit
 from iml4e_components.lineage.emit import emit_stats, lineage_step
 from iml4e_components.lineage.store import default_store_path, read_events
+from iml4e_components.table_digests import table_digest
 
 Check = Callable[[dict[str, Any]], None]
 

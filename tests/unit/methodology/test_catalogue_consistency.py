@@ -97,14 +97,15 @@ def test_a_missing_provider_shows_as_missing_and_evidence_makes_a_capability_act
         )
 
     gone = capability({"kind": "component", "ref": "iml4e_components.no_such_thing"})
-    assert capability_status(gone, None)[0] == "missing"
-    assert capability_status(capability({"kind": "command", "ref": "fly"}), None)[0] == "missing"
+    assert capability_status(gone, _commands(), None)[0] == "missing"
+    assert capability_status(capability({"kind": "command", "ref": "fly"}), _commands(), None)[0] == "missing"
     assert (
-        capability_status(capability({"kind": "manifest", "ref": "base/nothing.yaml"}), None)[0] == "missing"
+        capability_status(capability({"kind": "manifest", "ref": "base/nothing.yaml"}), set(), None)[0]
+        == "missing"
     )
     present = capability({"kind": "pipeline", "ref": "tabular_training"})
-    assert capability_status(present, None) == ("installed", "installed")
+    assert capability_status(present, set(), None) == ("installed", "installed")
     used = {"pipeline_runs": ProbeResult("pipeline_runs", True, "1 run")}
-    assert capability_status(present, used) == ("active", "1 run")
+    assert capability_status(present, set(), used) == ("active", "1 run")
     unused = {"pipeline_runs": ProbeResult("pipeline_runs", False, "no run")}
-    assert capability_status(present, unused)[0] == "installed"
+    assert capability_status(present, set(), unused)[0] == "installed"

@@ -1,15 +1,35 @@
-"""`iml4e demo`: the whole local platform in one command."""
+"""`iml4e demo`: the whole local platform in one command (start, train, register, serve, report)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import typer
+
 from iml4e import console
+from iml4e.cli.local_commands import run_with_progress
+from iml4e.cli.options import JSON_OPTION
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+
+
+def demo(json_output: bool = JSON_OPTION) -> None:
+    """Start the platform, run the quickstart pipeline end to end and show where to look."""
+    report = run_demo()
+    if json_output:
+        console.print_json(report)
+        return
+    console.print_table(
+        "iml4e demo: where to look",
+        ["what", "where"],
+        [(key, value) for key, value in report["summary"].items()],
+    )
 
 
 def run_demo() -> dict[str, Any]:
     """Start the platform, run `tabular_training` and return where to look (summary + details)."""
-    from iml4e.cli.local_commands import run_with_progress
     from iml4e.local import platform
 
     with console.err.status("starting the local platform (MLflow server)..."):
