@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-STATE_DIR_ENV = "IML4E_HOME"
-DEFAULT_STATE_DIR = ".iml4e"
+# The state directory is defined with the other shared names in iml4e_components.conventions.
+from iml4e_components.conventions import STATE_DIR_ENV, state_dir
 
-
-def state_dir() -> Path:
-    """The local platform's state directory: `$IML4E_HOME`, else `./.iml4e` (absolute)."""
-    configured = os.environ.get(STATE_DIR_ENV)
-    return Path(configured or DEFAULT_STATE_DIR).expanduser().resolve()
+__all__ = ["STATE_DIR_ENV", "manifests_dir", "state_dir"]
 
 
 def manifests_dir() -> Path:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from iml4e_components.conventions import SERVING_NAMESPACE
 from iml4e_components.errors import ComponentError
 
 TARGET_ENV = "IML4E_DEPLOY_TARGET"
@@ -23,7 +24,6 @@ TARGETS = ("local", "kserve")
 NAMESPACE_ENV = "IML4E_SERVING_NAMESPACE"
 RUNTIME_ENV = "IML4E_SERVING_RUNTIME"
 SERVICE_ACCOUNT_ENV = "IML4E_SERVING_SERVICE_ACCOUNT"
-DEFAULT_NAMESPACE = "iml4e-serving"
 #: The ServingRuntime the installer ships (iml4e's model server from the iml4e image: V1 and V2).
 DEFAULT_RUNTIME = "iml4e-mlflow"
 #: Its service account carries the object store credentials for the storage initializer.
@@ -114,7 +114,7 @@ def deploy_local(model_uri: str, name: str, timeout: float = 180.0) -> Deploymen
 def build_inference_service(
     name: str,
     storage_uri: str,
-    namespace: str = DEFAULT_NAMESPACE,
+    namespace: str = SERVING_NAMESPACE,
     runtime: str = DEFAULT_RUNTIME,
     service_account: str = DEFAULT_SERVICE_ACCOUNT,
     resources: Resources | None = None,
@@ -269,7 +269,7 @@ def deploy(model_uri: str, model_name: str, timeout: float = 300.0) -> Deploymen
     name = endpoint_name(model_name)
     if deploy_target() == "local":
         return deploy_local(model_uri, name, timeout)
-    namespace = os.environ.get(NAMESPACE_ENV, DEFAULT_NAMESPACE)
+    namespace = os.environ.get(NAMESPACE_ENV, SERVING_NAMESPACE)
     service = build_inference_service(
         name,
         model_storage_uri(model_uri),

@@ -44,7 +44,8 @@ from openlineage.client.generated import (
 from openlineage.client.transport import Transport
 
 from iml4e_components import __version__
-from iml4e_components.lineage.store import append_event, default_store_path
+from iml4e_components.conventions import lineage_store_path
+from iml4e_components.lineage.store import append_event
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def event_as_dict(event: Any) -> dict[str, Any]:
 
 def configured_transports() -> list[Transport]:
     """The local store always; HTTP too when `OPENLINEAGE_URL` names a backend (e.g. Marquez)."""
-    transports: list[Transport] = [LocalStoreTransport(default_store_path())]
+    transports: list[Transport] = [LocalStoreTransport(lineage_store_path())]
     url = os.environ.get("OPENLINEAGE_URL", "").strip()
     if url:
         from openlineage.client.transport.http import HttpConfig, HttpTransport
@@ -143,7 +144,7 @@ def record_failure(transport: str | None, error: str, event: Any) -> None:
                 "job": getattr(getattr(event, "job", None), "name", None),
                 "eventType": getattr(getattr(event, "eventType", None), "value", None),
             },
-            default_store_path().with_name(FAILURES_FILE),
+            lineage_store_path().with_name(FAILURES_FILE),
         )
     except Exception as exc:  # the disk itself may be the problem; the warning above already tells
         log.debug("lineage: cannot record the delivery failure (%s)", exc)

@@ -17,22 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from iml4e_components.conventions import lineage_store_path
 from iml4e_components.errors import ComponentError
 from iml4e_components.output_files import open_private_append
 
 log = logging.getLogger(__name__)
-
-STORE_FILE = "events.jsonl"
-
-
-def state_dir() -> Path:
-    """The platform state directory as components see it: `$IML4E_HOME`, else `./.iml4e`."""
-    return Path(os.environ.get("IML4E_HOME") or ".iml4e")
-
-
-def default_store_path() -> Path:
-    """Where the local transport appends events: `<state>/lineage/events.jsonl`."""
-    return state_dir() / "lineage" / STORE_FILE
 
 
 @contextmanager
@@ -46,7 +35,7 @@ def _locked(fd: int) -> Iterator[None]:
 
 def append_event(event: dict[str, Any], path: Path | None = None) -> None:
     """Append one event as one line; concurrent appenders never interleave their bytes."""
-    target = path or default_store_path()
+    target = path or lineage_store_path()
     line = (json.dumps(event, separators=(",", ":"), sort_keys=True, default=str) + "\n").encode("utf-8")
     fd = open_private_append(target)
     try:
@@ -77,7 +66,7 @@ def read_events(
     warning naming their line numbers; the events before and after them are kept. A store with no
     readable event at all but unreadable lines is reported as corrupted.
     """
-    source = path or default_store_path()
+    source = path or lineage_store_path()
     if not source.exists():
         return []
     try:

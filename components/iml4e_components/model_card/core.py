@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from iml4e_components.conventions import CARD_VERDICT_TAG
 from iml4e_components.errors import ComponentError
 from iml4e_components.model_card.card import (
     ModelCard,
@@ -23,7 +24,6 @@ from iml4e_components.output_files import write_text_atomically
 SHIPPED_HUMAN_CARD = Path(__file__).parent / "human" / "churn.yaml"
 #: Where cards live in the MLflow run's artifacts.
 ARTIFACT_DIR = "model_card"
-VERDICT_TAG = "iml4e.card_verdict"
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def log_card(run_id: str, outcome: GateOutcome, html: str) -> None:
     client.log_text(run_id, outcome.card.to_json(), f"{ARTIFACT_DIR}/card.json")
     client.log_text(run_id, outcome.verdict_json() + "\n", f"{ARTIFACT_DIR}/verdict.json")
     client.log_text(run_id, html, f"{ARTIFACT_DIR}/card.html")
-    client.set_tag(run_id, VERDICT_TAG, "pass" if outcome.verdict.passed else "fail")
+    client.set_tag(run_id, CARD_VERDICT_TAG, "pass" if outcome.verdict.passed else "fail")
 
 
 def gate_model_card(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from iml4e_components.conventions import CARD_VERDICT_TAG
 from iml4e_components.errors import ComponentError
 from iml4e_components.evaluation.core import is_better
 
@@ -33,7 +34,6 @@ class Registration:
 
 
 #: Model version tag carrying the model card gate's verdict (pass|fail).
-CARD_VERDICT_TAG = "iml4e.card_verdict"
 
 
 def verdict_tags(card_verdict: str) -> dict[str, str]:

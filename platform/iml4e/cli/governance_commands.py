@@ -81,12 +81,12 @@ def card_render(
 
 
 def _load_graph() -> Any:
-    from iml4e.paths import state_dir
+    from iml4e_components.conventions import lineage_store_path
     from iml4e_components.lineage.emit import FAILURES_FILE
     from iml4e_components.lineage.graph import LineageGraph
     from iml4e_components.lineage.store import read_events
 
-    store = state_dir() / "lineage" / "events.jsonl"
+    store = lineage_store_path()
     events = read_events(store, on_warning=console.warn)
     undelivered = store.with_name(FAILURES_FILE)
     if undelivered.is_file():
@@ -170,14 +170,14 @@ def lineage_show(
 ) -> None:
     """Walk back from a model to its raw data, or forward from a dataset to every model built on it."""
     from iml4e.errors import UsageError
-    from iml4e.paths import state_dir
+    from iml4e_components.conventions import lineage_graphs_dir
     from iml4e_components.lineage.graph import graph_html
     from iml4e_components.lineage.resolve import is_model_uri
     from iml4e_components.output_files import check_output_path, write_text_atomically
 
     if target.startswith(("deployment:", "serve:")):
         target = _deployed_model(target)
-    picture = graph_file or state_dir() / "lineage" / "graphs" / f"{_slug(target)}.html"
+    picture = graph_file or lineage_graphs_dir() / f"{_slug(target)}.html"
     check_output_path(picture, "lineage graph", create_parent=True)
     if is_model_uri(target):
         ref, graph, tree = _model_tree(target)

@@ -20,9 +20,9 @@ from iml4e.installer.render import (
     PIPELINES_NAMESPACE,
     PLATFORM_NAMESPACE,
     S3_CREDENTIALS_SECRET,
-    SERVING_NAMESPACE,
     endpoints,
 )
+from iml4e_components.conventions import SERVING_NAMESPACE
 
 ADMIN_USER = "admin"
 GENERATED_ANNOTATION = "iml4e.io/generated"

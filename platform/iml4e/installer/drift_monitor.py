@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from iml4e.installer.compose import Object
 from iml4e.installer.config import PlatformConfig
-from iml4e.installer.serving_runtime import NAMESPACE, request_log_env
+from iml4e.installer.serving_runtime import request_log_env
 from iml4e.installer.versions import IML4E_IMAGE_NAME
+from iml4e_components.conventions import SERVING_NAMESPACE
 
 NAME = "iml4e-drift-monitor"
 METRICS_PORT = 9108
@@ -71,7 +72,7 @@ def drift_monitor_objects(config: PlatformConfig, endpoints: dict[str, str]) -> 
     deployment: Object = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": dict(labels)},
+        "metadata": {"name": NAME, "namespace": SERVING_NAMESPACE, "labels": dict(labels)},
         "spec": {
             "replicas": 1,
             "strategy": {"type": "Recreate"},  # never two monitors writing the same gauges
@@ -107,7 +108,7 @@ def drift_monitor_objects(config: PlatformConfig, endpoints: dict[str, str]) -> 
     account: Object = {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": dict(labels)},
+        "metadata": {"name": NAME, "namespace": SERVING_NAMESPACE, "labels": dict(labels)},
         "automountServiceAccountToken": False,
     }
     return [account, deployment]

@@ -17,9 +17,9 @@ from iml4e.installer.render import (
     MANAGED_BY_LABEL,
     MONITORING_NAMESPACE,
     PLATFORM_NAMESPACE,
-    SERVING_NAMESPACE,
     containers,
 )
+from iml4e_components.conventions import SERVING_NAMESPACE
 
 #: Upstream components and the namespace their workloads run in.
 UPSTREAM_NAMESPACES = {"kubeflow-pipelines": "kubeflow", "kserve": "kserve", "cert-manager": "cert-manager"}

@@ -24,12 +24,12 @@ from iml4e.installer.compose import Object, compose, merge_patch, object_key
 from iml4e.installer.config import Mode, PlatformConfig
 from iml4e.installer.drift_monitor import drift_monitor_objects
 from iml4e.installer.serving_runtime import serving_runtime_objects
+from iml4e_components.conventions import SERVING_NAMESPACE
 
 #: Install stages in order; every object belongs to exactly one.
 STAGES: tuple[str, ...] = ("namespaces-crds", "cert-manager", "controllers", "services", "custom-resources")
 
 PLATFORM_NAMESPACE = "iml4e"
-SERVING_NAMESPACE = "iml4e-serving"
 MONITORING_NAMESPACE = "iml4e-monitoring"
 PIPELINES_NAMESPACE = "kubeflow"
 S3_CREDENTIALS_SECRET = "iml4e-s3-credentials"

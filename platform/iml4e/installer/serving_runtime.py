@@ -18,9 +18,9 @@ from __future__ import annotations
 from iml4e.installer.compose import Object
 from iml4e.installer.config import PlatformConfig
 from iml4e.installer.versions import IML4E_IMAGE_NAME
+from iml4e_components.conventions import SERVING_NAMESPACE
 
 NAME = "iml4e-mlflow"
-NAMESPACE = "iml4e-serving"
 #: The Secret in iml4e-serving with the object store keys (see credentials.plan_secrets).
 S3_SECRET = "iml4e-serving-s3"
 #: The server's one port: both protocols, health and /metrics.
@@ -86,7 +86,7 @@ def serving_runtime_objects(config: PlatformConfig, endpoints: dict[str, str]) -
         "kind": "ServingRuntime",
         "metadata": {
             "name": NAME,
-            "namespace": NAMESPACE,
+            "namespace": SERVING_NAMESPACE,
             "labels": {"iml4e.io/component": "serving"},
         },
         "spec": {

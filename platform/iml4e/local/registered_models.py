@@ -82,7 +82,7 @@ def _all_names(client: Any) -> list[str]:
 
 
 def _describe(client: Any, name: str, servers: list[Served]) -> RegisteredModel:
-    from iml4e_components.registry.core import CARD_VERDICT_TAG
+    from iml4e_components.conventions import CARD_VERDICT_TAG
 
     model = client.get_registered_model(name)
     aliases = {str(alias): str(version) for alias, version in (model.aliases or {}).items()}

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from iml4e.paths import state_dir
+from iml4e_components.conventions import CARD_VERDICT_TAG, lineage_store_path
 
 #: Model-version tag the model-card gate sets (pass | fail).
-CARD_VERDICT_TAG = "iml4e.card_verdict"
 CARD_ARTIFACT_DIR = "model_card"
 ALERT_RULES = "base/monitoring/alert-rules.yaml"
 CONFIG_FILE = "iml4e.yaml"
@@ -483,7 +483,7 @@ def _ethics(s: PlatformSnapshot) -> tuple[bool, str]:
 
 @probe("lineage_events", "OpenLineage events were recorded")
 def _lineage(s: PlatformSnapshot) -> tuple[bool, str]:
-    path = s.root / "lineage" / "events.jsonl"
+    path = lineage_store_path(s.root)
     if not path.is_file():
         return False, f"no lineage store at {path}"
     count = 0

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from iml4e_components.conventions import CARD_VERDICT_TAG
 from iml4e_components.errors import ComponentError
-from iml4e_components.registry.core import CARD_VERDICT_TAG, Registration, gated_value, verdict_tags
+from iml4e_components.registry.core import Registration, gated_value, verdict_tags
 
 
 def test_verdict_becomes_a_version_tag() -> None:

@@ -14,6 +14,7 @@ from iml4e.errors import UsageError
 from iml4e.installer import golden, versions
 from iml4e.installer.config import PROFILES, PlatformConfig, parse_config
 from iml4e.installer.render import STAGES, containers, render_platform, stage_of
+from iml4e_components.conventions import SERVING_NAMESPACE
 
 #: Validated against the oldest and the newest supported Kubernetes.
 KUBERNETES_VERSIONS = ["{}.{}".format(*versions.KUBERNETES_MIN), "{}.{}".format(*versions.KUBERNETES_MAX)]
@@ -269,7 +270,7 @@ def test_pipelines_are_told_to_deploy_with_kserve_where_it_is_installed() -> Non
 
     standard = endpoints("standard")
     assert standard[deployment.TARGET_ENV] == "kserve"
-    assert standard[deployment.NAMESPACE_ENV] == deployment.DEFAULT_NAMESPACE
+    assert standard[deployment.NAMESPACE_ENV] == SERVING_NAMESPACE
     assert deployment.TARGET_ENV not in endpoints("minimal")  # no KServe in minimal
     # The runtime and service account the deploy component defaults to are the ones we ship.
     objects = render_platform(PlatformConfig(profile="standard")).objects

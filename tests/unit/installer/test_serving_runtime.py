@@ -12,6 +12,7 @@ from iml4e.errors import UsageError
 from iml4e.installer.config import parse_config
 from iml4e.installer.render import render_platform
 from iml4e.installer.versions import iml4e_image
+from iml4e_components.conventions import SERVING_NAMESPACE
 from iml4e_components.deployment import core as deployment
 from iml4e_components.serving.__main__ import build_parser
 
@@ -28,7 +29,7 @@ def _env(container: dict[str, Any]) -> dict[str, Any]:
 def test_the_runtime_runs_our_server_with_arguments_it_accepts() -> None:
     runtime = _runtime({})
     assert runtime["metadata"]["name"] == deployment.DEFAULT_RUNTIME
-    assert runtime["metadata"]["namespace"] == deployment.DEFAULT_NAMESPACE
+    assert runtime["metadata"]["namespace"] == SERVING_NAMESPACE
     container = runtime["spec"]["containers"][0]
     assert container["image"] == iml4e_image()  # pinned by the renderer, not a bare name
     assert container["command"] == ["python", "-m", "iml4e_components.serving"]

@@ -15,10 +15,11 @@ import pytest
 from kfp import dsl
 from openlineage.client.transport import Transport
 
+from iml4e_components.conventions import lineage_store_path
 from iml4e_components.datasets.core import generate_churn
 from iml4e_components.lineage import emit
 from iml4e_components.lineage.emit import emit_stats, lineage_step
-from iml4e_components.lineage.store import default_store_path, read_events
+from iml4e_components.lineage.store import read_events
 from iml4e_components.table_digests import table_digest
 
 Check = Callable[[dict[str, Any]], None]
@@ -58,7 +59,7 @@ def test_step_emits_start_and_complete_with_table_facets(tmp_path: Path, assert_
     values = complete["run"]["facets"]["iml4e"]["values"]
     assert values["mlflow_run_id"] == "run-1" and "model_name" not in values
     assert values.get("r2") is None and not values.get("counts", {}).get("bad")  # strict JSON: no NaN
-    assert "NaN" not in default_store_path().read_text(encoding="utf-8")
+    assert "NaN" not in lineage_store_path().read_text(encoding="utf-8")
     assert values["pipeline_run_id"] == "20261127-010000-abc123"
 
     (source,) = complete["inputs"]
@@ -111,7 +112,7 @@ def test_failing_transport_is_retried_counted_never_fatal(monkeypatch: pytest.Mo
     assert broken.calls == 2 * emit.ATTEMPTS
     assert after["failed"] - before["failed"] == 2
     assert after["retried"] - before["retried"] == 2 * (emit.ATTEMPTS - 1)
-    failures = read_events(default_store_path().with_name(emit.FAILURES_FILE))
+    failures = read_events(lineage_store_path().with_name(emit.FAILURES_FILE))
     assert [(f["transport"], f["eventType"]) for f in failures] == [
         ("broken", "START"),
         ("broken", "COMPLETE"),
@@ -187,7 +188,7 @@ def test_without_pipeline_env_the_job_is_the_step_and_has_no_parent(monkeypatch:
     event = read_events()[-1]
     assert event["job"]["name"] == "detect_errors"
     assert "parent" not in event["run"]["facets"]
-    assert default_store_path().is_file()
+    assert lineage_store_path().is_file()
 
 
 def test_validator_rejects_a_broken_event(assert_valid_event: Check) -> None:

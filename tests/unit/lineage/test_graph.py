@@ -10,10 +10,11 @@ from kfp import dsl
 from typer.testing import CliRunner
 
 from iml4e.cli.app import app
+from iml4e_components.conventions import lineage_store_path
 from iml4e_components.datasets.core import generate_churn
 from iml4e_components.lineage.emit import lineage_step
 from iml4e_components.lineage.graph import LineageGraph, graph_html
-from iml4e_components.lineage.store import default_store_path, read_events
+from iml4e_components.lineage.store import read_events
 
 
 def _pipeline_run(
@@ -114,7 +115,7 @@ def test_cli_unknown_dataset_and_empty_store_are_one_line_errors(tmp_path: Path)
 
 
 def test_cli_reports_a_corrupted_store_and_warns_on_a_truncated_one(two_runs: LineageGraph) -> None:
-    store = default_store_path()
+    store = lineage_store_path()
     with open(store, "ab") as handle:
         handle.write(b'{"eventTime": "2026-11-27T0')
     result = CliRunner().invoke(app, ["lineage", "show", "sample:churn", "--json"])

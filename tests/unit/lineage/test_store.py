@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from iml4e_components.conventions import lineage_store_path
 from iml4e_components.errors import ComponentError
-from iml4e_components.lineage.store import append_event, default_store_path, read_events
+from iml4e_components.lineage.store import append_event, read_events
 
 
 def _event(n: int, writer: int = 0) -> dict[str, object]:
@@ -23,7 +24,7 @@ def _write_many(path: str, writer: int, count: int) -> None:
 
 
 def test_default_store_is_under_the_state_dir(isolated_state: Path) -> None:
-    assert default_store_path() == isolated_state / "lineage" / "events.jsonl"
+    assert lineage_store_path() == isolated_state / "lineage" / "events.jsonl"
 
 
 def test_concurrent_writers_never_interleave(tmp_path: Path) -> None:

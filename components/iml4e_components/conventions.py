@@ -1,0 +1,35 @@
+"""Names every layer of iml4e agrees on, defined once: the state directory, where the local stores
+live in it, the MLflow tag the model-card gate sets, and the namespace models are served from.
+
+The platform (`iml4e.paths`, the installer, the methodology probes) reads them from here, so a
+component and the CLI can never disagree on where lineage is kept or what a tag is called.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The environment variable that moves the state directory.
+STATE_DIR_ENV = "IML4E_HOME"
+#: The state directory when the variable is unset (relative to the working directory).
+DEFAULT_STATE_DIR = ".iml4e"
+#: The MLflow tag the model-card gate sets on a run and registration copies to the model version.
+CARD_VERDICT_TAG = "iml4e.card_verdict"
+#: The Kubernetes namespace InferenceServices are deployed to.
+SERVING_NAMESPACE = "iml4e-serving"
+
+
+def state_dir() -> Path:
+    """The local platform's state directory: `$IML4E_HOME`, else `./.iml4e` (absolute, `~` expanded)."""
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR).expanduser().resolve()
+
+
+def lineage_store_path(root: Path | None = None) -> Path:
+    """Where the local OpenLineage transport appends events: `<state>/lineage/events.jsonl`."""
+    return (root or state_dir()) / "lineage" / "events.jsonl"
+
+
+def lineage_graphs_dir(root: Path | None = None) -> Path:
+    """Where `iml4e lineage show` writes its HTML graphs: `<state>/lineage/graphs`."""
+    return (root or state_dir()) / "lineage" / "graphs"
