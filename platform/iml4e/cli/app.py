@@ -91,10 +91,6 @@ def root(
     _options["verbose"] = verbose
 
 
-def is_verbose() -> bool:
-    return _options["verbose"]
-
-
 def _register_commands() -> None:
     """Each command module adds its commands; new capabilities add one line here."""
     from iml4e.cli import local_commands
