@@ -78,7 +78,7 @@ def test_kfp_subprocess_handler_calls_run_local_subprocess_through_its_module() 
     assert "run_local_subprocess" in _global_names(subprocess_task_handler.SubprocessTaskHandler.run)
 
 
-def test_kfp_task_command_still_sets_the_runtime_flag_the_task_server_sets() -> None:
+def test_kfp_task_command_is_still_what_the_task_server_reproduces() -> None:
     @iml4e_component
     def double(x: int) -> int:
         return 2 * x
@@ -86,8 +86,13 @@ def test_kfp_task_command_still_sets_the_runtime_flag_the_task_server_sets() -> 
     container = next(iter(double.pipeline_spec.deployment_spec["executors"].values()))["container"]
     command = [*container["command"], *container["args"]]
     assert lightweight_task(command) is not None
-    # preloaded_tasks.serve sets _KFP_RUNTIME=true as this program does before running the executor.
-    assert re.search(r"_KFP_RUNTIME=true python3 -m kfp\.dsl\.executor_main", command[2])
+    # preloaded_tasks._execute_task does the same in a forked process: sets _KFP_RUNTIME=true, writes the
+    # source to ephemeral_component.py and runs the executor with that path and the command's arguments.
+    assert re.search(
+        r"_KFP_RUNTIME=true python3 -m kfp\.dsl\.executor_main[\s\\]+--component_module_path[\s\\]+"
+        r'"\$program_path/ephemeral_component\.py"[\s\\]+"\$@"',
+        command[2],
+    )
 
 
 # --- pipeline_runner reads task progress from kfp.local's log lines --------------------------------
