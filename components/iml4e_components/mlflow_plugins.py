@@ -31,7 +31,7 @@ def _filter(module: Any) -> None:  # mlflow.utils.plugins
     def entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
         return [e for e in original(group) if (group, e.name) not in SKIPPED_PLUGINS]
 
-    entry_points.__iml4e_filtered__ = True  # type: ignore[attr-defined]
+    entry_points.__iml4e_filtered__ = True  # type: ignore[attr-defined]  # a marker on the function object
     module._get_entry_points = entry_points
 
 
@@ -55,7 +55,7 @@ class _FilterOnImport(importlib.abc.MetaPathFinder):
                     _exec(module)
                     _filter(module)
 
-                loader.exec_module = exec_and_filter  # type: ignore[method-assign]
+                loader.exec_module = exec_and_filter  # type: ignore[method-assign]  # wraps this one loader's method
                 return spec
         return None
 

@@ -20,4 +20,4 @@ def batch_scoring(
     loaded = load_dataset(source=dataset, seed=11)
     validated = validate_schema(dataset=loaded.outputs["dataset"], schema=schema)
     scored = score_batch(dataset=validated.outputs["validated"], model_uri=model_uri, output_path=output_path)
-    return scored.outputs["Output"]  # type: ignore[no-any-return]
+    return scored.outputs["Output"]  # type: ignore[no-any-return]  # kfp task outputs are Any

@@ -75,4 +75,4 @@ def continuous_training(
             seed=seed,
         )
         deploy_model(model_name=model_name, registration=trained.output, enabled=deploy)
-    return decision.outputs["decision"]  # type: ignore[no-any-return]
+    return decision.outputs["decision"]  # type: ignore[no-any-return]  # kfp task outputs are Any

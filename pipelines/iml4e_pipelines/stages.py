@@ -84,4 +84,4 @@ def train_and_register(
         gate_metric=gate_metric,
         card_verdict=gate.outputs["Output"],
     )
-    return registered.output  # type: ignore[no-any-return]
+    return registered.output  # type: ignore[no-any-return]  # kfp task outputs are Any

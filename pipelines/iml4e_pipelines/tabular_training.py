@@ -72,4 +72,4 @@ def tabular_training(
     )
     # Switched by its `enabled` parameter, not dsl.If: the step works the same on every runner.
     deploy_model(model_name=model_name, registration=trained.output, enabled=deploy)
-    return trained.output  # type: ignore[no-any-return]
+    return trained.output  # type: ignore[no-any-return]  # kfp task outputs are Any

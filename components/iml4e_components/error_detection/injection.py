@@ -28,7 +28,7 @@ Corrupt = Callable[[str, int, int, np.random.Generator], str]
 
 def _typo(value: str, row: int, column: int, rng: np.random.Generator) -> str:
     if not value:
-        return rng.choice(list(string.ascii_lowercase))  # type: ignore[no-any-return]
+        return rng.choice(list(string.ascii_lowercase))  # type: ignore[no-any-return]  # numpy types choice() as Any
     position = int(rng.integers(len(value)))
     original = value[position]
     if original.isdigit():

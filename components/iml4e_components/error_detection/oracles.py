@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from iml4e_components.error_detection.tables import as_string_frame, check_same_shape, read_string_table
+from iml4e_components.error_detection.tables import as_string_frame, read_string_table
 from iml4e_components.errors import ComponentError
 
 
@@ -28,9 +28,6 @@ class CleanTableOracle:
 
     def __init__(self, clean: pd.DataFrame) -> None:
         self.clean = as_string_frame(clean).to_numpy(dtype=object)
-
-    def check_shape(self, dirty: pd.DataFrame) -> None:
-        check_same_shape(dirty, pd.DataFrame(self.clean))
 
     def __call__(self, row: int, values: Sequence[str], columns: Sequence[str]) -> list[bool]:
         return [str(v) != c for v, c in zip(values, self.clean[row], strict=True)]

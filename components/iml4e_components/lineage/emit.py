@@ -359,9 +359,6 @@ class LineageStep:
         """Record custom values: mlflow_run_id, model_name, model_version, model_uri, alias, card_verdict."""
         self.values.update({k: v for k, v in values.items() if v is not None})
 
-    def add_input(self, name: str, value: Any) -> None:
-        self.inputs[name] = value
-
     def add_output(self, name: str, value: Any) -> None:
         self.outputs[name] = value
 

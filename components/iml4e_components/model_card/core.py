@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +83,3 @@ def gate_model_card(
     if not outcome.verdict.passed:
         raise ComponentError(outcome.verdict.summary() + "; fix the card or the model before registering")
     return outcome
-
-
-def verdict_from_json(text: str) -> Verdict:
-    return Verdict.model_validate(json.loads(text))

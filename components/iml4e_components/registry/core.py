@@ -110,4 +110,4 @@ def gated_value(metrics: dict[str, object], metric: str) -> float:
     if metric not in metrics:
         overall = sorted(k for k in metrics if "__" not in k)
         raise ComponentError(f"gate_metric '{metric}' was not computed; available: {', '.join(overall)}")
-    return float(metrics[metric])  # type: ignore[arg-type]
+    return float(metrics[metric])  # type: ignore[arg-type]  # the evaluation's metrics are numbers

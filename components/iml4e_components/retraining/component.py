@@ -39,4 +39,4 @@ def decide_retraining(
             champion_version=found[0] if found else None,
         )
         Decision = namedtuple("Decision", ["retrain", "decision"])  # KFP reads the outputs by field name
-        return Decision(outcome.retrain, outcome.as_json())  # type: ignore[return-value]  # KFP's NamedTuple form
+        return Decision(outcome.retrain, outcome.as_json())  # KFP's NamedTuple form

@@ -69,7 +69,7 @@ def make_estimator(name: str, params: dict[str, Any] | None = None, seed: int = 
         kwargs.setdefault("random_state", seed)
     if name == "logistic_regression":
         kwargs.setdefault("max_iter", 1000)
-    return cls(**kwargs)  # type: ignore[no-any-return]
+    return cls(**kwargs)
 
 
 def parse_json_object(text: str, parameter: str) -> dict[str, Any]:

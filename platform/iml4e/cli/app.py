@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import traceback
 from typing import Any
 
@@ -91,10 +90,6 @@ def root(
     _options["verbose"] = verbose
 
 
-def is_verbose() -> bool:
-    return _options["verbose"]
-
-
 def _register_commands() -> None:
     """Each command module adds its commands; new capabilities add one line here."""
     from iml4e.cli import local_commands
@@ -135,4 +130,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())  # type: ignore[func-returns-value]
+    main()

@@ -77,8 +77,8 @@ def local_conditions() -> Iterator[None]:
     def patched(condition: str, io_store: Any) -> bool:
         return evaluate_condition(condition, lambda channel: resolve_channel(channel, io_store))
 
-    evaluator.evaluate_condition = staticmethod(patched)  # type: ignore[method-assign,assignment]
+    evaluator.evaluate_condition = staticmethod(patched)
     try:
         yield
     finally:
-        evaluator.evaluate_condition = original  # type: ignore[method-assign]
+        evaluator.evaluate_condition = original

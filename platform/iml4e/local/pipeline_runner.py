@@ -85,12 +85,12 @@ def _captured(log_path: Path, on_line: Callable[[str], None]) -> Iterator[None]:
         saved = sys.stdout, sys.stderr
         # Our own console keeps writing to the real terminal while task output is captured.
         console.err.file, console.out.file = saved[1], saved[0]
-        sys.stdout = sys.stderr = stream  # type: ignore[assignment]
+        sys.stdout = sys.stderr = stream
         try:
             yield
         finally:
             sys.stdout, sys.stderr = saved
-            console.err.file = console.out.file = None  # type: ignore[assignment]
+            console.err.file = console.out.file = None  # type: ignore[assignment]  # None gives rich back its default stream
 
 
 def run_pipeline(

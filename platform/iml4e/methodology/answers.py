@@ -65,7 +65,7 @@ _AnswerLoader.yaml_implicit_resolvers = {
 def _construct_unique_mapping(loader: _AnswerLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         line = key_node.start_mark.line + 1
         if key in seen:
             raise _DuplicateKey(f"'{key}' is answered twice (lines {seen[key]} and {line}); keep one answer")
