@@ -122,6 +122,19 @@ def _resources(directory: Path, kustomization: dict[str, Any]) -> Iterator[Objec
         yield _generate_config_map(directory, spec)
 
 
+def bases_of(directory: Path) -> frozenset[str]:
+    """The names of the `base/*` folders the kustomization in `directory` includes, directly or
+    through other overlays: what a profile's overlay holds (mlflow, serving, monitoring, feast, ...)."""
+    found: set[str] = set()
+    for entry in _read_kustomization(directory).get("resources", []):
+        path = (directory / entry).resolve()
+        if path.is_dir() and path.parent.name == "base":
+            found.add(path.name)
+        elif path.is_dir():
+            found |= bases_of(path)
+    return frozenset(found)
+
+
 def compose(directory: Path) -> list[Object]:
     """Build the objects of the kustomization in `directory` (resources, generators, then patches)."""
     kustomization = _read_kustomization(directory)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,20 @@ DEFAULT_CONFIG_FILE = "iml4e.yaml"
 
 Profile = Literal["minimal", "standard", "full"]
 PROFILES: tuple[Profile, ...] = ("minimal", "standard", "full")
+#: The parts a profile may hold. What each profile holds is declared once, by its overlay
+#: (manifests/overlays/PROFILE includes manifests/base/PART); `profile_parts` reads it from there.
+PARTS = ("serving", "monitoring", "feast")
+#: The service (services.* in iml4e.yaml) that each optional part installs.
+_PART_OF_SERVICE = {"prometheus": "monitoring", "feast": "feast"}
+
+
+@cache
+def profile_parts(profile: str) -> frozenset[str]:
+    """The optional parts (PARTS) that `profile`'s overlay includes."""
+    from iml4e.installer.compose import bases_of
+    from iml4e.paths import manifests_dir
+
+    return bases_of(manifests_dir() / "overlays" / profile) & frozenset(PARTS)
 
 
 class Mode(StrEnum):
@@ -273,7 +288,7 @@ class PlatformConfig(_Strict):
 
     @model_validator(mode="after")
     def _external_needs_endpoints(self) -> PlatformConfig:
-        if self.monitoring.drift.models and self.profile == "minimal":
+        if self.monitoring.drift.models and not (self.includes("serving") and self.includes("monitoring")):
             raise ValueError(
                 "monitoring.drift.models needs served models and Prometheus, which profile minimal lacks; "
                 "use profile standard or full, or remove the models"
@@ -316,11 +331,16 @@ class PlatformConfig(_Strict):
             {**self.model_dump(mode="json", exclude_unset=True), "profile": profile}, f"--profile {profile}"
         )
 
+    def includes(self, part: str) -> bool:
+        """Whether this profile holds `part` (one of PARTS: serving, monitoring, feast)."""
+        if part not in PARTS:
+            raise ValueError(f"unknown profile part {part!r}; one of {', '.join(PARTS)}")
+        return part in profile_parts(self.profile)
+
     def managed(self, service: str) -> bool:
         """Whether iml4e installs `service` (mlflow, object_store, prometheus, feast) in this profile."""
-        if service in ("prometheus",) and self.profile == "minimal":
-            return False
-        if service == "feast" and self.profile != "full":
+        part = _PART_OF_SERVICE.get(service)
+        if part is not None and not self.includes(part):
             return False
         mode: Mode = getattr(self.services, service).mode
         return mode is Mode.managed

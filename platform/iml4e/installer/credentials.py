@@ -155,7 +155,7 @@ def plan_secrets(config: PlatformConfig, read: SecretReader) -> list[Object]:
         }
         planned.append(secret_object(PIPELINES_NAMESPACE, "iml4e-mlflow-client", external))
 
-    if config.profile != "minimal":
+    if config.includes("serving"):
         urls = endpoints(config)
         endpoint = urls["AWS_ENDPOINT_URL"]
         host = endpoint.split("://", 1)[-1].rstrip("/")

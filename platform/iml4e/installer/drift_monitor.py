@@ -34,7 +34,7 @@ STATE_DIR = "/var/lib/iml4e-monitor"
 def drift_monitor_objects(config: PlatformConfig, endpoints: dict[str, str]) -> list[Object]:
     """ServiceAccount + Deployment when `monitoring.drift.models` names models (standard/full); else none."""
     drift = config.monitoring.drift
-    if not drift.models or config.profile == "minimal":
+    if not drift.models or not (config.includes("serving") and config.includes("monitoring")):
         return []
     labels = {"app.kubernetes.io/name": "drift-monitor", "iml4e.io/component": "serving"}
     args = [f"--watch={model.name}={model.reference}" for model in drift.models]

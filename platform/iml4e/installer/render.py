@@ -114,17 +114,18 @@ def endpoints(config: PlatformConfig) -> dict[str, str]:
         # MLflow proxies artifacts (clients need no S3 credentials); runs record them as
         # mlflow-artifacts:/<path>, stored at <destination>/<path>, which KServe reads directly.
         values["MLFLOW_ARTIFACTS_DESTINATION"] = f"s3://{store.bucket}/mlflow"
-    if config.profile != "minimal":
+    if config.includes("monitoring"):
         prometheus = config.services.prometheus
         values["PROMETHEUS_URL"] = (
             prometheus.url
             if prometheus.mode is Mode.external and prometheus.url
             else "http://iml4e-prometheus.iml4e-monitoring.svc:9090"
         )
+    if config.includes("serving"):
         # deploy_model (iml4e_components.deployment) creates InferenceServices there.
         values["IML4E_SERVING_NAMESPACE"] = SERVING_NAMESPACE
         values["IML4E_DEPLOY_TARGET"] = "kserve"
-    if config.profile == "full":
+    if config.includes("feast"):
         feast = config.services.feast
         if feast.mode is Mode.external and feast.registry:
             values["FEAST_REGISTRY"] = feast.registry
@@ -139,9 +140,9 @@ def _excluded_components(config: PlatformConfig) -> set[str]:
         excluded.add("object-store")
     if not config.managed("mlflow"):
         excluded.add("mlflow")
-    if config.profile != "minimal" and not config.managed("prometheus"):
+    if not config.managed("prometheus"):
         excluded.add("monitoring")
-    if config.profile == "full" and not config.managed("feast"):
+    if not config.managed("feast"):
         excluded.add("feast")
     if not config.managed("mlflow") and not config.managed("feast"):
         excluded.add("postgres")

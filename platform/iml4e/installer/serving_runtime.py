@@ -45,7 +45,7 @@ def request_log_env(config: PlatformConfig, endpoints: dict[str, str]) -> list[O
 
 def serving_runtime_objects(config: PlatformConfig, endpoints: dict[str, str]) -> list[Object]:
     """The ServingRuntime (profiles with KServe: standard and full); none for minimal."""
-    if config.profile == "minimal":
+    if not config.includes("serving"):
         return []
     health = {"httpGet": {"path": "/v2/health/ready", "port": HTTP_PORT}}
     container = {

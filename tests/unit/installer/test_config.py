@@ -97,3 +97,26 @@ def test_the_documented_example_config_is_valid_and_renders() -> None:
     )
     rendering = render_platform(config)
     assert rendering.endpoints["AWS_ENDPOINT_URL"] == "https://s3.eu-central-1.amazonaws.com"
+
+
+def test_what_each_profile_holds_is_read_from_its_overlay(tmp_path: Path) -> None:
+    from iml4e.installer.compose import bases_of
+    from iml4e.installer.config import profile_parts
+
+    assert profile_parts("minimal") == frozenset()
+    assert profile_parts("standard") == {"serving", "monitoring"}
+    assert profile_parts("full") == {"serving", "monitoring", "feast"}
+    assert PlatformConfig(profile="standard").managed("prometheus")
+    assert not PlatformConfig(profile="standard").managed("feast")
+    with pytest.raises(ValueError, match="unknown profile part"):
+        PlatformConfig().includes("gpu")
+    # An overlay that adds a base through another overlay counts it too.
+    for name, resources in {
+        "base/a": [],
+        "base/b": [],
+        "one": ["../base/a"],
+        "two": ["../one", "../base/b"],
+    }.items():
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "kustomization.yaml").write_text(f"resources: {resources}\n", encoding="utf-8")
+    assert bases_of(tmp_path / "two") == {"a", "b"}
