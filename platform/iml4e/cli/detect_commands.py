@@ -10,9 +10,8 @@ from typing import Any
 import typer
 
 from iml4e import console
+from iml4e.cli.options import JSON_OPTION
 from iml4e.errors import UsageError
-
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
 
 errors_app = typer.Typer(
     name="errors",

@@ -9,8 +9,7 @@ from typing import Any
 import typer
 
 from iml4e import console
-
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
+from iml4e.cli.options import JSON_OPTION
 
 card_app = typer.Typer(
     help="Model cards: check them against a conformance spec, render them.", no_args_is_help=True

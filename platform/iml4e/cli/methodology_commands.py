@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from iml4e import console
+from iml4e.cli.options import JSON_OPTION
 
 if TYPE_CHECKING:
     from iml4e.methodology.scoring import Assessment
 
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
 _ROADMAP_ROWS = 10
 
 

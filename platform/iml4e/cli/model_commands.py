@@ -9,8 +9,7 @@ from typing import Any
 import typer
 
 from iml4e import console
-
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
+from iml4e.cli.options import JSON_OPTION
 
 models_app = typer.Typer(
     help="Registered models: versions, aliases, model-card verdicts and where each is served.",

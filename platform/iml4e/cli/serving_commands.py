@@ -12,8 +12,8 @@ from typing import Any
 import typer
 
 from iml4e import console
+from iml4e.cli.options import JSON_OPTION
 
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
