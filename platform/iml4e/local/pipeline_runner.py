@@ -93,6 +93,33 @@ def _captured(log_path: Path, on_line: Callable[[str], None]) -> Iterator[None]:
             console.err.file = console.out.file = None  # type: ignore[assignment]  # None gives rich back its default stream
 
 
+@contextmanager
+def _run_environment(environment: dict[str, str], pipeline_root: Path) -> Iterator[None]:
+    """Set what one run's tasks read (environment variables, kfp.local's configuration) and put back
+    everything as it was afterwards, so runs in one process (`monitor --on-drift`) never see each
+    other's state directory or run id."""
+    from kfp import local
+    from kfp.local import config as local_config
+
+    saved_environment = {key: os.environ.get(key) for key in environment}
+    saved_config = local_config.LocalExecutionConfig.instance
+    os.environ.update(environment)
+    try:
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(pipeline_root),
+            raise_on_error=True,
+        )
+        yield
+    finally:
+        for key, value in saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        local_config.LocalExecutionConfig.instance = saved_config
+
+
 def run_pipeline(
     reference: str,
     pairs: list[str],
@@ -127,24 +154,24 @@ def run_pipeline(
             else:
                 errors.append(f"{match.group(1)}: {match.group(2)}")
 
-    from kfp import local
-
     # Components find the platform through the environment only (configuration, not code).
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    os.environ["IML4E_HOME"] = str(root)
-    os.environ["IML4E_PIPELINE_NAME"] = name
-    os.environ["IML4E_PIPELINE_RUN_ID"] = run_id
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(root / "pipelines"),
-        raise_on_error=True,
-    )
+    environment = {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "IML4E_HOME": str(root),
+        "IML4E_PIPELINE_NAME": name,
+        "IML4E_PIPELINE_RUN_ID": run_id,
+        "GIT_PYTHON_REFRESH": os.environ.get("GIT_PYTHON_REFRESH", "quiet"),
+    }
     started = time.monotonic()
     output: Any = None
     status = "SUCCESS"
     try:
-        with _captured(log_path, on_line), preloaded_task_execution(pipeline), local_conditions():
+        with (
+            _run_environment(environment, root / "pipelines"),
+            _captured(log_path, on_line),
+            preloaded_task_execution(pipeline),
+            local_conditions(),
+        ):
             task = pipeline(**arguments)
         outputs = task.outputs if hasattr(task, "outputs") else {}
         output = outputs.get("Output") if isinstance(outputs, dict) else None

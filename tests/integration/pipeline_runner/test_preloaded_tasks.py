@@ -74,6 +74,21 @@ def fan_out(folder: str) -> None:
         touch(folder=folder, item=item)
 
 
+@iml4e_component
+def where() -> str:
+    """The state directory, tracking URI and run id this task was given."""
+    import json
+    import os
+
+    keys = ("IML4E_HOME", "MLFLOW_TRACKING_URI", "IML4E_PIPELINE_RUN_ID")
+    return json.dumps({key: os.environ.get(key, "") for key in keys})
+
+
+@dsl.pipeline(name="where-check")
+def where_check() -> str:
+    return where().output
+
+
 @dsl.pipeline(name="probe-pipeline")
 def probe_pipeline(fail: bool = False) -> str:
     one = probe(tag="one")
@@ -158,3 +173,30 @@ def test_component_imports_are_preloaded(pipeline_file: Path, monkeypatch: pytes
     monkeypatch.setenv(ENABLE_ENV, "0")
     plain = run_pipeline(reference, [], tracking_uri="http://127.0.0.1:9")
     assert plain.output == {"before": [], "rows": 2}
+
+
+def test_two_runs_in_one_process_keep_their_own_state_and_leave_nothing_behind(
+    pipeline_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`monitor --on-drift` runs pipelines in a loop in one process: no run may leak into the next."""
+    import sys
+
+    from kfp.local import config as local_config
+
+    seen = []
+    for home, uri in ((tmp_path / "a", "http://127.0.0.1:9"), (tmp_path / "b", "http://127.0.0.1:10")):
+        monkeypatch.setenv("IML4E_HOME", str(home))
+        before = dict(os.environ)
+        config_before, stdout_before = local_config.LocalExecutionConfig.instance, sys.stdout
+        result = run_pipeline(f"{pipeline_file}:where_check", [], tracking_uri=uri)
+        assert dict(os.environ) == before  # every variable the run set is put back
+        assert local_config.LocalExecutionConfig.instance is config_before
+        assert sys.stdout is stdout_before
+        assert result.output == {
+            "IML4E_HOME": str(home.resolve()),
+            "MLFLOW_TRACKING_URI": uri,
+            "IML4E_PIPELINE_RUN_ID": result.run_id,
+        }
+        seen.append(result.run_id)
+        assert [p.stem for p in (home / "runs").glob("*.json")] == [result.run_id]  # recorded here only
+    assert seen[0] != seen[1]
