@@ -51,5 +51,5 @@ clean:
 
 # Regenerate the golden files (installer manifests, compiled pipelines) after an intended change; review the diff.
 golden: install
-	$(BIN)/python -m iml4e.installer.golden --update
-	$(BIN)/python -m iml4e_pipelines.golden --update
+	PYTHONPATH=tests $(BIN)/python -m golden_files.render_manifests --update
+	PYTHONPATH=tests $(BIN)/python -m golden_files.compile_pipelines --update

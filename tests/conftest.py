@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Test tooling that is not a test (golden_files) is imported by its package name from here.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 _GROUP_LOST = pytest.StashKey[bool]()
 
 

@@ -14,6 +14,5 @@ Modules, by what they do:
     access        port-forward to a service (`iml4e open`)
     kind_cluster  create/delete a kind cluster
     requests      CPU and memory requests summed from rendered manifests
-    golden        regenerate the golden files of the rendered manifests
     cluster_runs  compile a pipeline and run it on the installed Kubeflow Pipelines
 """

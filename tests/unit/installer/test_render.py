@@ -9,9 +9,10 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from golden_files import render_manifests as golden
 
 from iml4e.errors import UsageError
-from iml4e.installer import golden, versions
+from iml4e.installer import versions
 from iml4e.installer.config import PROFILES, PlatformConfig, parse_config
 from iml4e.installer.render import STAGES, containers, render_platform, stage_of
 from iml4e_components.conventions import SERVING_NAMESPACE
@@ -24,7 +25,7 @@ KUBERNETES_VERSIONS = ["{}.{}".format(*versions.KUBERNETES_MIN), "{}.{}".format(
 def test_rendering_matches_golden_file(case: str) -> None:
     path = golden.GOLDEN_DIR / f"{case}.yaml"
     assert path.read_text(encoding="utf-8") == golden.golden_text(case), (
-        f"{path.name} is stale; review the change, then run: python -m iml4e.installer.golden --update"
+        f"{path.name} is stale; review the change, then run: make golden"
     )
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
+from golden_files import render_manifests as golden
 
-from iml4e.installer import golden
 from iml4e.installer.render import containers, pod_specs, render_platform
 
 OUR_NAMESPACES = {"iml4e", "iml4e-serving", "iml4e-monitoring"}

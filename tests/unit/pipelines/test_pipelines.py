@@ -6,19 +6,17 @@ import itertools
 
 import pytest
 import yaml
+from golden_files.compile_pipelines import MASK, compile_masked, golden_path
 
 from iml4e_pipelines import PIPELINES, load_pipeline
-from iml4e_pipelines.golden import MASK, compile_masked, golden_path
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
 def test_compiled_pipeline_matches_its_golden_file(name: str) -> None:
-    assert golden_path(name).is_file(), (
-        f"no golden file; run 'python -m iml4e_pipelines.golden --update {name}'"
-    )
+    assert golden_path(name).is_file(), "no golden file; run 'make golden'"
     assert compile_masked(name) == golden_path(name).read_text(encoding="utf-8"), (
         f"{name} compiles differently from {golden_path(name)}; if intended, run "
-        "'python -m iml4e_pipelines.golden --update' and review the diff"
+        "'make golden' and review the diff"
     )
 
 

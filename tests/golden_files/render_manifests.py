@@ -1,7 +1,7 @@
 """Golden files of the rendered manifests, one per profile (and one with a drift monitor), volatile fields masked.
 
-    python -m iml4e.installer.golden --update     # rewrite tests/unit/installer/golden/*.yaml
-    python -m iml4e.installer.golden              # compare; exit 1 and name the files that differ
+    make golden                                               # rewrite tests/golden_files/manifests/*.yaml
+    PYTHONPATH=tests python -m golden_files.render_manifests  # compare; exit 1 and name the files that differ
 
 Masked: generated Secret values (random at install), the iml4e image tag (follows the package
 version and IML4E_COMPONENT_IMAGE). Files another part of iml4e writes into the monitoring base
@@ -21,7 +21,7 @@ from iml4e.installer.credentials import plan_secrets
 from iml4e.installer.render import dump_objects, render_platform
 from iml4e.installer.versions import iml4e_image
 
-GOLDEN_DIR = Path(__file__).resolve().parents[3] / "tests" / "unit" / "installer" / "golden"
+GOLDEN_DIR = Path(__file__).resolve().parent / "manifests"
 MASK = "<masked>"
 _HELPER_WRITTEN = {"iml4e-grafana-dashboards": "dashboards/", "iml4e-prometheus-rules": "alert-rules.yaml"}
 
@@ -74,7 +74,7 @@ def golden_text(case: str, manifests: Path | None = None) -> str:
     helper_files = helper_written_files(manifests)
     masked = [_mask(obj, helper_files) for obj in secrets + rendering.objects]
     what = f"profile '{profile}'" if case == profile else f"'{case}' (profile {profile})"
-    header = f"# Golden rendering of {what}. Regenerate: python -m iml4e.installer.golden --update\n"
+    header = f"# Golden rendering of {what}. Regenerate: make golden\n"
     return header + dump_objects(masked)
 
 

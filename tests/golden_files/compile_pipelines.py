@@ -1,7 +1,7 @@
 """Golden compiled pipelines: every pipeline's KFP IR YAML, kept under `pipelines/golden/`.
 
-    python -m iml4e_pipelines.golden --update   # regenerate after an intended change
-    python -m iml4e_pipelines.golden            # exit 1 and name the pipelines that differ
+    make golden                                              # regenerate after an intended change
+    PYTHONPATH=tests python -m golden_files.compile_pipelines  # exit 1 and name the pipelines that differ
 
 Volatile fields (the KFP SDK version, the component image, which depends on the release and on
 IML4E_COMPONENT_IMAGE) are masked so the files change only when a pipeline or component does.
@@ -10,7 +10,6 @@ IML4E_COMPONENT_IMAGE) are masked so the files change only when a pipeline or co
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import tempfile
@@ -19,9 +18,10 @@ from typing import Any
 
 import yaml
 
+from iml4e_components.output_files import write_text_atomically
 from iml4e_pipelines import PIPELINES, load_pipeline
 
-GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
+GOLDEN_DIR = Path(__file__).resolve().parent / "pipelines"
 MASK = "<masked>"
 
 
@@ -67,17 +67,14 @@ def update(names: list[str] | None = None) -> list[Path]:
     written = []
     for name in names or list(PIPELINES):
         target = golden_path(name)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=GOLDEN_DIR)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(compile_masked(name))
-        os.replace(tmp, target)
+        write_text_atomically(target, compile_masked(name), "golden file")
         written.append(target)
     return written
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m iml4e_pipelines.golden", description=__doc__.splitlines()[0]
+        prog="python -m golden_files.compile_pipelines", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--update", action="store_true", help="rewrite the golden files")
     parser.add_argument("names", nargs="*", help="pipelines (default: all)")
@@ -94,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if stale:
         sys.stderr.write(
             f"compiled pipelines differ from their golden files: {', '.join(stale)}; "
-            "review the change and run 'python -m iml4e_pipelines.golden --update'\n"
+            "review the change and run 'make golden'\n"
         )
         return 1
     return 0
