@@ -147,6 +147,17 @@ def running_tracking_uri(needed_by: str) -> str:
     return record.url
 
 
+def tracking_uri_for_model(model_uri: str) -> str | None:
+    """The MLflow server a model URI is resolved against: `MLFLOW_TRACKING_URI`, else the running
+    local platform for `models:/` and `runs:/` URIs (an error saying how to start it when it is
+    down), else none (a path)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if model_uri.startswith(("models:/", "runs:/")):
+        return running_tracking_uri(f"serving {model_uri}")
+    return None
+
+
 def use_tracking_server(needed_by: str) -> str:
     """Point MLflow at `MLFLOW_TRACKING_URI`, else at the running local platform; returns the URI.
 
