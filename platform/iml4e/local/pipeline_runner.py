@@ -49,6 +49,15 @@ _TYPE_WORDS = {
     "List": "a JSON list",
     "Dict": "a JSON object",
 }
+#: How long a step (and the runner) keeps trying an MLflow server that does not answer: 3 tries,
+#: 8 s each, 1 s and 2 s apart (+ up to 1 s jitter each), so a dead or hung server fails the step
+#: within about 30 s instead of MLflow's default of minutes. A value already set is kept.
+MLFLOW_CLIENT_BOUNDS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
+}
+_MLFLOW_UNREACHABLE = ("Max retries exceeded", "Connection refused", "Read timed out", "ConnectTimeout")
 #: Parameters whose values name a local file that must exist before anything runs.
 _PATH_PARAMETERS = ("dataset", "reference", "current")
 
@@ -248,6 +257,8 @@ def run_pipeline(
     os.environ["IML4E_PIPELINE_NAME"] = name
     os.environ["IML4E_PIPELINE_RUN_ID"] = run_id
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    for key, value in MLFLOW_CLIENT_BOUNDS.items():
+        os.environ.setdefault(key, value)
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(root / "pipelines"),
@@ -268,6 +279,13 @@ def run_pipeline(
         )
         found = component_errors or errors
         reason = found[-1] if found else str(exc).splitlines()[0]
+        if tracking_uri in reason and any(sign in reason for sign in _MLFLOW_UNREACHABLE):
+            reason = (
+                f"the MLflow server at {tracking_uri} did not answer (stopped or hung); "
+                "start it with 'iml4e up' and run the pipeline again"
+            )
+        else:
+            _fail_mlflow_runs(tracking_uri, run_id, log_path)
         _record(
             root,
             RunResult(
@@ -296,6 +314,21 @@ def run_pipeline(
     )
     _record(root, result)
     return result
+
+
+def _fail_mlflow_runs(tracking_uri: str, run_id: str, log_path: Path) -> None:
+    """Mark FAILED the MLflow runs this pipeline run left RUNNING; when MLflow cannot be reached,
+    say so in the run's log (the failure being reported matters more)."""
+    from iml4e_components.tracking.core import fail_pipeline_runs
+
+    try:
+        failed = fail_pipeline_runs(tracking_uri, run_id)
+    except Exception as exc:  # any MLflow failure here must not hide the step's own error
+        note = f"could not mark this run's MLflow runs FAILED: {type(exc).__name__}: {exc}"
+    else:
+        note = f"MLflow runs marked FAILED: {', '.join(failed) or 'none'}"
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(f"iml4e: {note}\n")
 
 
 def _tasks(tasks: dict[str, str]) -> list[dict[str, str]]:
