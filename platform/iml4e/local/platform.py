@@ -33,7 +33,12 @@ class UpResult:
 
 
 def mlflow_spec(root: Path, port: int) -> ServiceSpec:
-    """MLflow tracking server: sqlite backend, proxied local artifacts, loopback, one worker."""
+    """MLflow tracking server: sqlite backend, proxied local artifacts, loopback, one worker.
+
+    It answers only requests addressed to a loopback name (MLflow's security middleware with
+    `--allowed-hosts`; its default would also accept private addresses such as 192.168.*), so a
+    web page cannot reach it through DNS rebinding. MLflow's default CORS setting already refuses
+    browser requests from origins other than loopback ones."""
     data = root / "mlflow"
     artifacts = data / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -44,6 +49,7 @@ def mlflow_spec(root: Path, port: int) -> ServiceSpec:
         "--host", "127.0.0.1",
         "--port", str(port),
         "--workers", "1",
+        "--allowed-hosts", loopback_hosts(port),
     ]  # fmt: skip
     return ServiceSpec(
         name=MLFLOW,
@@ -55,6 +61,12 @@ def mlflow_spec(root: Path, port: int) -> ServiceSpec:
         extra={"ui": f"http://127.0.0.1:{port}"},
         env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
+
+
+def loopback_hosts(port: int) -> str:
+    """MLflow's `--allowed-hosts` value: the loopback names, with and without the port."""
+    names = ("localhost", "127.0.0.1", "[::1]")
+    return ",".join([*names, *(f"{name}:{port}" for name in names)])
 
 
 def up(port: int | None = None) -> UpResult:
