@@ -10,6 +10,7 @@ from pathlib import Path
 from iml4e.errors import ServiceError
 from iml4e.local import processes
 from iml4e.local.services import (
+    DEFAULT_STARTUP_TIMEOUT,
     ServiceSpec,
     ServiceStatus,
     all_statuses,
@@ -17,8 +18,11 @@ from iml4e.local.services import (
     state_lock,
     status_of,
     stop_service,
+    stop_unrecorded,
+    unowned_processes,
+    wait_until_healthy,
 )
-from iml4e.local.state import load_state
+from iml4e.local.state import PlatformState, load_state, load_state_or_set_aside
 
 MLFLOW = "mlflow"
 PORT_ENV = "IML4E_MLFLOW_PORT"
@@ -30,6 +34,7 @@ class UpResult:
     started: bool  # False when it was already running
     restarted: list[str] = field(default_factory=list)  # served models started again
     failed: dict[str, str] = field(default_factory=dict)  # served models that did not start: their log
+    unrecorded: list[int] = field(default_factory=list)  # pids of unrecorded service processes stopped
 
 
 def mlflow_spec(root: Path, port: int) -> ServiceSpec:
@@ -76,7 +81,13 @@ def up(port: int | None = None) -> UpResult:
     from iml4e.local.serving import restart_served_models
 
     restarted, failed = restart_served_models(result.status.record.url)
-    return UpResult(status=result.status, started=result.started, restarted=restarted, failed=failed)
+    return UpResult(
+        status=result.status,
+        started=result.started,
+        restarted=restarted,
+        failed=failed,
+        unrecorded=result.unrecorded,
+    )
 
 
 def _up_mlflow(port: int | None) -> UpResult:
@@ -86,22 +97,45 @@ def _up_mlflow(port: int | None) -> UpResult:
     if wanted is not None:
         processes.require_port_in_range(wanted, "the MLflow server")
     with state_lock() as root:
-        state = load_state(root)
+        state, unrecorded = _state_with_orphans_stopped(root)
         record = state.services.get(MLFLOW)
         if record is not None:
             current = status_of(record)
-            if current.running and (port is None or port == record.port):
-                return UpResult(status=current, started=False)
+            if current.running and not current.healthy:
+                current = wait_until_healthy(record, DEFAULT_STARTUP_TIMEOUT)
+            if current.healthy and (port is None or port == record.port):
+                return UpResult(status=current, started=False, unrecorded=unrecorded)
+            if not current.healthy:
+                # Dead (its worker may still serve and hold the port), stopped (SIGSTOP) or hung:
+                # stop all of it first.
+                stop_service(MLFLOW, state, root)
         if wanted is not None:
             processes.require_free_port(wanted, "127.0.0.1", "the MLflow server")
         earlier = record or state.stopped.get(MLFLOW)
         if wanted is None and earlier is not None and processes.port_is_free(earlier.port):
             wanted = earlier.port
-        if record is not None:
-            stop_service(MLFLOW, state, root)  # stale pid, or asked for another (free) port
+        if MLFLOW in state.services:
+            stop_service(MLFLOW, state, root)  # asked for another (free) port
         state.stopped.pop(MLFLOW, None)
         started = start_service(mlflow_spec(root, wanted or processes.free_port()), state, root)
-        return UpResult(status=status_of(started), started=True)
+        return UpResult(status=status_of(started), started=True, unrecorded=unrecorded)
+
+
+def _state_with_orphans_stopped(root: Path) -> tuple[PlatformState, list[int]]:
+    """The state file's services, after setting a corrupt file aside and stopping the service
+    processes of this state directory that no record owns (each said on stderr)."""
+    from iml4e import console
+
+    state, note = load_state_or_set_aside(root)
+    if note:
+        console.warn(note)
+    orphans = stop_unrecorded(state, root)
+    if orphans:
+        console.warn(
+            f"stopped {len(orphans)} unrecorded service process(es) of {root} (pids "
+            f"{', '.join(map(str, orphans))}): left by a killed 'iml4e up' or server, or a lost state file"
+        )
+    return state, orphans
 
 
 def _configured_port() -> int | None:
@@ -119,12 +153,22 @@ def down() -> list[str]:
     """Stop every recorded service (data stays); returns the names that were running. Their records
     stay in the state file, so `up` starts them again on the same ports."""
     with state_lock() as root:
-        state = load_state(root)
-        return [name for name in list(state.services) if stop_service(name, state, root, remember=True)]
+        state, orphans = _state_with_orphans_stopped(root)
+        stopped = [name for name in list(state.services) if stop_service(name, state, root, remember=True)]
+        return stopped + [f"unrecorded process {pid}" for pid in orphans]
 
 
 def status() -> list[ServiceStatus]:
     return all_statuses()
+
+
+def unrecorded() -> list[int]:
+    """Pids of service processes of this state directory that no record owns (`up` and `down`
+    stop them)."""
+    from iml4e.paths import state_dir
+
+    root = state_dir()
+    return sorted(process.pid for process in unowned_processes(load_state(root), root))
 
 
 def stopped() -> list[str]:

@@ -95,6 +95,7 @@ BODY_NEVER_ENDING = (
 @pytest.mark.parametrize(
     ("kind", "drip"),
     [("silent", b""), ("slow headers", HEADERS_NEVER_ENDING), ("slow body", BODY_NEVER_ENDING)],
+    ids=["silent", "slow-headers", "slow-body"],
 )
 def test_a_slow_client_is_closed_within_the_request_timeout(
     strict_server: StrictServer, kind: str, drip: bytes
