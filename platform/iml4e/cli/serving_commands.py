@@ -65,16 +65,22 @@ def serve(
     serving.check_serving_arguments(model_uri, served, log_sample_rate)
     tracking_uri = platform.tracking_uri_for_model(model_uri)
     with _stop_signals_interrupt():
-        with console.err.status(f"loading {model_uri} and starting its server..."):
-            record = serving.serve_detached(
-                model_uri,
-                served,
-                port,
-                host=host,
-                log_sample_rate=log_sample_rate,
-                tracking_uri=tracking_uri,
-                allow_model_control=allow_model_control,
-            )
+        try:
+            with console.err.status(f"loading {model_uri} and starting its server..."):
+                record = serving.serve_detached(
+                    model_uri,
+                    served,
+                    port,
+                    host=host,
+                    log_sample_rate=log_sample_rate,
+                    tracking_uri=tracking_uri,
+                    allow_model_control=allow_model_control,
+                )
+        except KeyboardInterrupt:  # the half-started server is already stopped and its record gone
+            console.info(f"stopped '{served}' before it was ready")
+            if detach:
+                raise
+            return
         try:
             _show_served(record, served, json_output)
             if detach:

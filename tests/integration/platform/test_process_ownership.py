@@ -117,3 +117,16 @@ def test_a_corrupt_state_file_still_lets_down_stop_the_servers(home: Path) -> No
     aside = list(home.glob("state.json.corrupt-*"))
     assert len(aside) == 1 and str(record.pid) in aside[0].read_text()
     assert not state_file.exists() or json.loads(state_file.read_text())["services"] == {}
+
+
+def test_up_restarts_a_stopped_mlflow_instead_of_reporting_it_running(home: Path) -> None:
+    first = platform.up().status.record
+    os.killpg(first.pid, signal.SIGSTOP)
+    status = platform.status()[0]
+    assert status.running and not status.healthy
+
+    second = platform.up()
+    assert second.started and second.status.healthy and second.status.record.pid != first.pid
+    assert not psutil.pid_exists(first.pid) or psutil.Process(first.pid).status() == psutil.STATUS_ZOMBIE
+    platform.down()
+    assert _mlflow_processes(home) == []
