@@ -120,7 +120,8 @@ def load_state(root: Path | None = None) -> PlatformState:
         return PlatformState.model_validate_json(path.read_text(encoding="utf-8"))
     except (OSError, ValidationError, ValueError) as exc:
         raise StateError(
-            f"state file {path} is unreadable or corrupted; stop the services by hand and delete it"
+            f"state file {path} is unreadable or corrupted; 'iml4e down' (or 'iml4e up') moves it aside "
+            "and stops the servers it started"
         ) from exc
 
 
