@@ -37,11 +37,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-body-bytes", type=int, default=8 * 1024 * 1024, help="Largest request body accepted"
     )
+    parser.add_argument(
+        "--allow-model-control",
+        action="store_true",
+        help="Serve KServe's unauthenticated POST /v2/repository/models/NAME/load and /unload (off by default)",
+    )
+    parser.add_argument(
+        "--allowed-hosts",
+        default=None,
+        help="Comma-separated Host names requests may be addressed to ('*': any); default: the "
+        "loopback names when bound to loopback, any otherwise",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=None,
+        help="Seconds a client has to send a whole request (headers and body); slower ones are closed "
+        "(default 20)",
+    )
+    parser.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        default=None,
+        help="Seconds an idle keep-alive connection stays open (default 65)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    timeouts = {"--request-timeout": args.request_timeout, "--keep-alive-timeout": args.keep_alive_timeout}
+    for option, value in timeouts.items():
+        if value is not None and not value > 0:
+            parser.error(f"{option} {value} is not a positive number of seconds")
     sys.argv = sys.argv[:1]  # kserve parses the command line when imported; give it nothing of ours
     from iml4e_components.serving.server import serve
 
@@ -54,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             state_dir=args.state_dir,
             log_sample_rate=args.log_sample_rate,
             max_body_bytes=args.max_body_bytes,
+            allow_model_control=args.allow_model_control,
+            allowed_hosts=None if args.allowed_hosts is None else args.allowed_hosts.split(","),
+            request_timeout=args.request_timeout,
+            keep_alive_timeout=args.keep_alive_timeout,
         )
     except ComponentError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -46,9 +46,18 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Largest request body accepted, in bytes (larger ones get 413).
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Seconds a client has to send one whole request (headers and body); slower ones get 408 and are closed.
+DEFAULT_REQUEST_TIMEOUT = 20.0
+#: Seconds an idle keep-alive connection stays open; above the 60 s idle timeout of common proxies
+#: and load balancers in front of the server, so that they, not the server, close idle connections.
+DEFAULT_KEEP_ALIVE_TIMEOUT = 65
+#: The loopback names a server bound to loopback answers to by default (Host header, without port).
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 #: Longest client-given V2 request id kept as the request id (longer ones get a generated id).
 MAX_REQUEST_ID_CHARS = 128
 REQUEST_ID_HEADER = b"x-request-id"
+#: KServe's model repository extension: `POST {prefix}/NAME/load` and `.../unload`.
+MODEL_CONTROL_PREFIX = "/v2/repository/models"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -139,6 +148,10 @@ class InferenceFront:
     metrics: ServingMetrics
     request_log: BackgroundLogWriter | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Host names requests may be addressed to (Host, and Origin when a browser sends one); None: any.
+    allowed_hosts: frozenset[str] | None = None
+    #: Whether KServe's model-control endpoints (`MODEL_CONTROL_PREFIX`/NAME/load|unload) are served.
+    allow_model_control: bool = False
 
     def __post_init__(self) -> None:
         self.batcher = PredictionBatcher(self.model.predict_columns)
@@ -152,11 +165,22 @@ class InferenceFront:
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)
             return
+        if self.allowed_hosts is not None:
+            refusal = foreign_host(scope["headers"], self.allowed_hosts)
+            if refusal is not None:
+                await _send_json(send, 403, {"error": refusal})
+                return
         path: str = scope["path"]
         protocol = _inference_protocol(path)
         if protocol is None:
             if path == "/metrics" and scope["method"] == "GET":
                 await self._metrics(send)
+            elif path.startswith(MODEL_CONTROL_PREFIX + "/") and not self.allow_model_control:
+                message = (
+                    "model control (load/unload) is off on this server; "
+                    "start it with --allow-model-control to use the repository endpoints"
+                )
+                await _send_json(send, 404, {"error": message})
             else:
                 await self.fallback(scope, receive, send)
             return
@@ -169,6 +193,10 @@ class InferenceFront:
                     f"no model named in {path} is served here; this server serves '{self.model.name}'",
                     status=404,
                 )
+            if not self.model.ready:
+                await _send_json(send, 503, {"error": self._unloaded_message()})
+                self.metrics.observe_error(protocol, 503, time.perf_counter() - started)
+                return
             body = await self._read_body(scope, receive)
             try:
                 request = orjson.loads(body)
@@ -221,6 +249,12 @@ class InferenceFront:
         if self.request_log is not None:
             self.request_log.offer(protocol, columns, outputs, time.time(), request_id)
 
+    def _unloaded_message(self) -> str:
+        return (
+            f"model '{self.model.name}' is unloaded; load it again with "
+            f"POST {MODEL_CONTROL_PREFIX}/{self.model.name}/load, or restart the server ('iml4e up')"
+        )
+
     def _is_versioned_v2(self, path: str) -> bool:
         prefix = f"/v2/models/{self.model.name}/versions/"
         return (
@@ -270,6 +304,35 @@ class InferenceFront:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+def foreign_host(headers: list[tuple[bytes, bytes]], allowed: frozenset[str]) -> str | None:
+    """Why a request is refused when its Host (or its browser's Origin) names a host that is not in
+    `allowed` (lowercase names without port, such as `localhost`, `127.0.0.1`, `::1`); None when it
+    may be answered. This refuses DNS-rebinding (a page whose name now points at 127.0.0.1) and
+    cross-origin browser requests, which carry the other site's Origin."""
+    host: bytes | None = None
+    origin: bytes | None = None
+    for key, value in headers:
+        if key == b"host":
+            host = value
+        elif key == b"origin":
+            origin = value
+    if host is None or _host_name("//" + host.decode("latin-1")) not in allowed:
+        shown = "no Host header" if host is None else f"Host '{host.decode('latin-1')[:100]}'"
+        return f"{shown} is not served here; address the server as {' or '.join(sorted(allowed))}"
+    if origin is not None and _host_name(origin.decode("latin-1")) not in allowed:
+        return f"cross-origin requests from '{origin.decode('latin-1')[:100]}' are refused"
+    return None
+
+
+def _host_name(address: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(address).hostname
+    except ValueError:
+        return None
 
 
 def _inference_protocol(path: str) -> str | None:
@@ -350,8 +413,12 @@ def build_app(
     metrics: ServingMetrics,
     request_log: BackgroundLogWriter | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_model_control: bool = False,
+    allowed_hosts: frozenset[str] | None = None,
 ) -> InferenceFront:
-    """KServe's REST app (health, metadata, errors) for `model`, behind iml4e's inference front."""
+    """KServe's REST app (health, metadata, errors) for `model`, behind iml4e's inference front.
+
+    KServe's model-control endpoints (load/unload) are served only with `allow_model_control`."""
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
     from kserve import errors
@@ -361,14 +428,30 @@ def build_app(
     from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
     from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
 
-    class KnownModelsExtension(ModelRepositoryExtension):  # type: ignore[misc]  # kserve ships no type hints
-        """Loading a model this server does not hold is the client's mistake (404), not a server
+    class ServedModelControl(ModelRepositoryExtension):  # type: ignore[misc]  # kserve ships no type hints
+        """KServe's load/unload for the one model this server holds (only with `allow_model_control`).
+
+        Unload takes it out of the repository (readiness and inference then answer 503); load puts
+        it back, loading it again first. Any other name is the client's mistake (404), not a server
         failure (KServe's 503, which would count against the 5xx alert)."""
 
         async def load(self, model_name: str) -> None:
-            if self._model_registry.get_model(model_name) is None:
+            if model_name != model.name:
                 raise errors.ModelNotFound(model_name)
-            await super().load(model_name)
+            if not model.ready:
+                await asyncio.to_thread(model.load)
+            self._model_registry.update(model)
+
+        async def unload(self, model_name: str) -> None:
+            await super().unload(model_name)
+            model.ready = False
+
+    class ServedModelDataPlane(DataPlane):  # type: ignore[misc]  # kserve ships no type hints
+        """Server readiness is the served model's readiness (KServe's own is always true, even after
+        the model was unloaded)."""
+
+        async def ready(self) -> bool:
+            return repository.get_model(model.name) is model and bool(model.ready)
 
     async def not_available(_: object, exc: NotImplementedError) -> JSONResponse:
         # KServe raises NotImplementedError for what this server does not offer (e.g. :explain without
@@ -382,8 +465,8 @@ def build_app(
 
     repository = ModelRepository(models_dir="/nonexistent")
     repository.update(model)
-    dataplane = DataPlane(model_registry=repository)
-    extension = KnownModelsExtension(model_registry=repository)
+    dataplane = ServedModelDataPlane(model_registry=repository)
+    extension = ServedModelControl(model_registry=repository)
     app = FastAPI(title="iml4e model server", docs_url=None, redoc_url=None)
     app.add_api_route("/", dataplane.live, methods=["GET"])
     register_v1_endpoints(app, dataplane, extension)
@@ -397,7 +480,13 @@ def build_app(
     app.add_exception_handler(errors.ServerNotReady, errors.server_not_ready_handler)
     app.add_exception_handler(Exception, errors.generic_exception_handler)
     return InferenceFront(
-        model=model, fallback=app, metrics=metrics, request_log=request_log, max_body_bytes=max_body_bytes
+        model=model,
+        fallback=app,
+        metrics=metrics,
+        request_log=request_log,
+        max_body_bytes=max_body_bytes,
+        allowed_hosts=allowed_hosts,
+        allow_model_control=allow_model_control,
     )
 
 
@@ -409,8 +498,18 @@ def serve(
     state_dir: str | None = None,
     log_sample_rate: float = 1.0,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_model_control: bool = False,
+    allowed_hosts: list[str] | None = None,
+    request_timeout: float | None = None,
+    keep_alive_timeout: int | None = None,
 ) -> None:
     """Load the model and serve it until SIGTERM/SIGINT (one process, uvloop + httptools, no access log).
+
+    A client must send each request whole within `request_timeout` seconds and an idle keep-alive
+    connection is closed after `keep_alive_timeout` (None: `DEFAULT_REQUEST_TIMEOUT`,
+    `DEFAULT_KEEP_ALIVE_TIMEOUT`). Requests must be addressed (Host, and a
+    browser's Origin) to one of `allowed_hosts`; by default the loopback names when `host` is a
+    loopback address, any name otherwise (inside a pod, behind the cluster's routing); `*` allows any.
 
     Requests are logged to the object store when `IML4E_REQUEST_LOG_BUCKET` is set, else under
     `state_dir` when given (see `iml4e_components.serving.log_store`).
@@ -419,6 +518,7 @@ def serve(
     from prometheus_client import disable_created_metrics
 
     from iml4e_components.serving.log_store import request_log_store
+    from iml4e_components.serving.request_deadline import protocol_with_request_deadline
 
     disable_created_metrics()
     model = MLflowServedModel(name, model_uri)
@@ -426,7 +526,14 @@ def serve(
     metrics = ServingMetrics(name)
     store = request_log_store(state_dir) if log_sample_rate > 0 else None
     request_log = store.writer(name, log_sample_rate, metrics.count_log_dropped) if store else None
-    app = build_app(model, metrics, request_log, max_body_bytes)
+    app = build_app(
+        model,
+        metrics,
+        request_log,
+        max_body_bytes,
+        allow_model_control=allow_model_control,
+        allowed_hosts=host_names_to_answer(host, allowed_hosts),
+    )
     # MLflow, pandas and scikit-learn leave ~400,000 long-lived objects; a full garbage collection
     # walking them stalls every request in flight (measured 0.6 s here). Freeze them out of the GC.
     gc.collect()
@@ -436,11 +543,11 @@ def serve(
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_with_request_deadline(request_timeout or DEFAULT_REQUEST_TIMEOUT),
         access_log=False,
         log_level="warning",
         lifespan="off",
-        timeout_keep_alive=65,
+        timeout_keep_alive=keep_alive_timeout or DEFAULT_KEEP_ALIVE_TIMEOUT,
     )
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again against the handler
     # that was installed before it; with the default one the process would die before the log's
@@ -451,6 +558,14 @@ def serve(
     finally:
         if request_log is not None:
             request_log.close(timeout=30.0)
+
+
+def host_names_to_answer(host: str, allowed_hosts: list[str] | None) -> frozenset[str] | None:
+    """The Host names the server answers to (None: any). See `serve`."""
+    if allowed_hosts is None:
+        return LOOPBACK_NAMES if host in LOOPBACK_NAMES else None
+    names = {name.strip().lower().strip("[]") for name in allowed_hosts if name.strip()}
+    return None if "*" in names else frozenset(names)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

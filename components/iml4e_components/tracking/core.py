@@ -6,21 +6,50 @@ from typing import Any
 
 from iml4e_components.errors import ComponentError
 
+#: Tag on an MLflow run naming the pipeline run that opened it, so the runner can end it when a
+#: step fails (`fail_pipeline_runs`).
+PIPELINE_RUN_TAG = "iml4e.pipeline_run_id"
+#: Environment variables that name the pipeline run (the local runner's, then KFP's).
+_PIPELINE_RUN_ENV = ("IML4E_PIPELINE_RUN_ID", "KFP_RUN_ID")
+
 
 def start_run(experiment: str, run_name: str = "", tags: dict[str, str] | None = None) -> str:
     """Create an MLflow run in `experiment` (created if missing) and return its id.
 
-    The tracking server comes from `MLFLOW_TRACKING_URI`, which the platform sets.
+    The tracking server comes from `MLFLOW_TRACKING_URI`, which the platform sets. The run is
+    tagged with the pipeline run it belongs to (`PIPELINE_RUN_TAG`) when the environment names one.
     """
+    import os
+
     import mlflow
 
     if not experiment.strip():
         raise ComponentError("experiment name must not be empty")
+    pipeline_run = next((os.environ[key] for key in _PIPELINE_RUN_ENV if os.environ.get(key)), "")
+    all_tags = {**(tags or {}), **({PIPELINE_RUN_TAG: pipeline_run} if pipeline_run else {})}
     client = mlflow.MlflowClient()
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
-    run = client.create_run(experiment_id, run_name=run_name or None, tags=tags or {})
+    run = client.create_run(experiment_id, run_name=run_name or None, tags=all_tags)
     return str(run.info.run_id)
+
+
+def fail_pipeline_runs(tracking_uri: str, pipeline_run: str) -> list[str]:
+    """Mark FAILED the MLflow runs that pipeline run `pipeline_run` opened and left RUNNING (a step
+    failed before the last one could finish them); returns their ids."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    running = client.search_runs(
+        experiments,
+        filter_string=f"tags.`{PIPELINE_RUN_TAG}` = '{pipeline_run}' and attributes.status = 'RUNNING'",
+    )
+    for run in running:
+        client.set_terminated(run.info.run_id, status="FAILED")
+    return [run.info.run_id for run in running]
 
 
 def log_to_run(

@@ -55,7 +55,11 @@ def run_demo() -> dict[str, Any]:
         from iml4e.local.serving import demo_serving
 
         # Serve the champion, answer a few requests, write a drift report against the training data.
-        summary.update(demo_serving(str(registration["champion_uri"]), reference_source="sample:churn"))
+        summary.update(
+            demo_serving(
+                str(registration["champion_uri"]), mlflow.record.url, reference_source="sample:churn"
+            )
+        )
     return {"summary": summary, "tracking_uri": mlflow.record.url, "training": training.as_dict()}
 
 

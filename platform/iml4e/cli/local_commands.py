@@ -32,6 +32,7 @@ def up(
         **result.status.as_dict(),
         "restarted": result.restarted,
         "failed": result.failed,
+        "unrecorded_stopped": result.unrecorded,
     }
     if json_output:
         console.print_json(data)
@@ -62,9 +63,21 @@ def status(
     from iml4e.paths import state_dir
 
     statuses = platform.status()
+    unrecorded = platform.unrecorded()
     if json_output:
-        console.print_json({"state_dir": str(state_dir()), "services": [s.as_dict() for s in statuses]})
+        console.print_json(
+            {
+                "state_dir": str(state_dir()),
+                "services": [s.as_dict() for s in statuses],
+                "unrecorded_pids": unrecorded,
+            }
+        )
         return
+    if unrecorded:
+        console.warn(
+            f"unrecorded service processes of {state_dir()} are running (pids "
+            f"{', '.join(map(str, unrecorded))}); 'iml4e up' or 'iml4e down' stops them"
+        )
     if not statuses:
         stopped = platform.stopped()
         console.info(

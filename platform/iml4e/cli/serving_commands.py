@@ -37,6 +37,11 @@ def serve(
     log_sample_rate: float = typer.Option(
         1.0, "--log-sample-rate", help="Share of requests logged for drift (0-1)."
     ),
+    allow_model_control: bool = typer.Option(
+        False,
+        "--allow-model-control",
+        help="Also serve KServe's unauthenticated model load/unload endpoints (off by default).",
+    ),
     detach: bool = typer.Option(False, "--detach", "-d", help="Return once ready; the server keeps running."),
     stop: str = typer.Option(
         None, "--stop", metavar="NAME", help="Stop the served model NAME (see 'iml4e status') instead."
@@ -45,7 +50,7 @@ def serve(
 ) -> None:
     """Serve an MLflow model with the KServe protocols (V1 and Open Inference Protocol V2) on 127.0.0.1."""
     from iml4e.errors import UsageError
-    from iml4e.local import serving
+    from iml4e.local import platform, serving
 
     if stop is not None:
         if model_uri is not None:
@@ -57,11 +62,25 @@ def serve(
     served = serving.check_name(name or serving.default_name(model_uri))
     if host not in LOOPBACK:
         console.warn(f"binding {host}: anyone who can reach this machine can call the model")
+    serving.check_serving_arguments(model_uri, served, log_sample_rate)
+    tracking_uri = platform.tracking_uri_for_model(model_uri)
     with _stop_signals_interrupt():
-        with console.err.status(f"loading {model_uri} and starting its server..."):
-            record = serving.serve_detached(
-                model_uri, served, port, host=host, log_sample_rate=log_sample_rate
-            )
+        try:
+            with console.err.status(f"loading {model_uri} and starting its server..."):
+                record = serving.serve_detached(
+                    model_uri,
+                    served,
+                    port,
+                    host=host,
+                    log_sample_rate=log_sample_rate,
+                    tracking_uri=tracking_uri,
+                    allow_model_control=allow_model_control,
+                )
+        except KeyboardInterrupt:  # the half-started server is already stopped and its record gone
+            console.info(f"stopped '{served}' before it was ready")
+            if detach:
+                raise
+            return
         try:
             _show_served(record, served, json_output)
             if detach:

@@ -10,6 +10,7 @@ from pathlib import Path
 from iml4e.errors import ServiceError
 from iml4e.local import processes
 from iml4e.local.services import (
+    DEFAULT_STARTUP_TIMEOUT,
     ServiceSpec,
     ServiceStatus,
     all_statuses,
@@ -17,8 +18,11 @@ from iml4e.local.services import (
     state_lock,
     status_of,
     stop_service,
+    stop_unrecorded,
+    unowned_processes,
+    wait_until_healthy,
 )
-from iml4e.local.state import load_state
+from iml4e.local.state import PlatformState, load_state, load_state_or_set_aside
 
 MLFLOW = "mlflow"
 PORT_ENV = "IML4E_MLFLOW_PORT"
@@ -30,10 +34,16 @@ class UpResult:
     started: bool  # False when it was already running
     restarted: list[str] = field(default_factory=list)  # served models started again
     failed: dict[str, str] = field(default_factory=dict)  # served models that did not start: their log
+    unrecorded: list[int] = field(default_factory=list)  # pids of unrecorded service processes stopped
 
 
 def mlflow_spec(root: Path, port: int) -> ServiceSpec:
-    """MLflow tracking server: sqlite backend, proxied local artifacts, loopback, one worker."""
+    """MLflow tracking server: sqlite backend, proxied local artifacts, loopback, one worker.
+
+    It answers only requests addressed to a loopback name (MLflow's security middleware with
+    `--allowed-hosts`; its default would also accept private addresses such as 192.168.*), so a
+    web page cannot reach it through DNS rebinding. MLflow's default CORS setting already refuses
+    browser requests from origins other than loopback ones."""
     data = root / "mlflow"
     artifacts = data / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -44,6 +54,7 @@ def mlflow_spec(root: Path, port: int) -> ServiceSpec:
         "--host", "127.0.0.1",
         "--port", str(port),
         "--workers", "1",
+        "--allowed-hosts", loopback_hosts(port),
     ]  # fmt: skip
     return ServiceSpec(
         name=MLFLOW,
@@ -57,6 +68,12 @@ def mlflow_spec(root: Path, port: int) -> ServiceSpec:
     )
 
 
+def loopback_hosts(port: int) -> str:
+    """MLflow's `--allowed-hosts` value: the loopback names, with and without the port."""
+    names = ("localhost", "127.0.0.1", "[::1]")
+    return ",".join([*names, *(f"{name}:{port}" for name in names)])
+
+
 def up(port: int | None = None) -> UpResult:
     """Start the MLflow server unless it already runs, then the served models that `down` stopped
     or that died, each on its recorded port when that is free."""
@@ -64,7 +81,13 @@ def up(port: int | None = None) -> UpResult:
     from iml4e.local.serving import restart_served_models
 
     restarted, failed = restart_served_models(result.status.record.url)
-    return UpResult(status=result.status, started=result.started, restarted=restarted, failed=failed)
+    return UpResult(
+        status=result.status,
+        started=result.started,
+        restarted=restarted,
+        failed=failed,
+        unrecorded=result.unrecorded,
+    )
 
 
 def _up_mlflow(port: int | None) -> UpResult:
@@ -74,22 +97,45 @@ def _up_mlflow(port: int | None) -> UpResult:
     if wanted is not None:
         processes.require_port_in_range(wanted, "the MLflow server")
     with state_lock() as root:
-        state = load_state(root)
+        state, unrecorded = _state_with_orphans_stopped(root)
         record = state.services.get(MLFLOW)
         if record is not None:
             current = status_of(record)
-            if current.running and (port is None or port == record.port):
-                return UpResult(status=current, started=False)
+            if current.running and not current.healthy:
+                current = wait_until_healthy(record, DEFAULT_STARTUP_TIMEOUT)
+            if current.healthy and (port is None or port == record.port):
+                return UpResult(status=current, started=False, unrecorded=unrecorded)
+            if not current.healthy:
+                # Dead (its worker may still serve and hold the port), stopped (SIGSTOP) or hung:
+                # stop all of it first.
+                stop_service(MLFLOW, state, root)
         if wanted is not None:
             processes.require_free_port(wanted, "127.0.0.1", "the MLflow server")
         earlier = record or state.stopped.get(MLFLOW)
         if wanted is None and earlier is not None and processes.port_is_free(earlier.port):
             wanted = earlier.port
-        if record is not None:
-            stop_service(MLFLOW, state, root)  # stale pid, or asked for another (free) port
+        if MLFLOW in state.services:
+            stop_service(MLFLOW, state, root)  # asked for another (free) port
         state.stopped.pop(MLFLOW, None)
         started = start_service(mlflow_spec(root, wanted or processes.free_port()), state, root)
-        return UpResult(status=status_of(started), started=True)
+        return UpResult(status=status_of(started), started=True, unrecorded=unrecorded)
+
+
+def _state_with_orphans_stopped(root: Path) -> tuple[PlatformState, list[int]]:
+    """The state file's services, after setting a corrupt file aside and stopping the service
+    processes of this state directory that no record owns (each said on stderr)."""
+    from iml4e import console
+
+    state, note = load_state_or_set_aside(root)
+    if note:
+        console.warn(note)
+    orphans = stop_unrecorded(state, root)
+    if orphans:
+        console.warn(
+            f"stopped {len(orphans)} unrecorded service process(es) of {root} (pids "
+            f"{', '.join(map(str, orphans))}): left by a killed 'iml4e up' or server, or a lost state file"
+        )
+    return state, orphans
 
 
 def _configured_port() -> int | None:
@@ -107,12 +153,22 @@ def down() -> list[str]:
     """Stop every recorded service (data stays); returns the names that were running. Their records
     stay in the state file, so `up` starts them again on the same ports."""
     with state_lock() as root:
-        state = load_state(root)
-        return [name for name in list(state.services) if stop_service(name, state, root, remember=True)]
+        state, orphans = _state_with_orphans_stopped(root)
+        stopped = [name for name in list(state.services) if stop_service(name, state, root, remember=True)]
+        return stopped + [f"unrecorded process {pid}" for pid in orphans]
 
 
 def status() -> list[ServiceStatus]:
     return all_statuses()
+
+
+def unrecorded() -> list[int]:
+    """Pids of service processes of this state directory that no record owns (`up` and `down`
+    stop them)."""
+    from iml4e.paths import state_dir
+
+    root = state_dir()
+    return sorted(process.pid for process in unowned_processes(load_state(root), root))
 
 
 def stopped() -> list[str]:
@@ -145,6 +201,17 @@ def running_tracking_uri(needed_by: str) -> str:
             "start it with 'iml4e up' (or set MLFLOW_TRACKING_URI to another server)"
         )
     return record.url
+
+
+def tracking_uri_for_model(model_uri: str) -> str | None:
+    """The MLflow server a model URI is resolved against: `MLFLOW_TRACKING_URI`, else the running
+    local platform for `models:/` and `runs:/` URIs (an error saying how to start it when it is
+    down), else none (a path)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if model_uri.startswith(("models:/", "runs:/")):
+        return running_tracking_uri(f"serving {model_uri}")
+    return None
 
 
 def use_tracking_server(needed_by: str) -> str:

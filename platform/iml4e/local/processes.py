@@ -31,8 +31,18 @@ __all__ = [
 ]
 
 
+#: Set in the environment of every service process (and so of the processes it starts, such as
+#: MLflow's uvicorn worker): which service it belongs to, and under which state directory. A
+#: process that outlived its leader or its record is still found by these.
+SERVICE_ID_ENV = "IML4E_SERVICE_ID"
+SERVICE_HOME_ENV = "IML4E_SERVICE_HOME"
+#: How far apart two readings of one process's start time may be (psutil rounds them).
+_CREATE_TIME_SLACK = 0.05
+
+
 def is_alive(pid: int, marker: str = "") -> bool:
-    """Whether `pid` runs and (if given) its command line contains `marker` (guards pid reuse)."""
+    """Whether `pid` runs and (if given) its command line contains `marker`. A weak check, for
+    records written before start times were recorded; prefer `is_same_process`."""
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
@@ -40,6 +50,79 @@ def is_alive(pid: int, marker: str = "") -> bool:
         return not marker or marker in " ".join(process.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
+
+
+def start_time(pid: int) -> float:
+    """When `pid` started, as the OS reports it; with the exact command line it tells the process
+    from any later one that reuses the pid."""
+    return float(psutil.Process(pid).create_time())
+
+
+def is_suspended(pid: int) -> bool:
+    """Whether `pid` is stopped (SIGSTOP): it runs, but will not answer until continued."""
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_STOPPED)
+    except psutil.Error:
+        return False
+
+
+def is_same_process(pid: int, create_time: float, command: Sequence[str]) -> bool:
+    """Whether `pid` still is the process recorded with this start time and exact command line."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return abs(process.create_time() - create_time) < _CREATE_TIME_SLACK and process.cmdline() == list(
+            command
+        )
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def marked_processes(home: Path, service_id: str = "") -> list[psutil.Process]:
+    """The running processes started as services of state directory `home` (only those of
+    `service_id` when given), found by the markers in their environment."""
+    found: list[psutil.Process] = []
+    wanted_home = str(home.resolve())
+    for process in psutil.process_iter():
+        try:
+            environment = process.environ()
+            if environment.get(SERVICE_HOME_ENV) != wanted_home or not environment.get(SERVICE_ID_ENV):
+                continue
+            if service_id and environment[SERVICE_ID_ENV] != service_id:
+                continue
+            if process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except (psutil.Error, OSError):
+            continue  # gone, or another user's
+    return found
+
+
+def service_id_of(process: psutil.Process) -> str:
+    try:
+        return process.environ().get(SERVICE_ID_ENV, "")
+    except (psutil.Error, OSError):
+        return ""
+
+
+def stop_processes(members: Sequence[psutil.Process], timeout: float = 15.0) -> None:
+    """SIGTERM each of `members` (and its process group when it leads one), then SIGKILL whatever
+    still runs after `timeout` seconds."""
+    for member in members:
+        try:
+            if os.getpgid(member.pid) == member.pid:
+                os.killpg(member.pid, signal.SIGTERM)
+                os.killpg(member.pid, signal.SIGCONT)  # a stopped (SIGSTOP) one handles it too
+            else:
+                member.terminate()
+                member.resume()
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    _, alive = psutil.wait_procs(list(members), timeout=timeout)
+    for member in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    psutil.wait_procs(alive, timeout=5)
 
 
 def spawn(

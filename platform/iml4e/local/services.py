@@ -6,18 +6,25 @@ Every service the local platform runs (the MLflow server, model servers) goes th
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from iml4e.errors import StateError
 from iml4e.local import processes
 from iml4e.local.state import PlatformState, ServiceRecord, ensure_state_dir, load_state, save_state
 from iml4e.paths import state_dir
+
+#: Seconds a service has to answer its health check after it was started.
+DEFAULT_STARTUP_TIMEOUT = 90.0
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,7 @@ class ServiceSpec:
     marker: str  # a string in its command line, to tell it from a process that reused the pid
     data_dir: Path
     host: str = "127.0.0.1"
-    startup_timeout: float = 90.0
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     env: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -72,19 +79,52 @@ def state_lock(root: Path | None = None) -> Iterator[Path]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def is_running(record: ServiceRecord) -> bool:
+    """Whether the recorded process still runs: same pid, start time and exact command line (a
+    record from before start times were kept: its command line still holds the service's marker)."""
+    if record.create_time:
+        return processes.is_same_process(record.pid, record.create_time, record.command)
+    return processes.is_alive(record.pid, str(record.extra.get("marker", "")))
+
+
 def status_of(record: ServiceRecord) -> ServiceStatus:
-    marker = str(record.extra.get("marker", ""))
-    running = processes.is_alive(record.pid, marker)
+    running = is_running(record)
     health_path = str(record.extra.get("health_path", "/"))
     healthy = running and processes.http_ok(record.url + health_path)
     return ServiceStatus(record=record, running=running, healthy=healthy)
 
 
 def start_service(spec: ServiceSpec, state: PlatformState, root: Path) -> ServiceRecord:
-    """Start `spec` (its port must be free), wait until healthy, record it in `state`."""
+    """Start `spec` (its port must be free), record it in `state` at once, then wait until healthy.
+
+    The process leads its own process group and carries the service's markers in its environment,
+    which its children inherit; its record (pid, start time, exact command line, marker) is saved
+    before the health wait, so a `kill -9` of this process at any point leaves nothing the next
+    `up` or `down` cannot find."""
     processes.require_free_port(spec.port, spec.host, spec.name)
     log_path = root / "logs" / f"{spec.name.replace(':', '-')}.log"
-    pid = processes.spawn(spec.command, log_path, env=spec.env)
+    service_id = uuid.uuid4().hex
+    markers = {processes.SERVICE_ID_ENV: service_id, processes.SERVICE_HOME_ENV: str(root.resolve())}
+    pid = processes.spawn(spec.command, log_path, env={**spec.env, **markers})
+    try:
+        create_time = processes.start_time(pid)
+    except psutil.NoSuchProcess:
+        create_time = 0.0  # already gone: the health wait says why
+    record = ServiceRecord(
+        name=spec.name,
+        pid=pid,
+        port=spec.port,
+        host=spec.host,
+        log=str(log_path),
+        data_dir=str(spec.data_dir),
+        started_at=time.time(),
+        create_time=create_time,
+        command=list(spec.command),
+        service_id=service_id,
+        extra={**spec.extra, "marker": spec.marker, "health_path": spec.health_path},
+    )
+    state.services[spec.name] = record
+    save_state(state, root)
     try:
         processes.wait_http_ok(
             f"http://{spec.host}:{spec.port}{spec.health_path}",
@@ -94,25 +134,59 @@ def start_service(spec: ServiceSpec, state: PlatformState, root: Path) -> Servic
             spec.name,
         )
     except BaseException:
-        processes.stop(pid)
+        _stop_record(record, root)
+        state.services.pop(spec.name, None)
+        save_state(state, root)
         raise
-    record = ServiceRecord(
-        name=spec.name,
-        pid=pid,
-        port=spec.port,
-        host=spec.host,
-        log=str(log_path),
-        data_dir=str(spec.data_dir),
-        started_at=time.time(),
-        extra={**spec.extra, "marker": spec.marker, "health_path": spec.health_path},
-    )
-    state.services[spec.name] = record
-    save_state(state, root)
     return record
 
 
+def wait_until_healthy(record: ServiceRecord, timeout: float) -> ServiceStatus:
+    """The status of a recorded service that runs but does not answer yet (still starting, e.g. its
+    `up` was killed during the health wait), once it answers or `timeout` passed. A stopped process
+    (SIGSTOP) is not waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = status_of(record)
+        if current.healthy or not current.running or processes.is_suspended(record.pid):
+            return current
+        if time.monotonic() > deadline:
+            return current
+        time.sleep(0.5)
+
+
+def _stop_record(record: ServiceRecord, root: Path) -> bool:
+    """Stop the recorded process with its process group and every process carrying its marker
+    (children that outlived it); returns whether any of them ran."""
+    members = {
+        p.pid: p for p in (processes.marked_processes(root, record.service_id) if record.service_id else [])
+    }
+    if record.pid not in members and is_running(record):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            members[record.pid] = psutil.Process(record.pid)
+    if not members:
+        return False
+    processes.stop_processes(list(members.values()))
+    return True
+
+
+def unowned_processes(state: PlatformState, root: Path) -> list[psutil.Process]:
+    """The running service processes of state directory `root` that no record in `state` owns."""
+    owned = {record.service_id for record in state.services.values() if record.service_id}
+    return [p for p in processes.marked_processes(root) if processes.service_id_of(p) not in owned]
+
+
+def stop_unrecorded(state: PlatformState, root: Path) -> list[int]:
+    """Stop the processes started as services of `root` that no record in `state` owns (left by a
+    killed `up`, a corrupt state file, a leader killed with -9); returns their pids."""
+    orphans = unowned_processes(state, root)
+    processes.stop_processes(orphans)
+    return sorted(process.pid for process in orphans)
+
+
 def stop_service(name: str, state: PlatformState, root: Path, remember: bool = False) -> bool:
-    """Stop a recorded service by its recorded pid only; returns whether it was running.
+    """Stop a recorded service: its process (if it still is the recorded one), its process group
+    and every process carrying its marker; returns whether any of them ran. Nothing else is touched.
 
     With `remember`, its record moves to `state.stopped` for the next `iml4e up` to start again."""
     record = state.services.pop(name, None)
@@ -120,9 +194,7 @@ def stop_service(name: str, state: PlatformState, root: Path, remember: bool = F
         return False
     if remember:
         state.stopped[name] = record
-    was_running = processes.is_alive(record.pid, str(record.extra.get("marker", "")))
-    if was_running:
-        processes.stop(record.pid)
+    was_running = _stop_record(record, root)
     save_state(state, root)
     return was_running
 

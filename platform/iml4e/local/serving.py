@@ -52,10 +52,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def _needs_tracking_server(model_uri: str) -> bool:
-    return model_uri.startswith(("models:/", "runs:/")) and not os.environ.get("MLFLOW_TRACKING_URI")
-
-
 def server_spec(
     root: Path,
     model_uri: str,
@@ -64,6 +60,7 @@ def server_spec(
     host: str,
     tracking_uri: str | None,
     log_sample_rate: float,
+    allow_model_control: bool = False,
 ) -> ServiceSpec:
     command = [
         sys.executable, "-m", "iml4e_components.serving",
@@ -74,6 +71,8 @@ def server_spec(
         "--state-dir", str(root),
         "--log-sample-rate", str(log_sample_rate),
     ]  # fmt: skip
+    if allow_model_control:
+        command.append("--allow-model-control")
     env = {"IML4E_HOME": str(root)}
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -92,6 +91,7 @@ def server_spec(
             "model_uri": model_uri,
             "model_name": name,
             "log_sample_rate": log_sample_rate,
+            "allow_model_control": allow_model_control,
             "tracking_uri": tracking_uri or "",
             "v1": f"{url}/v1/models/{name}:predict",
             "v2": f"{url}/v2/models/{name}/infer",
@@ -100,34 +100,42 @@ def server_spec(
     )
 
 
+def check_serving_arguments(model_uri: str, name: str, log_sample_rate: float) -> None:
+    """Refuse what `serve_detached` cannot serve before anything is looked up or started."""
+    check_name(name)
+    if not model_uri.strip():
+        raise UsageError("the model URI is empty; pass one such as models:/churn@champion")
+    if not 0.0 <= log_sample_rate <= 1.0:
+        raise UsageError(f"--log-sample-rate {log_sample_rate} is out of range; use a number between 0 and 1")
+
+
 def serve_detached(
     model_uri: str,
     name: str,
     port: int | None = None,
     host: str = "127.0.0.1",
     log_sample_rate: float = 1.0,
+    tracking_uri: str | None = None,
+    allow_model_control: bool = False,
 ) -> ServiceRecord:
     """Serve `model_uri` as `serve:<name>` and return once it is ready.
 
-    The same name and model again returns the running server; another model URI (or port)
-    replaces it, on the same port unless told otherwise.
+    `tracking_uri` is the MLflow server a `models:/` or `runs:/` URI is resolved against (default:
+    `MLFLOW_TRACKING_URI`). The same name, model and settings again return the running server;
+    another model URI (or port) replaces it, on the same port unless told otherwise.
     """
-    check_name(name)
-    if not model_uri.strip():
-        raise UsageError("the model URI is empty; pass one such as models:/churn@champion")
-    if not 0.0 <= log_sample_rate <= 1.0:
-        raise UsageError(f"--log-sample-rate {log_sample_rate} is out of range; use a number between 0 and 1")
-    tracking_uri: str | None = os.environ.get("MLFLOW_TRACKING_URI")
-    if _needs_tracking_server(model_uri):
-        from iml4e.local.platform import running_tracking_uri
-
-        tracking_uri = running_tracking_uri(f"serving {model_uri}")
+    check_serving_arguments(model_uri, name, log_sample_rate)
+    tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     with state_lock() as root:
         state = load_state(root)
         existing = state.services.get(service_name(name))
         state.stopped.pop(service_name(name), None)  # served anew: `up` has nothing to restart
         if existing is not None:
-            same = existing.extra.get("model_uri") == model_uri and (port is None or port == existing.port)
+            same = (
+                existing.extra.get("model_uri") == model_uri
+                and (port is None or port == existing.port)
+                and bool(existing.extra.get("allow_model_control", False)) == allow_model_control
+            )
             if same and existing.host == host and status_of(existing).healthy:
                 return existing
             stop_service(existing.name, state, root)
@@ -135,7 +143,9 @@ def serve_detached(
             existing.port if existing is not None and processes.port_is_free(existing.port, host) else None
         )
         chosen = chosen or processes.free_port(host)
-        spec = server_spec(root, model_uri, name, chosen, host, tracking_uri, log_sample_rate)
+        spec = server_spec(
+            root, model_uri, name, chosen, host, tracking_uri, log_sample_rate, allow_model_control
+        )
         return start_service(spec, state, root)
 
 
@@ -159,15 +169,16 @@ def served_models(state: PlatformState) -> list[ServiceRecord]:
 
 
 def restart_served_models(tracking_uri: str) -> tuple[list[str], dict[str, str]]:
-    """Start again the model servers that `down` stopped or that died: same model, same port when it
-    is free. Returns the names started and, for those that failed, their logs (they stay recorded)."""
+    """Start again the model servers that `down` stopped, that died, or that run without a ready
+    model (unloaded through model control, or hung): same model, same port when it is free.
+    Returns the names started and, for those that failed, their logs (they stay recorded)."""
     restarted: list[str] = []
     failed: dict[str, str] = {}
     with state_lock() as root:
         state = load_state(root)
         stopped = [r for n, r in state.stopped.items() if n.startswith(PREFIX)]
-        dead = [r for r in served_models(state) if not status_of(r).running]
-        for record in [*stopped, *dead]:
+        not_ready = [r for r in served_models(state) if not status_of(r).healthy]
+        for record in [*stopped, *not_ready]:
             name = str(record.extra.get("model_name", record.name.removeprefix(PREFIX)))
             model_uri = str(record.extra.get("model_uri", ""))
             stop_service(record.name, state, root)
@@ -180,7 +191,8 @@ def restart_served_models(tracking_uri: str) -> tuple[list[str], dict[str, str]]
             if recorded_uri and recorded_uri.startswith("http://127.0.0.1:"):
                 recorded_uri = tracking_uri  # the local MLflow server may have moved port
             rate = float(record.extra.get("log_sample_rate", 1.0))
-            spec = server_spec(root, model_uri, name, port, record.host, recorded_uri, rate)
+            control = bool(record.extra.get("allow_model_control", False))
+            spec = server_spec(root, model_uri, name, port, record.host, recorded_uri, rate, control)
             try:
                 start_service(spec, state, root)
             except Iml4eError:
@@ -192,7 +204,9 @@ def restart_served_models(tracking_uri: str) -> tuple[list[str], dict[str, str]]
     return restarted, failed
 
 
-def demo_serving(model_uri: str, reference_source: str = "sample:churn", rows: int = 50) -> dict[str, str]:
+def demo_serving(
+    model_uri: str, tracking_uri: str, reference_source: str = "sample:churn", rows: int = 50
+) -> dict[str, str]:
     """For `iml4e demo`: serve `model_uri`, answer a few V2 and V1 requests from reference rows, check drift.
 
     Returns summary lines (what -> where). A failure here becomes a warning and a summary line, so
@@ -205,13 +219,15 @@ def demo_serving(model_uri: str, reference_source: str = "sample:churn", rows: i
 
     try:
         with console.err.status("serving the champion locally, sending requests, checking drift..."):
-            return _serve_answer_and_check(model_uri, reference_source, rows)
+            return _serve_answer_and_check(model_uri, tracking_uri, reference_source, rows)
     except (Iml4eError, ComponentError, httpx.HTTPError, KeyError) as exc:
         console.warn(f"serving the champion failed: {exc}")
         return {"served model": f"failed: {exc} (try 'iml4e serve {model_uri} --detach')"}
 
 
-def _serve_answer_and_check(model_uri: str, reference_source: str, rows: int) -> dict[str, str]:
+def _serve_answer_and_check(
+    model_uri: str, tracking_uri: str, reference_source: str, rows: int
+) -> dict[str, str]:
     """Requests use the server's own V2 metadata for input names and datatypes, so any tabular model works."""
     import httpx
 
@@ -220,7 +236,7 @@ def _serve_answer_and_check(model_uri: str, reference_source: str, rows: int) ->
     from iml4e_components.monitoring.core import check_drift
 
     name = default_name(model_uri)
-    record = serve_detached(model_uri, name)
+    record = serve_detached(model_uri, name, tracking_uri=tracking_uri)
     reference = load_table(reference_source)
     base = f"{record.url}"
     inputs = httpx.get(f"{base}/v2/models/{name}", timeout=30).json()["inputs"]

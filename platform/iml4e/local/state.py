@@ -28,6 +28,17 @@ class ServiceRecord(BaseModel):
     log: str = Field(description="Path of the service's log file.")
     data_dir: str = Field(default="", description="Where the service keeps its data.")
     started_at: float = Field(description="Start time, seconds since the epoch.")
+    create_time: float = Field(
+        default=0.0,
+        description="The process's start time as the OS reports it; with `command`, it tells the "
+        "recorded process from a later one that reuses the pid (0: an older record without it).",
+    )
+    command: list[str] = Field(default_factory=list, description="The process's exact command line.")
+    service_id: str = Field(
+        default="",
+        description="Marker in the environment of the service's processes (IML4E_SERVICE_ID), so "
+        "its children are found and stopped even after its leader died.",
+    )
     extra: dict[str, Any] = Field(default_factory=dict, description="Service-specific details.")
 
     @property
@@ -109,8 +120,33 @@ def load_state(root: Path | None = None) -> PlatformState:
         return PlatformState.model_validate_json(path.read_text(encoding="utf-8"))
     except (OSError, ValidationError, ValueError) as exc:
         raise StateError(
-            f"state file {path} is unreadable or corrupted; stop the services by hand and delete it"
+            f"state file {path} is unreadable or corrupted; 'iml4e down' (or 'iml4e up') moves it aside "
+            "and stops the servers it started"
         ) from exc
+
+
+def load_state_or_set_aside(root: Path) -> tuple[PlatformState, str]:
+    """`load_state` for `up` and `down`: a corrupt state file is renamed to
+    `state.json.corrupt-<UTC time>` and an empty state returned, with a note naming the file and
+    the pids it still shows (the services themselves are found by their environment markers)."""
+    path = root / "state.json"
+    try:
+        return load_state(root), ""
+    except StateError:
+        import re
+
+        text = path.read_bytes().decode("utf-8", errors="replace") if path.exists() else ""
+        pids = sorted({int(pid) for pid in re.findall(r'"pid"\s*:\s*(\d+)', text)})
+        aside = path.with_name(f"state.json.corrupt-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+        try:
+            path.rename(aside)
+        except OSError as exc:
+            raise StateError(
+                f"state file {path} is corrupt and cannot be moved aside ({exc.strerror}); "
+                "fix the state directory's permissions"
+            ) from exc
+        shown = ", ".join(map(str, pids)) or "none"
+        return PlatformState(), f"state file {path} was corrupt; moved it to {aside} (pids in it: {shown})"
 
 
 def save_state(state: PlatformState, root: Path | None = None) -> None:

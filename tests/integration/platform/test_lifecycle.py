@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from iml4e.cli.app import app
 from iml4e.local import platform, processes
+from iml4e.local.services import status_of
 from iml4e.local.state import load_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("platform")]
@@ -134,9 +135,12 @@ def test_a_foreground_serve_stops_its_model_server_on(
     try:
         deadline = time.monotonic() + 180
         record = None
-        while record is None and time.monotonic() < deadline and foreground.poll() is None:
+        # The record is written as the server starts; wait until it answers (serving in the foreground).
+        while time.monotonic() < deadline and foreground.poll() is None:
             time.sleep(0.5)
             record = load_state(platform_home).services.get("serve:fg")
+            if record is not None and status_of(record).healthy:
+                break
         assert record is not None, foreground.stderr.read() if foreground.stderr else ""
         foreground.send_signal(sig)
         _, err = foreground.communicate(timeout=60)

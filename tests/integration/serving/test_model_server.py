@@ -261,7 +261,7 @@ def test_demo_serving_answers_requests_and_writes_a_drift_report(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", served_churn.tracking_uri)
     reference = served_churn.home.parent / "demo-reference.csv"
     served_churn.data.to_csv(reference, index=False)
-    summary = demo_serving(served_churn.model_uri, str(reference), rows=30)
+    summary = demo_serving(served_churn.model_uri, served_churn.tracking_uri, str(reference), rows=30)
     assert summary["requests answered"] == "2 (30 rows)"
     assert summary["served model (V2)"].endswith("/v2/models/churn/infer")
     report = summary["drift report"].split(" (")[0]

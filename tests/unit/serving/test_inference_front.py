@@ -224,8 +224,119 @@ def test_fallback_routes_answer_client_errors_with_4xx_not_5xx(tmp_path: Path) -
 
     explain, load, unload = asyncio.run(send())
     assert explain.status_code == 404 and "predict/infer" in explain.json()["error"]
+    assert load.status_code == 404 and unload.status_code == 404
+
+    client, _ = _client(tmp_path, CountingModel(), allow_model_control=True)
+
+    async def control_unknown() -> list[httpx.Response]:
+        async with client:
+            return [
+                await client.post(f"/v2/repository/models/nosuch/{action}") for action in ("load", "unload")
+            ]
+
+    load, unload = asyncio.run(control_unknown())
     assert load.status_code == 404 and "nosuch" in load.json()["error"]
     assert unload.status_code == 404
+
+
+def test_model_control_is_off_unless_allowed(tmp_path: Path) -> None:
+    """KServe's load/unload take no credentials: by default they are not served, and the model stays."""
+    client, _ = _client(tmp_path, CountingModel())
+
+    async def send() -> list[httpx.Response]:
+        async with client:
+            return [
+                await client.post("/v2/repository/models/churn/unload"),
+                await client.post("/v2/repository/models/churn/load"),
+                await client.get("/v2/health/ready"),
+                await client.post("/v2/models/churn/infer", json=_v2(60)),
+            ]
+
+    unload, load, ready, infer = asyncio.run(send())
+    assert unload.status_code == 404 and "--allow-model-control" in unload.json()["error"]
+    assert load.status_code == 404
+    assert ready.status_code == 200 and infer.status_code == 200
+
+
+def test_allowed_model_control_unload_makes_the_server_unready_until_load(tmp_path: Path) -> None:
+    predict = CountingModel()
+    model = _model(predict)
+    loads: list[str] = []
+
+    def load_again() -> bool:
+        loads.append(model.name)
+        model.ready = True
+        return True
+
+    model.load = load_again  # type: ignore[method-assign]
+    app = build_app(
+        model,
+        ServingMetrics("churn", CollectorRegistry()),
+        RequestLogWriter(tmp_path, "churn"),
+        allow_model_control=True,
+    )
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+    async def send() -> list[httpx.Response]:
+        async with client:
+            return [
+                await client.post("/v2/repository/models/churn/unload"),
+                await client.get("/v2/health/ready"),
+                await client.get("/v2/models/churn/ready"),
+                await client.post("/v2/models/churn/infer", json=_v2(60)),
+                await client.post("/v2/repository/models/churn/load"),
+                await client.get("/v2/health/ready"),
+                await client.post("/v2/models/churn/infer", json=_v2(60)),
+            ]
+
+    unload, ready, model_ready, infer, load, ready_again, infer_again = asyncio.run(send())
+    assert unload.status_code == 200
+    assert ready.status_code == 503 and model_ready.status_code == 404
+    assert infer.status_code == 503 and "unloaded" in infer.json()["error"]
+    assert load.status_code == 200 and loads == ["churn"]
+    assert ready_again.json() == {"ready": True} and infer_again.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"host": "evil.example"}, 403),
+        ({"host": "evil.example:8080"}, 403),
+        ({"host": "localhost.evil.example"}, 403),
+        ({"host": "127.0.0.1:8080", "origin": "http://evil.example"}, 403),
+        ({"host": "127.0.0.1:8080", "origin": "null"}, 403),
+        ({"host": "127.0.0.1:8080"}, 200),
+        ({"host": "localhost"}, 200),
+        ({"host": "[::1]:8080", "origin": "http://localhost:3000"}, 200),
+    ],
+)
+def test_only_loopback_host_names_are_answered(tmp_path: Path, headers: dict[str, str], status: int) -> None:
+    """DNS rebinding: a page whose name now points at 127.0.0.1 sends its own name as Host."""
+    from iml4e_components.serving.server import host_names_to_answer
+
+    allowed = host_names_to_answer("127.0.0.1", None)
+    client, _ = _client(tmp_path, CountingModel(), allowed_hosts=allowed)
+
+    async def send() -> list[httpx.Response]:
+        async with client:
+            return [
+                await client.post("/v2/models/churn/infer", json=_v2(60), headers=headers),
+                await client.get("/v2/health/ready", headers=headers),
+            ]
+
+    for response in asyncio.run(send()):
+        assert response.status_code == status, response.text
+        if status == 403:
+            assert "refused" in response.json()["error"] or "not served here" in response.json()["error"]
+
+
+def test_host_names_to_answer_follow_the_bind_address_unless_configured() -> None:
+    from iml4e_components.serving.server import LOOPBACK_NAMES, host_names_to_answer
+
+    assert host_names_to_answer("127.0.0.1", None) == LOOPBACK_NAMES
+    assert host_names_to_answer("0.0.0.0", None) is None  # in a pod: the cluster's routing names it
+    assert host_names_to_answer("0.0.0.0", ["Churn.Example ", "[::1]"]) == {"churn.example", "::1"}
+    assert host_names_to_answer("127.0.0.1", ["*"]) is None
 
 
 class ProbabilityModel(CountingModel):
