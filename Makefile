@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml uv.lock
 		echo "bootstrapping uv into $(VENV)-tools"; \
 		python3 -m venv $(VENV)-tools && $(VENV)-tools/bin/pip install --quiet "uv>=0.5"; \
 	fi
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-extras
 	@touch $@
 
 demo: install
