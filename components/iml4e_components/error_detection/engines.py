@@ -27,6 +27,8 @@ RAY_BLOCK_ROWS = 100_000
 RAY_MAX_RETRIES = 2
 #: Seconds to wait for a TCP connection to a given Ray address before calling it unreachable.
 RAY_CONNECT_TIMEOUT = 5.0
+#: Tries to start a local Ray (see `RayEngine._start_local`).
+LOCAL_START_ATTEMPTS = 2
 _ADDRESS = re.compile(r"(?:ray://)?(\[[0-9a-fA-F:]+\]|[^:/\s]+):(\d{1,5})")
 
 
@@ -145,24 +147,35 @@ class RayEngine:
                 "the ray engine needs the ray package; install it with: pip install 'iml4e[ray]'"
             ) from None
         if not ray.is_initialized():
-            try:
-                if self.address is None:
-                    cpus = os.cpu_count() or 1
-                    ray.init(
-                        num_cpus=max(1, min(self.num_cpus or cpus, cpus)),
-                        include_dashboard=False,
-                        log_to_driver=False,
-                        configure_logging=False,
-                    )
-                else:
+            if self.address is None:
+                self._start_local(ray)
+            else:
+                try:
                     ray.init(address=self.address, log_to_driver=False, configure_logging=False)
-            except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ComponentError(
-                    f"cannot connect to Ray at {self.address or 'a new local Ray'}: {first}"
-                ) from None
+                except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:
+                    raise ComponentError(
+                        f"cannot connect to Ray at {self.address}: {_first_line(exc)}"
+                    ) from None
             self._started_here = True
         self._remote = ray.remote(_call)
+
+    def _start_local(self, ray: Any) -> None:
+        """Start a local Ray; its raylet gets a fixed 30 s to register, which a busy machine can miss,
+        so a start that timed out is tried once more."""
+        cpus = os.cpu_count() or 1
+        for attempt in range(LOCAL_START_ATTEMPTS):
+            try:
+                ray.init(
+                    num_cpus=max(1, min(self.num_cpus or cpus, cpus)),
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+                return
+            except Exception as exc:  # Ray raises a bare Exception when its node does not start in time
+                ray.shutdown()
+                if attempt + 1 == LOCAL_START_ATTEMPTS:
+                    raise ComponentFailure(f"could not start a local Ray: {_first_line(exc)}") from None
 
     def close(self) -> None:
         """Shut down the Ray this engine started (a session the process already had stays up)."""
@@ -187,31 +200,36 @@ class RayEngine:
         import ray
         from ray import exceptions
 
-        try:
-            return ray.get(handle)
-        except exceptions.RayTaskError as exc:
-            cause = exc.cause if isinstance(exc.cause, Exception) else None
-            if isinstance(cause, ComponentError | ComponentFailure):
-                raise cause from None
-            first = str(cause or exc).strip().splitlines()[0]
-            raise ComponentFailure(f"error detection failed in a Ray task: {first}") from None
-        except (
+        lost = (
             exceptions.WorkerCrashedError,
             exceptions.NodeDiedError,
             exceptions.ObjectLostError,
             exceptions.OwnerDiedError,
-        ) as exc:
-            raise ComponentFailure(
-                f"a Ray worker running error detection died and its task was retried {self.max_retries} "
-                f"times ({type(exc).__name__}); check the workers' memory and rerun"
-            ) from None
+        )
+        try:
+            return ray.get(handle)
         except exceptions.RayError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ComponentFailure(f"Ray failed during error detection: {first}") from None
+            # A task whose input came from a failed task fails with that failure as its cause.
+            cause = exc.cause if isinstance(exc, exceptions.RayTaskError) else exc
+            if isinstance(cause, ComponentError | ComponentFailure):
+                raise cause from None
+            if isinstance(cause, lost) or isinstance(exc, lost):
+                raise ComponentFailure(
+                    f"a Ray worker running error detection died and its task was retried {self.max_retries} "
+                    f"times ({type(cause).__name__}); check the workers' memory and rerun"
+                ) from None
+            raise ComponentFailure(
+                f"error detection failed in a Ray task: {_first_line(cause or exc)}"
+            ) from None
 
     def per_value_features(self, values: list[ColumnValues], config: FeatureConfig) -> Any:
         """One task per column; blocks read the results from the object store."""
         return [self.submit(per_value_features, column, config) for column in values]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _call(function: Callable[..., Any], *args: Any) -> Any:
