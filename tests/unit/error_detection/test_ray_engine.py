@@ -143,7 +143,10 @@ def test_ray_engine_gives_the_local_mask_through_the_cli(
     assert local.exit_code == 0 and ray.exit_code == 0, ray.output
     assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
     assert pd.read_csv(tmp_path / "ray.csv").to_numpy().sum() > 0
-    assert ray_engine.block_rows == 400  # the CLI's engine joined this module's Ray session
+    import ray as ray_module
+
+    # The CLI joined this module's Ray session and, not having started it, left it running.
+    assert ray_module.is_initialized()
 
 
 @pytest.mark.integration
