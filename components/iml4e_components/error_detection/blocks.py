@@ -11,7 +11,8 @@ on how the table was split, so both engines give the same mask:
    value, value) pairs whose merged counts give the functional-dependency features.
 3. `block_evidence`: feature rows of the block's distinct pairs, the base models' probabilities, the
    cell signals, the zero-label scores and the cells' shapes.
-4. `labeled_evidence` feeds `train_meta_models` (once, on the labeled tuples); `block_scores` scores
+4. `labeled_evidence` feeds `meta_training_sets`; `fit_forest` fits each meta-classifier once (as tasks:
+   they are independent) and the driver broadcasts them; `block_scores` scores
    the block with the trained meta-classifiers.
 """
 
@@ -272,33 +273,45 @@ def _local_features(probabilities: np.ndarray, pooled: np.ndarray) -> np.ndarray
     return np.column_stack([probabilities, pooled[:, 5:-1]])
 
 
-def train_meta_models(
-    labeled: list[tuple[np.ndarray, np.ndarray]],
-    similarities: list[np.ndarray],
-    labels: np.ndarray,
-    seed: int,
-) -> MetaModels:
-    """The pooled meta-classifier (all columns) and one per column with enough labeled errors, trained
-    on the labeled cells' evidence (`labeled_evidence`, rows in label order)."""
-    from sklearn.ensemble import RandomForestClassifier
+@dataclass
+class MetaTraining:
+    """What the meta-classifiers are fitted on: the pooled set (every column's labeled cells) and one
+    set per column with enough labeled errors; `outcome` as in `MetaModels`."""
 
+    outcome: str
+    priors: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pooled: tuple[np.ndarray, np.ndarray] | None = None
+    local: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def meta_training_sets(
+    labeled: list[tuple[np.ndarray, np.ndarray]], similarities: list[np.ndarray], labels: np.ndarray
+) -> MetaTraining:
+    """The meta-classifiers' training sets from the labeled cells' evidence (`labeled_evidence`, rows
+    in label order); fit each with `fit_forest` (the pooled one with the seed, column j's with
+    seed + j + 1)."""
     if labels.all():
-        return MetaModels("all-wrong")
+        return MetaTraining("all-wrong")
     if not labels.any():
-        return MetaModels("none-wrong")
+        return MetaTraining("none-wrong")
     n_columns = labels.shape[1]
     priors = (labels.sum(axis=0) + 0.5) / (len(labels) + 1.0)
     features = [pooled_features(p, s, similarities[j], priors[j]) for j, (p, s) in enumerate(labeled)]
-    pooled = RandomForestClassifier(n_estimators=60, min_samples_leaf=1, random_state=seed, n_jobs=1)
-    pooled.fit(np.vstack(features), np.concatenate([labels[:, j] for j in range(n_columns)]))
+    pooled = (np.vstack(features), np.concatenate([labels[:, j] for j in range(n_columns)]))
     local = {}
     for j in range(n_columns):
         column_labels = labels[:, j]
         if column_labels.sum() >= LOCAL_MIN_ERRORS and (~column_labels).sum() >= 2:
-            model = RandomForestClassifier(n_estimators=60, random_state=seed + j + 1, n_jobs=1)
-            model.fit(_local_features(labeled[j][0], features[j]), column_labels)
-            local[j] = model
-    return MetaModels("forests", priors, pooled, local)
+            local[j] = (_local_features(labeled[j][0], features[j]), column_labels)
+    return MetaTraining("forests", priors, pooled, local)
+
+
+def fit_forest(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
+    """A meta-classifier: a seeded random forest of 60 trees."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    model = RandomForestClassifier(n_estimators=60, min_samples_leaf=1, random_state=seed, n_jobs=1)
+    return model.fit(x, y)
 
 
 def block_scores(

@@ -27,15 +27,18 @@ from iml4e_components.error_detection.blocks import (
     ZERO_LABEL_THRESHOLD,
     BlockStatistics,
     ColumnEvidence,
+    MetaModels,
+    MetaTraining,
     block_codes,
     block_evidence,
     block_pair_counts,
     block_scores,
     block_vocabulary,
+    fit_forest,
     labeled_evidence,
     merge_vocabularies,
+    meta_training_sets,
     take_rows,
-    train_meta_models,
 )
 from iml4e_components.error_detection.engines import DetectionEngine, LocalEngine, block_spans, engine_named
 from iml4e_components.error_detection.features import (
@@ -237,7 +240,9 @@ class ErrorDetector:
             (np.concatenate([p[j][0] for p in per_block]), np.concatenate([p[j][1] for p in per_block]))
             for j in range(table.shape[1])
         ]
-        meta = engine.put(train_meta_models(labeled, similarities, labels, seed))
+        meta = engine.put(
+            self._train_meta_models(engine, meta_training_sets(labeled, similarities, labels), seed)
+        )
         handles = [
             engine.submit(block_scores, e, z, meta, rows_b, labels[inside])
             for (e, z, _), rows_b, inside in zip(outputs, local, in_block, strict=True)
@@ -245,6 +250,20 @@ class ErrorDetector:
         _drain(engine, handles, spans, sink)
         details = {"labeled_errors": int(labels.sum()), "labeled_cells": int(labels.size)}
         return rows, "meta", details
+
+    @staticmethod
+    def _train_meta_models(engine: DetectionEngine, training: MetaTraining, seed: int) -> MetaModels:
+        """Fit the pooled and the per-column meta-classifiers (as tasks: they are independent)."""
+        if training.pooled is None:
+            return MetaModels(training.outcome)
+        pooled = engine.submit(fit_forest, *training.pooled, seed)
+        local = {j: engine.submit(fit_forest, x, y, seed + j + 1) for j, (x, y) in training.local.items()}
+        return MetaModels(
+            training.outcome,
+            training.priors,
+            engine.get(pooled),
+            {j: engine.get(h) for j, h in local.items()},
+        )
 
     def _evidence(
         self, engine: DetectionEngine, blocks: list[Any], seed: int
