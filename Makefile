@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml uv.lock
 		echo "bootstrapping uv into $(VENV)-tools"; \
 		python3 -m venv $(VENV)-tools && $(VENV)-tools/bin/pip install --quiet "uv>=0.5"; \
 	fi
-	$(UV) sync --frozen --compile-bytecode
+	$(UV) sync --frozen --all-extras --compile-bytecode
 	$(BIN)/python -m compileall -q platform components pipelines
 	@touch $@
 
@@ -44,9 +44,12 @@ lint: install
 bench: install
 	@for b in benchmarks/*.py; do case $$b in benchmarks/error_detection*) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# BENCH_ED_ARGS="--scale-out [--rows N]" runs only the scale-out comparison (local engine vs Ray, 1 and 2 workers).
 bench-ed: install
-	nice -n 10 $(BIN)/python benchmarks/error_detection.py $(BENCH_ED_ARGS)
-	nice -n 10 $(BIN)/python benchmarks/error_detection_synthetic.py
+	@case " $(BENCH_ED_ARGS) " in *" --scale-out "*) \
+		nice -n 10 $(BIN)/python benchmarks/error_detection_scale_out.py $(filter-out --scale-out,$(BENCH_ED_ARGS));; \
+	*) nice -n 10 $(BIN)/python benchmarks/error_detection.py $(BENCH_ED_ARGS) && \
+		nice -n 10 $(BIN)/python benchmarks/error_detection_synthetic.py;; esac
 
 clean:
 	rm -rf $(VENV) $(VENV)-tools .iml4e local_outputs .pytest_cache .mypy_cache .ruff_cache

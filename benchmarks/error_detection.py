@@ -312,17 +312,35 @@ class PeakMemory:
         }
 
 
+#: The error kinds injected into generated scale tables (5% of the cells).
+SCALE_ERROR_KINDS = ["typo", "missing", "placeholder", "format", "outlier", "rule"]
+
+
+def generate_scale_table(rows: int, columns: int, seed: int) -> Any:
+    """A clean rows x columns table: the synthetic tables side by side, columns prefixed by table."""
+    import pandas as pd
+
+    from iml4e_components.error_detection.synthetic_tables import SYNTHETIC_TABLES, generate_table
+
+    parts: list[pd.DataFrame] = []
+    index = 0
+    while sum(p.shape[1] for p in parts) < columns:
+        name = sorted(SYNTHETIC_TABLES)[index % len(SYNTHETIC_TABLES)]
+        part = generate_table(name, rows, seed + index)
+        parts.append(part.add_prefix(f"{name}{index}_"))
+        index += 1
+    return pd.concat(parts, axis=1).iloc[:, :columns]
+
+
 def run_scale(rows: int, columns: int, seed: int) -> dict[str, Any]:
     """Detection (zero-label and with 20 labeled tuples) on a generated rows x columns table, 5% errors:
     seconds of each step, F1/precision/recall, peak memory and the machine's load."""
-    import pandas as pd
 
     from iml4e_components.error_detection.detector import ErrorDetector
     from iml4e_components.error_detection.evaluator import score_cells
     from iml4e_components.error_detection.injection import inject_errors
     from iml4e_components.error_detection.knowledge_base import load_default_knowledge_base
     from iml4e_components.error_detection.oracles import CleanTableOracle
-    from iml4e_components.error_detection.synthetic_tables import SYNTHETIC_TABLES, generate_table
 
     report: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -334,20 +352,10 @@ def run_scale(rows: int, columns: int, seed: int) -> dict[str, Any]:
     }
     with PeakMemory() as memory:
         start = time.perf_counter()
-        parts: list[pd.DataFrame] = []
-        index = 0
-        while sum(p.shape[1] for p in parts) < columns:
-            name = sorted(SYNTHETIC_TABLES)[index % len(SYNTHETIC_TABLES)]
-            part = generate_table(name, rows, seed + index)
-            parts.append(part.add_prefix(f"{name}{index}_"))
-            index += 1
-        clean = pd.concat(parts, axis=1).iloc[:, :columns]
-        del parts
+        clean = generate_scale_table(rows, columns, seed)
         report["generate_seconds"] = time.perf_counter() - start
         start = time.perf_counter()
-        dirty, truth = inject_errors(
-            clean, 0.05, ["typo", "missing", "placeholder", "format", "outlier", "rule"], seed
-        )
+        dirty, truth = inject_errors(clean, 0.05, SCALE_ERROR_KINDS, seed)
         report["inject_seconds"] = time.perf_counter() - start
         print(
             f"scale: generated {rows} x {columns} in {report['generate_seconds']:.1f}s, "

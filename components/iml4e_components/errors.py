@@ -9,3 +9,10 @@ class ComponentError(ValueError):
     Inside a pipeline it fails the step; called in-process (e.g. from the CLI) it becomes a
     one-line message with exit code 2.
     """
+
+
+class ComponentFailure(RuntimeError):
+    """A component core failed after it started on good input (a lost worker, a dead cluster).
+
+    Called in-process (e.g. from the CLI) it becomes a one-line message with exit code 1.
+    """

@@ -29,8 +29,11 @@ def normalised(distribution: str) -> str:
 
 
 def declared_distributions(pyproject: Path) -> set[str]:
-    """The names in `[project] dependencies`, normalised, without versions, extras or markers."""
-    requirements = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
+    """The names in `[project] dependencies` and its optional extras (`ray`, imported only by the engine
+    that needs it), normalised, without versions, extras or markers."""
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    extras = project.get("optional-dependencies", {})
+    requirements = [*project["dependencies"], *(r for group in extras.values() for r in group)]
     names = set()
     for requirement in requirements:
         match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)

@@ -143,3 +143,15 @@ def test_mlflow_looks_up_entry_points_through_the_private_function() -> None:
     # get_entry_points resolves _get_entry_points in its module at call time, so replacing it works.
     assert "_get_entry_points" in _global_names(shipped.get_entry_points)
     assert "get_entry_points" in _global_names(RequestHeaderProviderRegistry.register_entrypoints)
+
+
+def test_the_condition_patch_puts_back_kfp_s_own_staticmethod() -> None:
+    from kfp.local.orchestrator import enhanced_dag_orchestrator
+
+    from iml4e.local.kfp_conditions import local_conditions
+
+    evaluator = enhanced_dag_orchestrator.ConditionEvaluator
+    before = inspect.getattr_static(evaluator, "evaluate_condition")
+    with local_conditions():
+        assert inspect.getattr_static(evaluator, "evaluate_condition") is not before
+    assert inspect.getattr_static(evaluator, "evaluate_condition") is before

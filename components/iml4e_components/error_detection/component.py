@@ -15,13 +15,16 @@ def detect_errors(
     seed: int = 42,
     labels_source: str = "",
     run_id: str = "",
+    engine: str = "local",
+    ray_address: str = "",
 ) -> None:
     """Flag erroneous cells of a dataset with the shipped knowledge base.
 
     `labels_source` empty: zero-label mode (no human in the loop); otherwise a clean table or a labels
     file (header row,column,error) that labels `budget` tuples. Writes the mask (Parquet, one boolean
     per cell), an HTML report, and error counts to the metrics (and to MLflow run `run_id` when
-    MLFLOW_TRACKING_URI is set).
+    MLFLOW_TRACKING_URI is set). `engine` `ray` runs detection as Ray tasks: on the Ray cluster at
+    `ray_address` (`ray://HOST:PORT`), else on a Ray started inside the step; the same mask as `local`.
     """
     from iml4e_components.lineage.emit import lineage_step
 
@@ -36,7 +39,9 @@ def detect_errors(
 
         table = read_string_table(dataset.path, what="dataset")
         oracle = oracle_from_source(labels_source, table) if labels_source else None
-        result = detect_table(table, budget=budget, seed=seed, oracle=oracle)
+        result = detect_table(
+            table, budget=budget, seed=seed, oracle=oracle, engine=engine, ray_address=ray_address or None
+        )
         result.mask.to_parquet(mask.path, index=False)
         write_report(report.path, as_string_frame(table), result)
         counts = {

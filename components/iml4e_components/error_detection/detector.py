@@ -4,44 +4,74 @@ cell, an oracle labels a budget of tuples, and meta-classifiers learn from those
 Zero-label mode (no oracle): a cell's score is the similarity-weighted mean probability of the
 selected base models; cells scoring at least `ZERO_LABEL_THRESHOLD` are flagged. Pipelines without a
 person in the loop use this mode.
+
+The work runs block by block (`blocks`) on an engine (`engines`): in this process on the whole table,
+or as Ray tasks on blocks of rows; both give the same mask.
 """
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from iml4e_components.error_detection.features import (
-    METADATA_NAMES,
-    N_CHAR_FEATURES,
-    SIGNAL_NAMES,
-    table_features,
+from iml4e_components.error_detection.blocks import (
+    META_SIGNALS,
+    META_THRESHOLD,
+    ZERO_LABEL_THRESHOLD,
+    BlockStatistics,
+    ColumnEvidence,
+    MetaModels,
+    MetaTraining,
+    block_codes,
+    block_evidence,
+    block_pair_counts,
+    block_scores,
+    block_vocabulary,
+    fit_forest,
+    labeled_evidence,
+    merge_vocabularies,
+    meta_training_sets,
+    take_rows,
 )
-from iml4e_components.error_detection.knowledge_base import KnowledgeBase, TreeEnsemble
-from iml4e_components.error_detection.misplaced import extended_value_flags
+from iml4e_components.error_detection.engines import DetectionEngine, LocalEngine, block_spans, engine_named
+from iml4e_components.error_detection.features import (
+    determinants_of_sample,
+    embeddings_of_sample,
+    merge_pair_counts,
+    pair_table,
+    sampled_rows,
+)
+from iml4e_components.error_detection.knowledge_base import KnowledgeBase
+from iml4e_components.error_detection.misplaced import extended_value_flags, extended_values
 from iml4e_components.error_detection.oracles import Oracle, labels_for_rows
-from iml4e_components.error_detection.profiles import table_profiles
-from iml4e_components.error_detection.selection import ShapeCoverage, shape_codes
+from iml4e_components.error_detection.profiles import profile_of_values
+from iml4e_components.error_detection.selection import ShapeCoverage, value_shapes
 from iml4e_components.error_detection.tables import as_string_frame, check_table
 from iml4e_components.errors import ComponentError
 
-#: Zero-label mode flags a cell when the base models' weighted mean probability reaches this. 0.7
-#: favours precision (pipelines null or drop what is flagged): on the generated churn-dirty sample,
-#: precision 0.97 and F1 0.90 (0.83 and 0.87 at 0.5). On real tables whose error kinds the knowledge
-#: base has not seen, zero-label mode is far weaker than 20 labeled tuples (benchmark pairs: F1 0.2-0.55).
-ZERO_LABEL_THRESHOLD = 0.7
-#: With labels, a cell is flagged when the meta-classifiers' probability reaches this.
-#: 0.35 rather than 0.5: forests trained on ~20 tuples with few wrong cells under-predict errors
-#: (compared at 0.5 and 0.35 over 5 seeds on the benchmark pairs; 0.35 was better on all three).
-META_THRESHOLD = 0.35
+__all__ = [
+    "META_SIGNALS",
+    "META_THRESHOLD",
+    "ZERO_LABEL_THRESHOLD",
+    "ColumnEvidence",
+    "DetectionResult",
+    "ErrorDetector",
+    "extended_value_flags",
+    "select_tuples",
+]
+
+#: A block of scores and mask as it is produced: (first row, scores, mask), blocks in row order.
+BlockSink = Callable[[int, np.ndarray, np.ndarray], None]
+
 #: Base models selected per column (the most similar column profiles).
 BASE_MODELS_PER_COLUMN = 8
-#: A column gets its own meta-classifier (averaged with the pooled one) once its labeled tuples hold
-#: at least this many wrong cells and two right ones.
-LOCAL_MIN_ERRORS = 1
 #: Share of the budget chosen by zero-label suspicion.
 GUIDED_SHARE = 0.5
 #: Share of the rest of the budget (after the guided rows) chosen by shape coverage (see `selection`);
@@ -50,45 +80,6 @@ GUIDED_SHARE = 0.5
 #: (0.899 without); hence 0.3, which keeps more uniformly drawn rows. Taking the coverage
 #: rows out of the guided half instead lowered hospital to 0.883.
 COVERAGE_SHARE = 0.3
-#: Cell signals the meta-classifiers see next to the base models' probabilities.
-META_SIGNALS = (
-    "value_frequency",
-    "log_value_frequency",
-    "is_numeric",
-    "log_length",
-    "numeric_robust_z",
-    "is_placeholder",
-    "pattern_frequency",
-    "short_pattern_frequency",
-    "type_mismatch",
-    "length_robust_z",
-    "variant_share",
-    "minority_variant",
-    "fd_support",
-    "fd_minority",
-)
-_SIGNAL_OFFSETS = [N_CHAR_FEATURES + list(METADATA_NAMES + SIGNAL_NAMES).index(n) for n in META_SIGNALS]
-#: Feature rows the base models score at a time, converted once for all of a column's models to
-#: column-major float64 (what the models predict on): a tree reads one feature of many rows at each
-#: node, so column-major blocks that stay in cache made prediction about three times faster than
-#: row-major ones (same probabilities).
-PREDICT_BLOCK_ROWS = 8_192
-
-
-@dataclass
-class ColumnEvidence:
-    """The base models' view of one column, kept per distinct feature row (cells with the same value and
-    the same determinant value share every feature, so every score): `inverse` maps each cell to its
-    row of `probabilities` (n_distinct, k) and `signals` (n_distinct, len(META_SIGNALS))."""
-
-    inverse: np.ndarray
-    probabilities: np.ndarray
-    similarities: np.ndarray
-    signals: np.ndarray
-
-    def zero_label(self) -> np.ndarray:
-        """Similarity-weighted mean base-model probability per distinct row."""
-        return np.asarray(self.probabilities @ (self.similarities / self.similarities.sum()))
 
 
 @dataclass
@@ -104,7 +95,8 @@ class DetectionResult:
 
     @property
     def n_detected(self) -> int:
-        return int(self.mask.to_numpy().sum())
+        """Flagged cells (also when the mask went to a sink, block by block)."""
+        return int(self.details.get("detected", self.mask.to_numpy().sum()))
 
 
 def select_tuples(
@@ -156,151 +148,274 @@ class ErrorDetector:
 
     def base_probabilities(self, table: pd.DataFrame, seed: int) -> list[ColumnEvidence]:
         """Per column: the k selected base models' probabilities, their similarities and the cell
-        signals the meta-classifiers use, all per distinct feature row (one column's feature rows
-        are alive at a time)."""
-        features = table_features(table, self.knowledge_base.config, seed)
-        profiles = table_profiles(table)
-        extended = extended_value_flags(table)
-        evidence = []
-        for j in range(table.shape[1]):
-            chosen, similarity = self.knowledge_base.select(profiles[j], self.models_per_column)
-            rows, inverse = features.distinct_rows(j)
-            models = [self.knowledge_base.models[i].model for i in chosen]
-            evidence.append(
-                ColumnEvidence(
-                    inverse=inverse,
-                    probabilities=_predict_error_probabilities(models, rows),
-                    similarities=np.maximum(similarity, 1e-6),
-                    signals=_signals(rows, inverse, extended[:, j]),
-                )
-            )
-            del rows
-        return evidence
+        signals the meta-classifiers use, all per distinct feature row."""
+        engine = LocalEngine()
+        outputs, _ = self._evidence(engine, [engine.put(table)], seed)
+        evidence, _, _ = outputs[0]
+        return list(evidence)
 
     def detect(
-        self, df: pd.DataFrame, budget: int = 20, oracle: Oracle | None = None, seed: int = 42
+        self,
+        df: pd.DataFrame,
+        budget: int = 20,
+        oracle: Oracle | None = None,
+        seed: int = 42,
+        *,
+        engine: str | DetectionEngine = "local",
+        ray_address: str | None = None,
+        sink: BlockSink | None = None,
+        keep_mask: bool = True,
     ) -> DetectionResult:
         """Flag the erroneous cells of `df` (every cell compared as a string).
 
         With an `oracle`, `budget` tuples are labeled and meta-classifiers trained on them; without,
-        the zero-label score decides (see `ZERO_LABEL_THRESHOLD`).
+        the zero-label score decides (see `ZERO_LABEL_THRESHOLD`). `engine` is `local` (this process),
+        `ray` (a local Ray, or the cluster at `ray_address`) or a started engine. With a `sink`, each
+        block of scores and mask goes to it as it is ready; with `keep_mask` False the result then
+        holds no mask and scores (its summary is complete), so the table's mask is never in memory.
         """
         import sklearn.ensemble  # noqa: F401 - load OpenMP first: threadpoolctl limits only loaded libraries
         from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no stubs published
 
-        # One thread: OpenMP spin-waiting makes gradient boosting many times slower on a busy machine.
-
-        with threadpool_limits(limits=1):
-            return self._detect(df, budget, oracle, seed)
-
-    def _detect(self, df: pd.DataFrame, budget: int, oracle: Oracle | None, seed: int) -> DetectionResult:
         table = check_table(as_string_frame(df))
         n_rows = table.shape[0]
         if oracle is not None and not 1 <= budget <= n_rows:
             raise ComponentError(
                 f"labeling budget {budget} must be between 1 and the table's {n_rows} rows; lower --budget"
             )
-        evidence = self.base_probabilities(table, seed)
-        zero_label = np.column_stack([e.zero_label()[e.inverse] for e in evidence]).astype(np.float64)
+        collected = _Collector(list(table.columns), keep=keep_mask or sink is None, forward=sink)
+        # One thread: OpenMP spin-waiting makes gradient boosting many times slower on a busy machine.
+        with threadpool_limits(limits=1), _running(engine, ray_address) as running:
+            rows, mode, details = self._detect(table, budget, oracle, seed, running, collected.add)
+        return collected.result(rows, mode, details)
+
+    def _detect(
+        self,
+        table: pd.DataFrame,
+        budget: int,
+        oracle: Oracle | None,
+        seed: int,
+        engine: DetectionEngine,
+        sink: BlockSink,
+    ) -> tuple[list[int], str, dict[str, Any]]:
+        n_rows = table.shape[0]
+        spans = block_spans(n_rows, engine.block_rows)
+        blocks = [engine.put(table if len(spans) == 1 else table.iloc[a:b]) for a, b in spans]
+        outputs, similarities = self._evidence(engine, blocks, seed)
         if oracle is None:
-            return _result(table, zero_label, zero_label >= ZERO_LABEL_THRESHOLD, [], "zero-label", {})
+            empty = np.zeros(0, dtype=np.int64)
+            handles = [engine.submit(block_scores, e, z, None, empty, empty) for e, z, _ in outputs]
+            _drain(engine, handles, spans, sink)
+            return [], "zero-label", {}
         rng = np.random.default_rng(seed)
         offered = getattr(oracle, "labeled_rows", None)
-        rows = (
-            list(offered(n_rows))
-            if callable(offered)
-            else select_tuples(zero_label, budget, rng, shape_codes(table))
-        )
+        with tempfile.TemporaryDirectory(prefix="iml4e-detect-") as scratch:
+            if callable(offered):
+                rows = list(offered(n_rows))
+            else:
+                zero_label = _assemble(engine, [z for _, z, _ in outputs], spans, np.float64, Path(scratch))
+                shapes = _assemble(engine, [s for _, _, s in outputs], spans, np.int64, Path(scratch))
+                rows = select_tuples(zero_label, budget, rng, shapes)
+                del zero_label, shapes
         if not rows:
             raise ComponentError(
                 "the oracle labeled no rows; label at least one tuple or use zero-label mode"
             )
-        labels = labels_for_rows(oracle, table, rows)
-        scores = self._meta_scores(evidence, zero_label, rows, labels, seed)
-        scores[rows, :] = labels.astype(np.float64)
+        row_array = np.asarray(rows, dtype=np.int64)
+        in_block = [(row_array >= a) & (row_array < b) for a, b in spans]
+        local = [row_array[inside] - a for inside, (a, _) in zip(in_block, spans, strict=True)]
+        if len(spans) == 1:
+            labeled_frame = table
+        else:
+            taken = [
+                engine.submit(take_rows, block, rows_b) for block, rows_b in zip(blocks, local, strict=True)
+            ]
+            labeled_frame = pd.concat([engine.get(t) for t in taken]).set_axis(row_array, axis=0)
+        labels = labels_for_rows(oracle, labeled_frame, rows)
+        per_block = [
+            engine.get(engine.submit(labeled_evidence, e, rows_b))
+            for (e, _, _), rows_b in zip(outputs, local, strict=True)
+        ]
+        labeled = [
+            (np.concatenate([p[j][0] for p in per_block]), np.concatenate([p[j][1] for p in per_block]))
+            for j in range(table.shape[1])
+        ]
+        meta = engine.put(
+            self._train_meta_models(engine, meta_training_sets(labeled, similarities, labels), seed)
+        )
+        handles = [
+            engine.submit(block_scores, e, z, meta, rows_b, labels[inside])
+            for (e, z, _), rows_b, inside in zip(outputs, local, in_block, strict=True)
+        ]
+        _drain(engine, handles, spans, sink)
         details = {"labeled_errors": int(labels.sum()), "labeled_cells": int(labels.size)}
-        return _result(table, scores, scores >= META_THRESHOLD, rows, "meta", details)
+        return rows, "meta", details
 
-    def _meta_scores(
-        self,
-        evidence: list[ColumnEvidence],
-        zero_label: np.ndarray,
-        rows: list[int],
-        labels: np.ndarray,
-        seed: int,
-    ) -> np.ndarray:
-        from sklearn.ensemble import RandomForestClassifier
+    @staticmethod
+    def _train_meta_models(engine: DetectionEngine, training: MetaTraining, seed: int) -> MetaModels:
+        """Fit the pooled and the per-column meta-classifiers (as tasks: they are independent)."""
+        if training.pooled is None:
+            return MetaModels(training.outcome)
+        pooled = engine.submit(fit_forest, *training.pooled, seed)
+        local = {j: engine.submit(fit_forest, x, y, seed + j + 1) for j, (x, y) in training.local.items()}
+        return MetaModels(
+            training.outcome,
+            training.priors,
+            engine.get(pooled),
+            {j: engine.get(h) for j, h in local.items()},
+        )
 
-        n_rows, n_columns = zero_label.shape
-        if labels.all():
-            return np.ones((n_rows, n_columns))
-        if not labels.any():
-            return np.where(zero_label >= ZERO_LABEL_THRESHOLD, zero_label, 0.0)
-        priors = (labels.sum(axis=0) + 0.5) / (len(rows) + 1.0)
+    def _evidence(
+        self, engine: DetectionEngine, blocks: list[Any], seed: int
+    ) -> tuple[list[tuple[Any, Any, Any]], list[np.ndarray]]:
+        """The table-wide statistics (first passes over the blocks, merged), then each block's
+        evidence, zero-label scores and shapes (handles); and each column's model similarities."""
+        config = self.knowledge_base.config
+        vocabulary = merge_vocabularies([engine.get(engine.submit(block_vocabulary, b)) for b in blocks])
+        values = vocabulary.values
+        widths = [len(v.uniques) for v in values]
+        starts = [*vocabulary.block_starts, vocabulary.n_rows]
+        codes = [
+            engine.submit(block_codes, b, m) for b, m in zip(blocks, vocabulary.block_codes, strict=True)
+        ]
 
-        def pooled_features(j: int) -> np.ndarray:
-            """Column-agnostic meta-features per distinct row: base-model summary, cell signals, the
-            column's labeled error rate."""
-            p = evidence[j].probabilities
-            return np.column_stack(
-                [
-                    evidence[j].zero_label(),
-                    p.max(axis=1),
-                    p.min(axis=1),
-                    p.std(axis=1),
-                    p[:, 0],
-                    evidence[j].signals,
-                    np.full(len(p), priors[j]),
-                ]
-            ).astype(np.float32)
+        def sample(size: int) -> np.ndarray:
+            rows = sampled_rows(vocabulary.n_rows, size, seed)
+            taken = [
+                engine.submit(take_rows, handle, rows[(rows >= a) & (rows < b)] - a)
+                for handle, a, b in zip(codes, starts, starts[1:], strict=False)
+            ]
+            return np.vstack([engine.get(t) for t in taken])
 
-        labeled = [evidence[j].inverse[rows] for j in range(n_columns)]
-        train_x = np.vstack([pooled_features(j)[labeled[j]] for j in range(n_columns)])
-        train_y = np.concatenate([labels[:, j] for j in range(n_columns)])
-        pooled = RandomForestClassifier(n_estimators=60, min_samples_leaf=1, random_state=seed, n_jobs=1)
-        pooled.fit(train_x, train_y)
-        scores = np.zeros((n_rows, n_columns))
-        for j in range(n_columns):
-            column_x = pooled_features(j)
-            score = pooled.predict_proba(column_x)[:, 1]
-            column_labels = labels[:, j]
-            if column_labels.sum() >= LOCAL_MIN_ERRORS and (~column_labels).sum() >= 2:
-                local_x = np.column_stack([evidence[j].probabilities, column_x[:, 5:-1]])
-                local = RandomForestClassifier(n_estimators=60, random_state=seed + j + 1, n_jobs=1)
-                local.fit(local_x[labeled[j]], column_labels)
-                score = 0.5 * (score + local.predict_proba(local_x)[:, 1])
-            scores[:, j] = score[evidence[j].inverse]
-        return scores
-
-
-def _signals(rows: np.ndarray, inverse: np.ndarray, extended: np.ndarray) -> np.ndarray:
-    """The meta-classifiers' cell signals per distinct feature row, then the extended-value flag
-    (`misplaced.extended_value_flags`: a value of the column plus another column's value)."""
-    signals = rows[:, _SIGNAL_OFFSETS]
-    per_row = np.zeros(len(rows), dtype=signals.dtype)
-    per_row[inverse] = extended  # cells of one distinct row share their value, hence the flag
-    return np.column_stack([signals, per_row])
+        determinants = determinants_of_sample(list(sample(config.fd_sample_rows).T))
+        embeddings = embeddings_of_sample(sample(config.embedding_rows), widths, config, seed)
+        per_value = engine.per_value_features(values, config)
+        counted = [engine.get(engine.submit(block_pair_counts, c, determinants, widths)) for c in codes]
+        pairs = [
+            pair_table(
+                values[d] if d is not None else None,
+                values[j],
+                merge_pair_counts([part[j] for part in counted]) if d is not None else None,
+            )
+            for j, d in enumerate(determinants)
+        ]
+        selected = [
+            self.knowledge_base.select(profile_of_values(v.uniques, v.counts), self.models_per_column)
+            for v in values
+        ]
+        similarities = [np.maximum(similarity, 1e-6) for _, similarity in selected]
+        statistics = engine.put(
+            BlockStatistics(
+                determinants=determinants,
+                pairs=pairs,
+                embeddings=embeddings,
+                extended=extended_values([(v.uniques, v.counts) for v in values]),
+                shapes=[value_shapes(v.uniques) for v in values],
+                models=[[self.knowledge_base.models[i].model for i in chosen] for chosen, _ in selected],
+                similarities=similarities,
+            )
+        )
+        outputs = [engine.submit(block_evidence, c, statistics, per_value, num_returns=3) for c in codes]
+        return outputs, similarities
 
 
-def _predict_error_probabilities(models: list[TreeEnsemble], rows: np.ndarray) -> np.ndarray:
-    """Each model's probability of the error class for each feature row, shape (len(rows), len(models))."""
-    probabilities = np.empty((len(rows), len(models)), dtype=np.float32)
-    for start in range(0, len(rows), PREDICT_BLOCK_ROWS):
-        block = np.asfortranarray(rows[start : start + PREDICT_BLOCK_ROWS], dtype=np.float64)
-        for i, model in enumerate(models):
-            probabilities[start : start + len(block), i] = model.error_probability(block)
-    return probabilities
+@contextlib.contextmanager
+def _running(engine: str | DetectionEngine, ray_address: str | None) -> Iterator[DetectionEngine]:
+    """The engine to run on: a named one is started here and stopped afterwards."""
+    if not isinstance(engine, str):
+        yield engine
+        return
+    with engine_named(engine, ray_address) as named:
+        yield named
+
+
+def _drain(engine: DetectionEngine, handles: list[Any], spans: Any, sink: BlockSink) -> None:
+    """Fetch each block's (scores, mask) in row order and hand it to `sink`."""
+    for handle, (start, _) in zip(handles, spans, strict=True):
+        scores, mask = engine.get(handle)
+        sink(start, scores, mask)
+
+
+def _assemble(
+    engine: DetectionEngine, handles: list[Any], spans: Any, dtype: Any, scratch: Path
+) -> np.ndarray:
+    """One (rows, columns) matrix of the blocks' parts: the part itself for one block, else a
+    column-major file in `scratch` (a column is read at a time)."""
+    if len(handles) == 1:
+        return np.asarray(engine.get(handles[0]))
+    first = engine.get(handles[0])
+    n_rows, n_columns = spans[-1][1], first.shape[1]
+    matrix = np.lib.format.open_memmap(
+        scratch / f"part-{len(list(scratch.iterdir()))}.npy",
+        mode="w+",
+        dtype=dtype,
+        shape=(n_rows, n_columns),
+        fortran_order=True,
+    )
+    for index, (handle, (start, stop)) in enumerate(zip(handles, spans, strict=True)):
+        matrix[start:stop] = first if index == 0 else engine.get(handle)
+    matrix.flush()
+    return matrix
+
+
+class _Collector:
+    """Receives the blocks: keeps them for a whole-table result and/or forwards them, and sums the
+    per-column summary."""
+
+    def __init__(self, columns: list[str], keep: bool, forward: BlockSink | None) -> None:
+        self.columns = columns
+        self.keep = keep
+        self.forward = forward
+        self.scores: list[np.ndarray] = []
+        self.masks: list[np.ndarray] = []
+        self.errors = np.zeros(len(columns), dtype=np.int64)
+        self.score_sums = np.zeros(len(columns))
+        self.max_scores = np.full(len(columns), -np.inf)
+        self.n_rows = 0
+
+    def add(self, start: int, scores: np.ndarray, mask: np.ndarray) -> None:
+        if self.forward is not None:
+            self.forward(start, scores, mask)
+        if self.keep:
+            self.scores.append(scores)
+            self.masks.append(mask)
+        self.errors += mask.sum(axis=0)
+        self.score_sums += scores.sum(axis=0)
+        self.max_scores = np.maximum(self.max_scores, scores.max(axis=0))
+        self.n_rows += len(mask)
+
+    def result(self, rows: list[int], mode: str, details: dict[str, Any]) -> DetectionResult:
+        if self.keep:
+            return _result(self.columns, np.vstack(self.scores), np.vstack(self.masks), rows, mode, details)
+        summary = pd.DataFrame(
+            {
+                "column": self.columns,
+                "errors": self.errors,
+                "error_rate": self.errors / max(self.n_rows, 1),
+                "mean_score": self.score_sums / max(self.n_rows, 1),
+                "max_score": self.max_scores,
+            }
+        )
+        empty = pd.DataFrame(columns=self.columns)
+        n_detected = int(self.errors.sum())
+        return DetectionResult(
+            mask=empty,
+            scores=empty,
+            summary=summary,
+            labeled_rows=rows,
+            mode=mode,
+            details={**details, "detected": n_detected, "cells": self.n_rows * len(self.columns)},
+        )
 
 
 def _result(
-    table: pd.DataFrame,
+    columns: list[str],
     scores: np.ndarray,
     mask: np.ndarray,
     rows: list[int],
     mode: str,
     details: dict[str, Any],
 ) -> DetectionResult:
-    columns = list(table.columns)
     summary = pd.DataFrame(
         {
             "column": columns,

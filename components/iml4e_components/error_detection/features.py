@@ -104,12 +104,18 @@ class FeatureConfig:
 
 
 @dataclass
-class ColumnCodes:
+class ColumnValues:
+    """A column's distinct values (in order of first appearance) and how many cells hold each."""
+
+    uniques: list[str]
+    counts: np.ndarray
+
+
+@dataclass
+class ColumnCodes(ColumnValues):
     """A column as integer codes of its distinct values."""
 
     codes: np.ndarray
-    uniques: list[str]
-    counts: np.ndarray
 
 
 def encode_columns(frame: pd.DataFrame) -> list[ColumnCodes]:
@@ -119,7 +125,7 @@ def encode_columns(frame: pd.DataFrame) -> list[ColumnCodes]:
         codes, uniques = pd.factorize(frame.iloc[:, position].to_numpy(dtype=object), sort=False)
         codes = codes.astype(np.int64)
         encoded.append(
-            ColumnCodes(codes, [str(u) for u in uniques], np.bincount(codes, minlength=len(uniques)))
+            ColumnCodes([str(u) for u in uniques], np.bincount(codes, minlength=len(uniques)), codes)
         )
     return encoded
 
@@ -142,7 +148,7 @@ def char_counts(values: list[str], max_chars: int, chunk: int = 100_000) -> np.n
     return result
 
 
-def char_tfidf(column: ColumnCodes, max_chars: int) -> np.ndarray:
+def char_tfidf(column: ColumnValues, max_chars: int) -> np.ndarray:
     """L2-normalised character TF-IDF per distinct value; IDF over the column's cells."""
     counts = char_counts(column.uniques, max_chars)
     lengths = counts.sum(axis=1, keepdims=True)
@@ -168,7 +174,7 @@ def _robust_z(values: np.ndarray, weights: np.ndarray, valid: np.ndarray) -> np.
     return np.sign(z) * np.log1p(np.abs(z))
 
 
-def value_features(column: ColumnCodes) -> np.ndarray:
+def value_features(column: ColumnValues) -> np.ndarray:
     """Metadata and single-column signals per distinct value, shape (n_unique, 14)."""
     uniques = pd.Series(column.uniques, dtype=object)
     counts = column.counts.astype(np.float64)
@@ -225,19 +231,30 @@ def _group_share(keys: pd.Series, counts: np.ndarray, n_cells: float) -> np.ndar
     return np.asarray(totals[codes] / n_cells)
 
 
+def sampled_rows(n_rows: int, sample_size: int, seed: int) -> np.ndarray:
+    """The sorted row positions a statistic samples: every row when the table has at most
+    `sample_size` rows, else a seeded draw without replacement (the same for any split into blocks)."""
+    if n_rows > sample_size:
+        return np.sort(np.random.default_rng(seed).choice(n_rows, sample_size, replace=False))
+    return np.arange(n_rows)
+
+
 def best_determinants(encoded: list[ColumnCodes], sample_rows: int, seed: int = 0) -> list[int | None]:
-    """For each column, the other column that most nearly determines it (None when none does).
+    """For each column, the other column that most nearly determines it (None when none does),
+    judged on a sample of at most `sample_rows` rows (see `determinants_of_sample`)."""
+    rows = sampled_rows(len(encoded[0].codes), sample_rows, seed)
+    return determinants_of_sample([c.codes[rows] for c in encoded])
+
+
+def determinants_of_sample(sampled: list[np.ndarray]) -> list[int | None]:
+    """For each column, the other column that most nearly determines it (None when none does), from
+    the columns' value codes on the same sampled rows.
 
     Strength of A -> B: among rows whose A value occurs at least twice, the share of rows holding the
     most common B value of their A group. A candidate needs such rows to cover half the table, and at
     most half of its values distinct; the best one needs a strength of at least 0.5.
     """
-    n_rows = len(encoded[0].codes)
-    rows = np.arange(n_rows)
-    if n_rows > sample_rows:
-        rows = np.sort(np.random.default_rng(seed).choice(n_rows, sample_rows, replace=False))
-    sampled = [c.codes[rows] for c in encoded]
-    n = len(rows)
+    n = len(sampled[0])
     candidates = []
     for codes_a in sampled:
         _, inverse, group_sizes = np.unique(codes_a, return_inverse=True, return_counts=True)
@@ -263,49 +280,115 @@ def best_determinants(encoded: list[ColumnCodes], sample_rows: int, seed: int = 
     return result
 
 
+@dataclass
+class PairTable:
+    """A column's distinct (determinant value, value) pairs over the whole table, sorted by key
+    (`determinant code * width + value code`): cells of one pair share every feature. Per pair: the
+    code of its value and its FD features (share of its determinant group holding the value, and
+    whether a more common value exists in the group). Without a determinant the pairs are the
+    column's distinct values (`keys` is None)."""
+
+    keys: np.ndarray | None
+    width: int
+    value_codes: np.ndarray
+    fd: np.ndarray
+
+    def pair_of_cells(self, determinant_codes: np.ndarray | None, codes: np.ndarray) -> np.ndarray:
+        """The index of each cell's pair, from the cells' value codes (and determinant codes)."""
+        if self.keys is None or determinant_codes is None:
+            return codes
+        return np.asarray(np.searchsorted(self.keys, determinant_codes * self.width + codes))
+
+
+def pair_counts(
+    determinant_codes: np.ndarray, codes: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct pair keys of some cells and how many cells hold each."""
+    keys, counts = np.unique(determinant_codes * width + codes, return_counts=True)
+    return keys, counts.astype(np.int64)
+
+
+def merge_pair_counts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Pair counts of several blocks of rows merged: sorted keys, summed counts (exact integers)."""
+    if len(parts) == 1:
+        return parts[0]
+    keys, inverse = np.unique(np.concatenate([k for k, _ in parts]), return_inverse=True)
+    counts = np.bincount(
+        inverse.reshape(-1), weights=np.concatenate([c for _, c in parts]), minlength=len(keys)
+    )
+    return keys, counts.astype(np.int64)
+
+
+def pair_table(
+    determinant: ColumnValues | None,
+    dependent: ColumnValues,
+    counted: tuple[np.ndarray, np.ndarray] | None = None,
+) -> PairTable:
+    """The column's `PairTable` from the pair keys and counts of every cell (`pair_counts`, merged)."""
+    n_values = len(dependent.uniques)
+    if determinant is None or counted is None:
+        fd = np.column_stack([np.ones(n_values), np.zeros(n_values)]).astype(np.float32)
+        return PairTable(None, n_values, np.arange(n_values), fd)
+    keys, counts = counted
+    groups = keys // n_values
+    group_sizes = determinant.counts[groups]
+    majority = np.zeros(len(determinant.counts), dtype=np.int64)
+    np.maximum.at(majority, groups, counts)
+    minority = (counts < majority[groups]) & (group_sizes >= 2)
+    fd = np.column_stack([counts / group_sizes, minority]).astype(np.float32)
+    return PairTable(keys, n_values, keys % n_values, fd)
+
+
 def fd_pairs(
     determinant: ColumnCodes | None, dependent: ColumnCodes
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The column's distinct (determinant value, value) pairs: cells of one pair share every feature.
+    """The column's distinct (determinant value, value) pairs: per pair the code of its value and its
+    FD features, and per cell the index of its pair (see `PairTable`)."""
+    counted = None
+    if determinant is not None:
+        counted = pair_counts(determinant.codes, dependent.codes, len(dependent.uniques))
+    table = pair_table(determinant, dependent, counted)
+    inverse = table.pair_of_cells(determinant.codes if determinant is not None else None, dependent.codes)
+    return table.value_codes, table.fd, inverse
 
-    Returns, per pair, the code of its value and its FD features (share of its determinant group
-    holding the value, and whether a more common value exists in the group), and per cell the index
-    of its pair. Without a determinant the pairs are the column's distinct values.
-    """
-    if determinant is None:
-        n_values = len(dependent.uniques)
-        fd = np.column_stack([np.ones(n_values), np.zeros(n_values)]).astype(np.float32)
-        return np.arange(n_values), fd, dependent.codes
-    width = int(dependent.codes.max()) + 1
-    pairs, inverse, pair_counts = np.unique(
-        determinant.codes * width + dependent.codes, return_inverse=True, return_counts=True
-    )
-    groups = pairs // width
-    group_sizes = determinant.counts[groups]
-    majority = np.zeros(len(determinant.counts), dtype=np.int64)
-    np.maximum.at(majority, groups, pair_counts)
-    minority = (pair_counts < majority[groups]) & (group_sizes >= 2)
-    fd = np.column_stack([pair_counts / group_sizes, minority]).astype(np.float32)
-    return pairs % width, fd, inverse.reshape(-1)
+
+def per_value_features(column: ColumnValues, config: FeatureConfig) -> np.ndarray:
+    """Character TF-IDF, metadata and single-column signals per distinct value of a column."""
+    return np.hstack([char_tfidf(column, config.max_chars), value_features(column)])
+
+
+def feature_rows(
+    per_value: np.ndarray, pairs: PairTable, embeddings: np.ndarray, distinct: np.ndarray
+) -> np.ndarray:
+    """The feature rows of some distinct pairs of a column (indices into `pairs`)."""
+    value_codes = pairs.value_codes[distinct]
+    matrix = np.hstack([per_value[value_codes], pairs.fd[distinct], embeddings[value_codes]])
+    return np.ascontiguousarray(matrix, dtype=np.float32)
 
 
 def value_embeddings(
     frame: pd.DataFrame, encoded: list[ColumnCodes], config: FeatureConfig, seed: int
 ) -> list[np.ndarray]:
-    """Word2Vec vectors of each column's distinct values (rows as sentences); zeros when not trained on."""
+    """Word2Vec vectors of each column's distinct values (see `embeddings_of_sample`)."""
+    rows = sampled_rows(len(frame), config.embedding_rows, seed)
+    sample = np.column_stack([c.codes[rows] for c in encoded]) if encoded else np.zeros((0, 0), np.int64)
+    return embeddings_of_sample(sample, [len(c.uniques) for c in encoded], config, seed)
+
+
+def embeddings_of_sample(
+    sample: np.ndarray, n_values: list[int], config: FeatureConfig, seed: int
+) -> list[np.ndarray]:
+    """Word2Vec vectors of each column's distinct values, trained on the value codes of sampled rows
+    (values as tokens, rows as sentences); zeros for values not in the sample."""
     if config.embedding_dim <= 0:
-        return [np.zeros((len(c.uniques), 0), dtype=np.float32) for c in encoded]
+        return [np.zeros((n, 0), dtype=np.float32) for n in n_values]
     from gensim.models import Word2Vec
 
-    n_rows = len(frame)
-    rows = np.arange(n_rows)
-    if n_rows > config.embedding_rows:
-        rows = np.sort(np.random.default_rng(seed).choice(n_rows, config.embedding_rows, replace=False))
-    sentences = [[f"{j}:{c.codes[i]}" for j, c in enumerate(encoded)] for i in rows]
+    sentences = [[f"{j}:{code}" for j, code in enumerate(row)] for row in sample.tolist()]
     model = Word2Vec(
         sentences,
         vector_size=config.embedding_dim,
-        window=max(2, len(encoded)),
+        window=max(2, len(n_values)),
         min_count=1,
         workers=1,
         seed=seed,
@@ -313,9 +396,9 @@ def value_embeddings(
         sg=0,
     )
     vectors = []
-    for j, column in enumerate(encoded):
-        matrix = np.zeros((len(column.uniques), config.embedding_dim), dtype=np.float32)
-        for code in range(len(column.uniques)):
+    for j, size in enumerate(n_values):
+        matrix = np.zeros((size, config.embedding_dim), dtype=np.float32)
+        for code in range(size):
             key = f"{j}:{code}"
             if key in model.wv.key_to_index:
                 matrix[code] = model.wv[key]
@@ -340,13 +423,15 @@ class TableFeatures:
         """The distinct feature rows of column `j` (one per distinct (determinant value, value) pair)
         and, per cell, the index of its row: models score each distinct row once."""
         column = self.encoded[j]
-        per_value = np.hstack([char_tfidf(column, self.config.max_chars), value_features(column)])
         determinant = self.determinants[j]
         value_codes, fd, inverse = fd_pairs(
             self.encoded[determinant] if determinant is not None else None, column
         )
-        matrix = np.hstack([per_value[value_codes], fd, self.embeddings[j][value_codes]])
-        return np.ascontiguousarray(matrix, dtype=np.float32), inverse
+        pairs = PairTable(None, len(column.uniques), value_codes, fd)
+        rows = feature_rows(
+            per_value_features(column, self.config), pairs, self.embeddings[j], np.arange(len(value_codes))
+        )
+        return rows, inverse
 
     def column(self, j: int) -> np.ndarray:
         """The feature matrix of column `j`, one row per cell."""

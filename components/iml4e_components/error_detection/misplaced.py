@@ -20,23 +20,36 @@ def extended_value_flags(table: pd.DataFrame) -> np.ndarray:
     """(n_rows, n_columns) 0/1 float32: is the cell's value an extended value (see module doc)?"""
     n_rows, n_columns = table.shape
     flags = np.zeros((n_rows, n_columns), dtype=np.float32)
-    encoded = []
+    columns = []
     for j in range(n_columns):
         codes, uniques = pd.factorize(table.iloc[:, j].to_numpy(dtype=object))
-        counts = np.bincount(codes, minlength=len(uniques))
-        values = [str(u).strip() for u in uniques]
+        columns.append((codes, [str(u) for u in uniques], np.bincount(codes, minlength=len(uniques))))
+    fires = extended_values([(values, counts) for _, values, counts in columns])
+    for j, (codes, _, _) in enumerate(columns):
+        flags[:, j] = fires[j][codes]
+    return flags
+
+
+def extended_values(columns: list[tuple[list[str], np.ndarray]]) -> list[np.ndarray]:
+    """Per column, per distinct value (the columns' distinct values and their cell counts over the
+    whole table): is the value an extended value (see module doc)?"""
+    encoded = []
+    for uniques, counts in columns:
+        values = [u.strip() for u in uniques]
         own = {v for v, c in zip(values, counts, strict=True) if c >= 2 and v}  # repeated values
-        encoded.append((codes, values, own, {v for v in own if " " not in v}))
+        encoded.append((values, own, {v for v in own if " " not in v}))
     # In how many columns each single word is a repeated value: computed once, not a union per column.
     columns_with = Counter(word for *_, words in encoded for word in words)
-    for j, (codes, values, own, mine) in enumerate(encoded):
+    result = []
+    for values, own, mine in encoded:
+        fires = np.zeros(len(values), dtype=bool)
+        result.append(fires)
         if not own:
             continue
 
         def in_other_column(word: str, mine: set[str] = mine, own: set[str] = own) -> bool:
             return columns_with.get(word, 0) > (word in mine) and word not in own
 
-        fires = np.zeros(len(values), dtype=bool)
         for position, value in enumerate(values):
             head, _, last = value.rpartition(" ")
             first, _, tail = value.partition(" ")
@@ -45,5 +58,4 @@ def extended_value_flags(table: pd.DataFrame) -> np.ndarray:
             fires[position] = (in_other_column(last) and head.rstrip(" ,;") in own) or (
                 in_other_column(first) and tail.lstrip(" ,;") in own
             )
-        flags[:, j] = fires[codes]
-    return flags
+    return result

@@ -106,11 +106,12 @@ class InteractiveOracle:
 
 
 def labels_for_rows(oracle: Oracle, frame: pd.DataFrame, rows: Sequence[int]) -> np.ndarray:
-    """Ask `oracle` about each row; returns a (len(rows), n_columns) boolean matrix."""
+    """Ask `oracle` about each row (a label of `frame`'s index: the table, or some of its rows indexed
+    by their row positions); returns a (len(rows), n_columns) boolean matrix."""
     columns = [str(c) for c in frame.columns]
     labels = np.zeros((len(rows), len(columns)), dtype=bool)
     for position, row in enumerate(rows):
-        values = [str(v) for v in frame.iloc[int(row)].to_numpy(dtype=object)]
+        values = [str(v) for v in frame.loc[int(row)].to_numpy(dtype=object)]
         answer = list(oracle(int(row), values, columns))
         if len(answer) != len(columns):
             raise ComponentError(

@@ -23,8 +23,13 @@ def column_profile(values: pd.Series) -> np.ndarray:
     """Profile of one string column: fractions of unique, missing, alphabetic, numeric and
     punctuation-only values, the distinct count (log-scaled) and the mean value length (log-scaled)."""
     counts = values.value_counts(sort=False)
-    uniques = pd.Series(counts.index.astype(str), dtype=object)
-    weights = counts.to_numpy(dtype=np.float64)
+    return profile_of_values(list(counts.index.astype(str)), counts.to_numpy())
+
+
+def profile_of_values(values: list[str], counts: np.ndarray) -> np.ndarray:
+    """`column_profile` from a column's distinct values and their cell counts."""
+    uniques = pd.Series(values, dtype=object)
+    weights = np.asarray(counts, dtype=np.float64)
     n = weights.sum()
     stripped = uniques.str.strip()
     missing = stripped.eq("").to_numpy()

@@ -23,10 +23,16 @@ def shape_codes(table: pd.DataFrame) -> np.ndarray:
     columns = []
     for j in range(table.shape[1]):
         value_codes, uniques = pd.factorize(table.iloc[:, j].to_numpy(dtype=object))
-        _, shapes = value_patterns(pd.Series(uniques, dtype=object))
-        shape_of_value, _ = pd.factorize(shapes.to_numpy(dtype=object))
+        shape_of_value = value_shapes(list(uniques))
         columns.append(shape_of_value[value_codes] if len(value_codes) else value_codes)
     return np.column_stack(columns).astype(np.int64)
+
+
+def value_shapes(uniques: list[str]) -> np.ndarray:
+    """The shape code of each distinct value of a column (values in order of first appearance)."""
+    _, shapes = value_patterns(pd.Series(uniques, dtype=object))
+    shape_of_value, _ = pd.factorize(shapes.to_numpy(dtype=object))
+    return np.asarray(shape_of_value, dtype=np.int64)
 
 
 class ShapeCoverage:

@@ -52,11 +52,11 @@ class Iml4eGroup(TyperGroup):
             console.error("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:
-            from iml4e_components.errors import ComponentError
+            from iml4e_components.errors import ComponentError, ComponentFailure
 
             if _options["verbose"]:
                 console.err.print(traceback.format_exc(), markup=False, highlight=False)
-            if isinstance(exc, Iml4eError | ComponentError):
+            if isinstance(exc, Iml4eError | ComponentError | ComponentFailure):
                 console.error(str(exc))
             else:
                 console.error(_unexpected_message(exc))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from iml4e import console
 from iml4e.cli.options import JSON_OPTION
 from iml4e.errors import UsageError
+
+if TYPE_CHECKING:
+    from iml4e_components.error_detection.detector import BlockSink, DetectionResult
 
 errors_app = typer.Typer(
     name="errors",
@@ -55,11 +58,32 @@ def detect(
     report: Path = typer.Option(
         None, "--report", help="Write an HTML report (heatmap, most suspicious cells)."
     ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local: this process. ray: blocks of rows as Ray tasks (a local Ray, or --ray-address); same mask.",
+    ),
+    ray_address: str = typer.Option(
+        None,
+        "--ray-address",
+        help="With --engine ray: a running Ray cluster (auto, ray://HOST:PORT or HOST:PORT); default: start a local Ray.",
+    ),
+    block_rows: int = typer.Option(
+        None, "--block-rows", min=1, help="With --engine ray: rows per block (default 100000)."
+    ),
+    ray_max_retries: int = typer.Option(
+        2, "--ray-max-retries", min=0, help="With --engine ray: retries of a block whose worker died."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Find the erroneous cells of DIRTY.csv (SAGED meta-learning; without labels, zero-label mode)."""
     if (clean is not None) + (labels is not None) + interactive > 1:
         raise UsageError("--clean, --labels and --interactive exclude each other; pass at most one")
+    if engine != "ray" and (ray_address is not None or block_rows is not None):
+        raise UsageError("--ray-address and --block-rows need --engine ray")
+    from iml4e_components.error_detection.engines import engine_named
+
+    chosen = engine_named(engine, ray_address, block_rows=block_rows, max_retries=ray_max_retries)
     from iml4e_components.output_files import check_output_paths
 
     check_output_paths((output, "mask"), (report, "report"))
@@ -69,14 +93,10 @@ def detect(
     from iml4e_components.error_detection.service import (
         detect_table,
         load_knowledge_base,
-        mask_frame,
         oracle_from_source,
+        write_mask_csv,
     )
-    from iml4e_components.error_detection.tables import (
-        check_same_shape,
-        read_string_table,
-        write_csv_atomically,
-    )
+    from iml4e_components.error_detection.tables import check_same_shape, read_string_table
 
     table = read_string_table(dirty, what="dirty table")
     clean_table = None
@@ -90,19 +110,33 @@ def detect(
     elif interactive:
         oracle = InteractiveOracle(_show_tuple, _ask)
     knowledge_base = load_knowledge_base(kb)
-    if interactive:
-        result = detect_table(table, budget, seed, oracle, knowledge_base)
-    else:
-        with console.err.status(
-            f"detecting errors in {dirty.name} ({table.shape[0]} rows x {table.shape[1]} columns)..."
-        ):
-            result = detect_table(table, budget, seed, oracle, knowledge_base)
-    if output is not None:
-        write_csv_atomically(mask_frame(result), output)
+    # The whole mask stays in memory only when the report or the scores need it.
+    keep_mask = report is not None or clean_table is not None
+
+    def detect_with(sink: BlockSink | None) -> DetectionResult:
+        return detect_table(
+            table, budget, seed, oracle, knowledge_base, engine=chosen, sink=sink, keep_mask=keep_mask
+        )
+
+    def run() -> DetectionResult:
+        if output is None:
+            return detect_with(None)
+        return write_mask_csv(output, [str(c) for c in table.columns], detect_with)
+
+    with chosen:
+        if interactive:
+            result = run()
+        else:
+            with console.err.status(
+                f"detecting errors in {dirty.name} ({table.shape[0]} rows x {table.shape[1]} columns, "
+                f"{engine} engine)..."
+            ):
+                result = run()
     if report is not None:
         write_report(report, table, result, title=f"Error detection: {dirty.name}")
     data: dict[str, Any] = {
         "table": str(dirty),
+        "engine": engine,
         "mode": result.mode,
         "rows": table.shape[0],
         "columns": table.shape[1],

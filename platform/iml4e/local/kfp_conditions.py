@@ -72,7 +72,9 @@ def local_conditions() -> Iterator[None]:
     from kfp.local.orchestrator import enhanced_dag_orchestrator
 
     evaluator = enhanced_dag_orchestrator.ConditionEvaluator
-    original = evaluator.evaluate_condition
+    # The raw class attribute (a staticmethod), not the function it unwraps to: restoring the
+    # function would leave a plain method behind that binds `self` when called on an instance.
+    original = vars(evaluator)["evaluate_condition"]
 
     def patched(condition: str, io_store: Any) -> bool:
         return evaluate_condition(condition, lambda channel: resolve_channel(channel, io_store))
