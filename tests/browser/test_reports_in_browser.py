@@ -1,0 +1,125 @@
+"""Every HTML report iml4e writes, made as a user makes it and opened in headless Chromium: it draws,
+requests nothing beyond its own file, logs no console error, and shows its key text whole.
+
+Reports and the code that writes them (each test names the command a user runs):
+- methodology report: `iml4e assess --report` (iml4e.methodology.report_html)
+- model card: `iml4e card render -o card.html`; the training pipeline logs the same page to MLflow
+  (iml4e_components.model_card.render.render_html)
+- lineage graph: `iml4e lineage show`; `iml4e lineage export` puts the same page in its bundle
+  (iml4e_components.lineage.graph.graph_html)
+- error detection report: `iml4e detect --report`; the detect_errors component writes the same page
+  (iml4e_components.error_detection.report.render_report)
+- drift and quality reports: `iml4e monitor --once`; the in-cluster monitor writes the same pages
+  (iml4e_components.monitoring.core.check_drift, Evidently)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from iml4e.cli.app import app
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_ANSWERS = REPO / "examples" / "assessment" / "answers.yaml"
+
+OpenReport = Callable[..., Any]
+
+
+def _invoke(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_methodology_report(open_report: OpenReport, tmp_path: Path) -> None:
+    report = tmp_path / "assessment.html"
+    _invoke("assess", "--answers", str(EXAMPLE_ANSWERS), "--report", str(report))
+    data = json.loads(_invoke("assess", "--answers", str(EXAMPLE_ANSWERS), "--json"))
+    overall = data["overall"]
+    expect = [
+        f"Overall level {overall['level']}: {overall['level_name']}",
+        "Roadmap",
+        *(f"{area['name']}" for area in data["areas"]),
+        *(f"{area['level']} ({area['level_name']})" for area in data["areas"]),
+        # the radar chart's axis labels, whole
+        *(f"{area['id'].capitalize()} ({area['level']})" for area in data["areas"]),
+    ]
+    shown = open_report(report, expect)
+    shown.assert_renders_offline(expect)
+    assert shown.title == "iml4e MLOps maturity assessment"
+    assert shown.clipped_labels == []
+
+
+def test_error_detection_report(open_report: OpenReport, small_kb_file: Path, tmp_path: Path) -> None:
+    from iml4e_components.error_detection.synthetic_tables import generate_table
+
+    clean = tmp_path / "clean.csv"
+    generate_table("clinics", 120, 4).to_csv(clean, index=False)
+    dirty, report = tmp_path / "clinics.csv", tmp_path / "detection.html"
+    _invoke(
+        "errors",
+        "inject",
+        str(clean),
+        "--rate",
+        "0.05",
+        "--kinds",
+        "typo,missing,rule",
+        "-o",
+        str(dirty),
+        "--seed",
+        "3",
+    )
+    data = json.loads(
+        _invoke(
+            "detect",
+            str(dirty),
+            "--clean",
+            str(clean),
+            "--budget",
+            "10",
+            "--seed",
+            "1",
+            "--kb",
+            str(small_kb_file),
+            "--report",
+            str(report),
+            "--json",
+        )
+    )
+    columns = [str(c) for c in pd.read_csv(clean, nrows=0).columns]
+    expect = [
+        "Error detection: clinics.csv",
+        f"{data['flagged_cells']} of {data['rows'] * data['columns']} cells flagged",
+        f"{data['rows']} rows x {data['columns']} columns",
+        *columns,  # the per-column table and the heatmap's column labels
+    ]
+    shown = open_report(report, expect)
+    shown.assert_renders_offline(expect)
+    assert shown.clipped_labels == []
+
+
+def test_the_checks_catch_a_blank_page_a_cdn_script_and_a_console_error(
+    open_report: OpenReport, tmp_path: Path
+) -> None:
+    page = tmp_path / "reaches-out.html"
+    page.write_text(
+        '<!doctype html><html><head><script src="https://cdn.example.org/lib.js"></script></head>'
+        "<body><script>console.error('boom'); undefinedFunction();</script></body></html>",
+        encoding="utf-8",
+    )
+    shown = open_report(page)
+    assert shown.requests == ["https://cdn.example.org/lib.js"]
+    assert "boom" in shown.console_errors
+    assert shown.page_errors and "undefinedFunction" in shown.page_errors[0]
+    assert shown.colours < 16  # nothing drawn
+    with pytest.raises(AssertionError, match="looks blank"):
+        shown.assert_renders_offline([])
