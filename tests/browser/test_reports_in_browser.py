@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,31 @@ def test_methodology_report(open_report: OpenReport, tmp_path: Path) -> None:
     shown = open_report(report, expect)
     shown.assert_renders_offline(expect)
     assert shown.title == "iml4e MLOps maturity assessment"
+    assert shown.clipped_labels == []
+
+
+def test_model_card(open_report: OpenReport, complete_card: Any, tmp_path: Path) -> None:
+    from iml4e_components.model_card.card import write_card
+
+    complete_card.quantitative_analysis.evaluated_at = datetime.now(UTC)
+    card = write_card(complete_card, tmp_path / "card.json")
+    page = tmp_path / "card.html"
+    _invoke("card", "render", str(card), "-o", str(page), "--spec", "default")
+    expect = [
+        "Model card: churn-classifier",
+        "version 3",
+        "0.7800",  # accuracy in the metrics table
+        "0.5800",  # f1
+        "0.7100",  # accuracy on the contract=month-to-month slice
+        "0.780",  # the chart's bar values
+        "0.710",
+        "contract=month-to-month",  # the chart's slice labels, whole
+        "contract=two-year",
+    ]
+    shown = open_report(page, expect)
+    shown.assert_renders_offline(expect)
+    assert shown.title == "Model card: churn-classifier"
+    assert {"overall", "contract=month-to-month", "contract=two-year"} <= set(shown.svg_labels)
     assert shown.clipped_labels == []
 
 
