@@ -85,6 +85,52 @@ def test_model_card(open_report: OpenReport, complete_card: Any, tmp_path: Path)
     assert shown.clipped_labels == []
 
 
+#: The step and dataset labels of the lineage fixture: each must appear whole in the graph.
+LINEAGE_LABELS = [
+    "tabular_training.load_dataset",
+    "tabular_training.split_dataset",
+    "tabular_training.train_model",
+    "tabular_training.register_model",
+    "sample:churn",
+    "load/dataset",
+    "split/train",
+    "train/model",
+]
+
+
+@pytest.mark.parametrize(
+    ("target", "shown_too"),
+    [
+        ("models:/churn@champion", ["churn", "version 2"]),  # upstream: back to the raw data
+        ("sample:churn", ["model churn v1", "model churn v2"]),  # downstream: every model built on it
+    ],
+)
+def test_lineage_graph(
+    open_report: OpenReport,
+    lineage_runs: Any,
+    target: str,
+    shown_too: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from iml4e_components.lineage import resolve
+
+    # `lineage show models:/...` asks MLflow which run made the model; answer without a server.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "unused-mlruns").as_uri())
+    monkeypatch.setattr(
+        resolve,
+        "resolve_model",
+        lambda uri: resolve.ModelRef(uri=uri, name="churn", version="2", run_id="mlflow-b"),
+    )
+    graph = tmp_path / "lineage.html"
+    _invoke("lineage", "show", target, "--graph", str(graph))
+    expect = [f"Lineage of {target}", *shown_too, *LINEAGE_LABELS]
+    shown = open_report(graph, expect)
+    shown.assert_renders_offline(expect)
+    assert set(LINEAGE_LABELS) <= set(shown.svg_labels)  # graph labels drawn whole
+    assert shown.clipped_labels == []
+
+
 def test_error_detection_report(open_report: OpenReport, small_kb_file: Path, tmp_path: Path) -> None:
     from iml4e_components.error_detection.synthetic_tables import generate_table
 
