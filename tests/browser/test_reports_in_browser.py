@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -177,6 +178,63 @@ def test_error_detection_report(open_report: OpenReport, small_kb_file: Path, tm
     shown = open_report(report, expect)
     shown.assert_renders_offline(expect)
     assert shown.clipped_labels == []
+
+
+def _serve_requests(home: Path, model: str) -> None:
+    """What `iml4e serve` logs for 30 requests of two rows each, the income shifted against the reference."""
+    from iml4e_components.serving.request_log import RequestLogWriter
+
+    rng = np.random.default_rng(7)
+    writer = RequestLogWriter(home, model)
+    for i in range(30):
+        inputs = {"income": rng.normal(2.0, 1.0, 2), "tenure": rng.integers(1, 60, 2).astype(float)}
+        writer.offer("v1", inputs, np.array([0, 1]), 1_000.0 + i, f"req-{i}")
+    writer.close()
+
+
+def test_drift_and_quality_reports(open_report: OpenReport, isolated_state: Path, tmp_path: Path) -> None:
+    _serve_requests(isolated_state, "churn")
+    rng = np.random.default_rng(8)
+    reference = tmp_path / "reference.csv"
+    pd.DataFrame({"income": rng.normal(0.0, 1.0, 200), "tenure": rng.integers(1, 60, 200)}).to_csv(
+        reference, index=False
+    )
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "request_id,label,row\n" + "".join(f"req-{i},0,0\nreq-{i},{i % 2},1\n" for i in range(20)),
+        encoding="utf-8",
+    )
+    _invoke("label", "models:/churn/1", "--labels", str(labels))
+    data = json.loads(
+        _invoke("monitor", "models:/churn/1", "--reference", str(reference), "--once", "--json")
+    )
+    drifted = len(data["drifted_features"])
+    drift_expect = [
+        "Data drift of churn",  # iml4e's header above Evidently's page
+        "window: all logged requests",
+        f"current rows: {data['rows_compared']} logged",
+        f"reference rows: {data['reference_rows']}",
+        f"columns drifted: {drifted} of 2",
+        "income",  # Evidently's table, drawn by its script
+        "tenure",
+    ]
+    shown = open_report(Path(data["report"]), drift_expect)
+    shown.assert_renders_offline(drift_expect)
+    assert shown.title == "Data drift of churn"
+
+    quality = data["quality"]
+    assert data["quality_report"], data
+    quality_expect = [
+        "Classification quality of churn",
+        f"labeled rows: {quality['labeled_rows']}",
+        f"accuracy: {quality['accuracy']:.3f}",
+        f"macro F1: {quality['f1_macro']:.3f}",
+        "Accuracy",  # Evidently's metric tiles
+        str(round(quality["accuracy"], 3)),
+    ]
+    shown = open_report(Path(data["quality_report"]), quality_expect)
+    shown.assert_renders_offline(quality_expect)
+    assert shown.title == "Classification quality of churn"
 
 
 def test_the_checks_catch_a_blank_page_a_cdn_script_and_a_console_error(
