@@ -1,4 +1,4 @@
-"""Headless Chromium for the report tests: one browser per session, one fresh context per report.
+"""Headless Chromium for the report tests: one browser per test module, one fresh context per report.
 
 The browser is Debian's chromium (/usr/bin/chromium; `.ci/run` installs it), driven by Playwright
 without `playwright install`. Without it these tests skip, unless IML4E_REQUIRE_BROWSER is set (CI
@@ -48,8 +48,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"{reason}; install Debian's chromium (apt-get install chromium) to run the browser tests")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One browser for a test module. Not for the session: while Playwright's sync API is open, the
+    worker's thread counts as running an event loop, so a later test's asyncio.run() would fail."""
     if not CHROMIUM.is_file():
         _unavailable(f"no browser at {CHROMIUM}")
     try:
