@@ -333,7 +333,10 @@ def graph_svg(tree: TreeNode, upstream: bool = True) -> str:
     for key, level in depth.items():
         column = deepest - level if upstream else level
         columns.setdefault(column, []).append(key)
-    box_w, box_h, gap_x, gap_y = 190, 44, 60, 18
+    # Boxes as wide as the longest label or detail, so every label is drawn whole (sans-serif glyphs
+    # average under 0.6 em: 12 px labels, 10 px details).
+    longest = max(max(len(n.label) * 7.2, len(n.detail) * 6.0) for n in nodes.values())
+    box_w, box_h, gap_x, gap_y = max(190, round(longest) + 16), 44, 60, 18
     position = {
         key: (20 + column * (box_w + gap_x), 20 + row * (box_h + gap_y))
         for column, keys in columns.items()
@@ -360,8 +363,8 @@ def graph_svg(tree: TreeNode, upstream: bool = True) -> str:
         )
     for key, (x, y) in position.items():
         node = nodes[key]
-        label = html.escape(node.label[-28:])
-        detail = html.escape(node.detail[:34])
+        label = html.escape(node.label)
+        detail = html.escape(node.detail)
         parts.append(
             f"<g><title>{html.escape(key)}</title>"
             f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" '

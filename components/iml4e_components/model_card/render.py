@@ -32,10 +32,13 @@ def metric_chart_svg(card: ModelCard, metric: str, width: int = 420) -> str:
     if not rows:
         return ""
     top = max(1.0, max(abs(v) for _, v in rows))
-    bar_area, label_width, row_height = width - 170, 110, 22
+    # The label column fits the longest slice name whole (12 px sans-serif: under 7.2 px a glyph).
+    label_width = max(110, round(max(len(label) for label, _ in rows) * 7.2) + 10)
+    bar_area, row_height = width - 170, 22
+    total_width = label_width + bar_area + 60  # `width` with the default label column; wider for long names
     height = row_height * len(rows) + 10
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_width}" height="{height}" role="img" '
         f'aria-label="{html.escape(metric)} by slice">'
     ]
     for index, (label, value) in enumerate(rows):
@@ -44,7 +47,7 @@ def metric_chart_svg(card: ModelCard, metric: str, width: int = 420) -> str:
         colour = "#4c78a8" if label == "overall" else "#72b7b2"
         parts.append(
             f'<text x="0" y="{y + 15}" font-size="12" font-family="sans-serif">'
-            f"{html.escape(label[:16])}</text>"
+            f"{html.escape(label)}</text>"
             f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{row_height - 8}" '
             f'fill="{colour}"/>'
             f'<text x="{label_width + length + 4:.1f}" y="{y + 15}" font-size="12" '

@@ -98,9 +98,33 @@ def check_drift(
     quality = compute_quality(logged, labels_from_lines(store.label_lines(model)))
     folder = monitoring_dir(state_dir, model)
     stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    report = result.write_html(folder / f"drift-{stamp}.html")
+    checked_at = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    window = "all logged requests" if window_seconds is None else f"the last {window_seconds:g} s"
+    report = result.write_html(
+        folder / f"drift-{stamp}.html",
+        f"Data drift of {model}",
+        {
+            "model": model,
+            "window": window,
+            "current rows": f"{result.rows_compared} logged",
+            "reference rows": str(result.reference_rows),
+            "columns drifted": f"{len(result.drifted_features)} of {len(result.features)}",
+            "checked": checked_at,
+        },
+    )
     quality_report = (
-        quality.write_html(folder / f"quality-{stamp}.html")
+        quality.write_html(
+            folder / f"quality-{stamp}.html",
+            f"Classification quality of {model}",
+            {
+                "model": model,
+                "window": window,
+                "labeled rows": str(quality.labeled_rows),
+                "accuracy": f"{quality.accuracy:.3f}",
+                "macro F1": f"{quality.f1_macro:.3f}",
+                "checked": checked_at,
+            },
+        )
         if quality is not None and quality.snapshot is not None
         else None
     )

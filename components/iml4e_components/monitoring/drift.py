@@ -8,7 +8,9 @@ all read from.
 
 from __future__ import annotations
 
+import html
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,24 +85,48 @@ class DriftResult:
             "features": {name: feature.as_dict() for name, feature in self.features.items()},
         }
 
-    def write_html(self, path: str | Path) -> Path:
-        """Write Evidently's HTML report to `path` atomically (temporary file, then rename)."""
+    def write_html(self, path: str | Path, title: str = "", facts: dict[str, str] | None = None) -> Path:
+        """Write Evidently's HTML report to `path` atomically (temporary file, then rename), headed by
+        `title` and `facts` (see save_report_html)."""
         if self.snapshot is None:
             raise ComponentError("this drift result holds no Evidently report; compute it with compute_drift")
-        return save_report_html(self.snapshot, path)
+        return save_report_html(self.snapshot, path, title, facts)
 
 
-def save_report_html(snapshot: Any, path: str | Path) -> Path:
-    """Write an Evidently snapshot's HTML to `path` atomically (temporary file, then rename)."""
+def save_report_html(
+    snapshot: Any, path: str | Path, title: str = "", facts: dict[str, str] | None = None
+) -> Path:
+    """Write an Evidently snapshot's HTML to `path` atomically (temporary file, then rename).
+
+    Evidently's page has no <title> and says nothing of what it compares: `title` becomes the page's
+    <title> and a heading above Evidently's content, `facts` a line of `key: value` under it."""
     target = Path(path)
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
             snapshot.save_html(str(tmp))
+        if title or facts:
+            tmp.write_text(
+                _with_header(tmp.read_text(encoding="utf-8"), title, facts or {}), encoding="utf-8"
+            )
 
     write_atomically(target, write, "report", create_parent=True)
     return target
+
+
+def _with_header(page: str, title: str, facts: dict[str, str]) -> str:
+    """`page` with `title` as its <title> and a header (title, facts) at the top of its body."""
+    escaped = html.escape(title)
+    listed = " &middot; ".join(f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in facts.items())
+    header = (
+        '<header style="font-family:sans-serif;margin:1rem 2rem;color:#223">'
+        + (f'<h1 style="font-size:1.4rem;margin:0 0 .3rem">{escaped}</h1>' if title else "")
+        + (f'<p style="margin:0">{listed}</p>' if listed else "")
+        + "</header>"
+    )
+    page = re.sub(r"<head>", lambda m: f"{m.group(0)}<title>{escaped}</title>", page, count=1)
+    return re.sub(r"<body[^>]*>", lambda m: m.group(0) + header, page, count=1)
 
 
 def compute_drift(

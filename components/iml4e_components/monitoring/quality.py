@@ -119,9 +119,9 @@ class QualityResult:
             "classes": self.classes,
         }
 
-    def write_html(self, path: str | Path) -> Path:
-        """Evidently's classification report, written atomically."""
-        return save_report_html(self.snapshot, path)
+    def write_html(self, path: str | Path, title: str = "", facts: dict[str, str] | None = None) -> Path:
+        """Evidently's classification report, written atomically, headed by `title` and `facts`."""
+        return save_report_html(self.snapshot, path, title, facts)
 
 
 def compute_quality(logged: pd.DataFrame, labels: pd.DataFrame) -> QualityResult | None:
