@@ -23,8 +23,9 @@ from iml4e import console
 from iml4e.errors import PipelineError
 from iml4e.local.kfp_conditions import local_conditions
 from iml4e.local.preloaded_tasks import preloaded_task_execution
-from iml4e.local.state import atomic_write_text, ensure_state_dir
+from iml4e.local.state import ensure_state_dir
 from iml4e.pipeline_selection import parse_parameters, resolve_pipeline
+from iml4e_components.output_files import write_text_atomically
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TASK_START = re.compile(r"Executing task '([^']+)'")
@@ -260,8 +261,10 @@ def _decode(output: Any) -> Any:
 
 def _record(root: Path, result: RunResult) -> None:
     """Keep a record of every run under `runs/` (the methodology layer reads them as evidence)."""
-    atomic_write_text(
-        root / "runs" / f"{result.run_id}.json", json.dumps(result.as_dict(), indent=2, default=str) + "\n"
+    write_text_atomically(
+        root / "runs" / f"{result.run_id}.json",
+        json.dumps(result.as_dict(), indent=2, default=str) + "\n",
+        create_parent=True,
     )
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from iml4e.errors import StateError
 from iml4e.paths import state_dir
+from iml4e_components.output_files import write_text_atomically
 
 
 class ServiceRecord(BaseModel):
@@ -95,7 +96,6 @@ def ensure_writable_state_dir() -> Path:
 def write_crash_log(text: str) -> Path | None:
     """Keep an unexpected error's traceback as `logs/crash-<UTC time>.log` in the state directory;
     None when it cannot be written (the error being reported may be that very problem)."""
-    from iml4e_components.output_files import write_text_atomically
 
     try:
         root = ensure_state_dir()
@@ -103,13 +103,6 @@ def write_crash_log(text: str) -> Path | None:
         return write_text_atomically(root / "logs" / f"crash-{stamp}.log", text, "crash log")
     except Exception:
         return None
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file in the same directory and a rename."""
-    from iml4e_components.output_files import write_text_atomically
-
-    write_text_atomically(path, text, create_parent=True)
 
 
 def load_state(root: Path | None = None) -> PlatformState:
@@ -151,4 +144,6 @@ def load_state_or_set_aside(root: Path) -> tuple[PlatformState, str]:
 
 def save_state(state: PlatformState, root: Path | None = None) -> None:
     root = root or state_dir()
-    atomic_write_text(root / "state.json", json.dumps(state.model_dump(mode="json"), indent=2) + "\n")
+    write_text_atomically(
+        root / "state.json", json.dumps(state.model_dump(mode="json"), indent=2) + "\n", create_parent=True
+    )

@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 
 from iml4e.errors import UsageError
-from iml4e.local.state import atomic_write_text
 from iml4e.methodology.content import load_maturity_model, load_ml_test_score
 from iml4e.paths import state_dir
+from iml4e_components.output_files import write_text_atomically
 
 STATEMENT_VALUES = ("yes", "no", "partial")
 ML_TEST_VALUES = ("no", "manual", "automated")
@@ -173,5 +173,5 @@ def load_saved_answers() -> Answers:
 def save_answers(answers: Answers) -> Path:
     """Save answers atomically (a crash or Ctrl-C never leaves a half-written file)."""
     path = saved_answers_path()
-    atomic_write_text(path, answers.to_yaml())
+    write_text_atomically(path, answers.to_yaml(), create_parent=True)
     return path

@@ -6,9 +6,9 @@ import math
 import time
 from pathlib import Path
 
-from iml4e.local.state import atomic_write_text
 from iml4e.methodology.content import MAX_LEVEL, load_maturity_model
 from iml4e.methodology.scoring import Assessment
+from iml4e_components.output_files import write_text_atomically
 
 _SIZE = 420
 _RADIUS = 150
@@ -85,7 +85,7 @@ def write_report(assessment: Assessment, path: Path) -> Path:
     """Write the report atomically (no half-written file on failure)."""
     html = render_report(assessment)
     try:
-        atomic_write_text(path, html)
+        write_text_atomically(path, html, create_parent=True)
         path.chmod(0o644)  # a report is meant to be shared; the temporary file was private
     except OSError as exc:
         from iml4e.errors import UsageError

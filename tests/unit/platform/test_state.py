@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from iml4e.errors import StateError
-from iml4e.local.state import PlatformState, ServiceRecord, atomic_write_text, load_state, save_state
+from iml4e.local.state import PlatformState, ServiceRecord, load_state, save_state
 from iml4e.paths import manifests_dir, state_dir
+from iml4e_components.output_files import write_text_atomically
 
 
 def test_round_trip(isolated_state: Path) -> None:
@@ -30,7 +31,7 @@ def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path: Path) -> None:
     target.write_text("old")
 
     with pytest.raises(TypeError):
-        atomic_write_text(target, 12345)  # type: ignore[arg-type]
+        write_text_atomically(target, 12345)  # type: ignore[arg-type]
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
