@@ -8,6 +8,8 @@ the lock (a mismatch is an error, never a warning), builds kustomize sources wit
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import re
 import shutil
@@ -250,9 +252,18 @@ def listing(entries: list[LockEntry], cache: Path) -> list[dict[str, Any]]:
 
 
 def read_manifest(path: Path) -> list[Object]:
-    """The objects of a multi-document YAML manifest, parsed by libyaml when PyYAML has it (KServe's
-    release manifest is 7 MB: the pure-Python parser takes about ten times longer)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    """The objects of a multi-document YAML manifest (a fresh copy the caller may change).
+
+    An install reads each upstream manifest twice (the doctor sums its requests, the stages apply it),
+    and building Python objects from KServe's 7 MB of YAML is most of a re-install's time, so each
+    file is parsed once per process (keyed by its size and modification time)."""
+    stat = path.stat()
+    return copy.deepcopy(_parsed_manifest(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_manifest(path: Path, mtime_ns: int, size: int) -> list[Object]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: about ten times faster
     return [doc for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader) if doc]
 
 
