@@ -6,7 +6,7 @@ Reports and the code that writes them (each test names the command a user runs):
 - model card: `iml4e card render -o card.html`; the training pipeline logs the same page to MLflow
   (iml4e_components.model_card.render.render_html)
 - lineage graph: `iml4e lineage show`; `iml4e lineage export` puts the same page in its bundle
-  (iml4e_components.lineage.graph.graph_html)
+  (iml4e_components.lineage.picture.graph_html)
 - error detection report: `iml4e detect --report`; the detect_errors component writes the same page
   (iml4e_components.error_detection.report.render_report)
 - drift and quality reports: `iml4e monitor --once`; the in-cluster monitor writes the same pages

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from iml4e_components.lineage.graph import LineageGraph, TreeNode, graph_html, tree_edges
+from iml4e_components.lineage.graph import LineageGraph, TreeNode, tree_edges
+from iml4e_components.lineage.picture import graph_html
 from iml4e_components.lineage.resolve import ModelRef
 from iml4e_components.output_files import check_output_directory
 

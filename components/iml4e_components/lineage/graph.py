@@ -1,10 +1,9 @@
 """The lineage graph rebuilt from stored OpenLineage events: step runs, the datasets they read and
-wrote, walks back from a model to raw data and forward from a dataset to the models built on it,
-and an SVG picture of the result."""
+wrote, and walks back from a model to raw data and forward from a dataset to the models built on
+it. lineage/picture.py draws the result."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -311,79 +310,3 @@ def tree_edges(tree: TreeNode) -> tuple[dict[str, TreeNode], list[tuple[str, str
 
     visit(tree)
     return nodes, edges
-
-
-_COLOURS = {"model": "#f58518", "run": "#4c78a8", "dataset": "#54a24b"}
-
-
-def graph_svg(tree: TreeNode, upstream: bool = True) -> str:
-    """A left-to-right SVG of the tree: columns by depth (raw data on the left when walking upstream)."""
-    depth: dict[str, int] = {}
-
-    def place(node: TreeNode, level: int) -> None:
-        depth[node.key] = max(depth.get(node.key, 0), level)
-        for child in node.children:
-            if not child.repeated:
-                place(child, level + 1)
-
-    place(tree, 0)
-    nodes, edges = tree_edges(tree)
-    deepest = max(depth.values())
-    columns: dict[int, list[str]] = {}
-    for key, level in depth.items():
-        column = deepest - level if upstream else level
-        columns.setdefault(column, []).append(key)
-    # Boxes as wide as the longest label or detail, so every label is drawn whole (sans-serif glyphs
-    # average under 0.6 em: 12 px labels, 10 px details).
-    longest = max(max(len(n.label) * 7.2, len(n.detail) * 6.0) for n in nodes.values())
-    box_w, box_h, gap_x, gap_y = max(190, round(longest) + 16), 44, 60, 18
-    position = {
-        key: (20 + column * (box_w + gap_x), 20 + row * (box_h + gap_y))
-        for column, keys in columns.items()
-        for row, key in enumerate(keys)
-    }
-    width = 40 + (max(columns) + 1) * (box_w + gap_x)
-    height = 40 + max(len(k) for k in columns.values()) * (box_h + gap_y)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        'font-family="sans-serif">',
-        '<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="8" refY="4" orient="auto">'
-        '<path d="M0,0 L8,4 L0,8 z" fill="#888"/></marker></defs>',
-    ]
-    for source, target in edges:
-        (x1, y1), (x2, y2) = position[source], position[target]
-        if not upstream:
-            (x1, y1), (x2, y2) = (x2, y2), (x1, y1)
-        start, end = (x1 + box_w, y1 + box_h / 2), (x2, y2 + box_h / 2)
-        if start[0] > end[0]:
-            start, end = (x2 + box_w, y2 + box_h / 2), (x1, y1 + box_h / 2)
-        parts.append(
-            f'<line x1="{start[0]}" y1="{start[1]}" x2="{end[0]}" y2="{end[1]}" stroke="#888" '
-            'marker-end="url(#arrow)"/>'
-        )
-    for key, (x, y) in position.items():
-        node = nodes[key]
-        label = html.escape(node.label)
-        detail = html.escape(node.detail)
-        parts.append(
-            f"<g><title>{html.escape(key)}</title>"
-            f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" '
-            f'fill="white" stroke="{_COLOURS.get(node.kind, "#999")}" stroke-width="2"/>'
-            f'<text x="{x + 8}" y="{y + 18}" font-size="12">{label}</text>'
-            f'<text x="{x + 8}" y="{y + 34}" font-size="10" fill="#555">{detail}</text></g>'
-        )
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def graph_html(title: str, tree: TreeNode, upstream: bool = True) -> str:
-    """A standalone HTML page with the SVG graph and a legend."""
-    legend = " ".join(
-        f'<span style="border:2px solid {colour};padding:0 .4rem;margin-right:.5rem">{kind}</span>'
-        for kind, colour in _COLOURS.items()
-    )
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f'<title>{html.escape(title)}</title></head><body style="font-family:sans-serif">'
-        f"<h1>{html.escape(title)}</h1><p>{legend}</p>{graph_svg(tree, upstream)}</body></html>\n"
-    )

@@ -170,7 +170,7 @@ def lineage_show(
     """Walk back from a model to its raw data, or forward from a dataset to every model built on it."""
     from iml4e.errors import UsageError
     from iml4e_components.conventions import lineage_graphs_dir
-    from iml4e_components.lineage.graph import graph_html
+    from iml4e_components.lineage.picture import graph_html
     from iml4e_components.lineage.resolve import is_model_uri
     from iml4e_components.output_files import check_output_path, write_text_atomically
 
