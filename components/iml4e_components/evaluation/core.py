@@ -1,7 +1,8 @@
 """Model evaluation: overall and per-slice metrics, confusion matrix and plots.
 
 Slice metrics are named `<metric>__<column>:<value>` (e.g. `accuracy__contract:two-year`), a form
-MLflow accepts as a metric key and the model-card generator reads as (metric, slice).
+MLflow accepts as a metric key and the model-card generator reads as (metric, slice). The headline
+metrics come with a 95% bootstrap interval, `<metric>_ci_lower` / `<metric>_ci_upper` (per slice too).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss", "ece", "mce", "brier"})
 MAX_SLICE_VALUES = 30
 #: Slices with fewer test rows than this are left out (their metrics would be noise).
 MIN_SLICE_ROWS = 10
+#: Bootstrap resamples behind each 95% interval (percentile method, fixed seed).
+BOOTSTRAP_RESAMPLES = 1000
 _UNSAFE = re.compile(r"[^\w.\- /]")
 
 
@@ -61,6 +64,66 @@ def _scores(model: Any, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
     }
 
 
+def _f1(truth: np.ndarray, predicted: np.ndarray, positives: list[int], axis: int) -> np.ndarray:
+    """Mean over `positives` of each class's F1 along `axis` (0 where a class is never seen nor predicted)."""
+    scores = []
+    for label in positives:
+        hit, said = truth == label, predicted == label
+        tp = np.sum(hit & said, axis=axis)
+        wrong = np.sum(hit ^ said, axis=axis)
+        scores.append(
+            np.divide(2 * tp, 2 * tp + wrong, out=np.zeros(np.shape(tp)), where=(2 * tp + wrong) > 0)
+        )
+    return np.asarray(np.mean(scores, axis=0))
+
+
+def intervals(
+    model: Any, truth: pd.Series, predicted: np.ndarray, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """95% percentile-bootstrap intervals of the headline metrics (paired resampling of rows)."""
+    from scipy.stats import bootstrap
+
+    if len(truth) < 2:
+        return {}
+    if is_classifier(model):
+        classes = list(model.classes_)
+        codes = {label: index for index, label in enumerate(classes)}
+        y = np.array([codes.get(v, -1) for v in truth])
+        p = np.array([codes.get(v, -1) for v in predicted])
+        positives = [len(classes) - 1] if len(classes) == 2 else list(range(len(classes)))
+        statistics = {
+            "accuracy": lambda a, b, axis: np.mean(a == b, axis=axis),
+            "f1": lambda a, b, axis: _f1(a, b, positives, axis),
+        }
+    else:
+        y, p = np.asarray(truth, dtype=float), np.asarray(predicted, dtype=float)
+        statistics = {
+            "rmse": lambda a, b, axis: np.sqrt(np.mean((a - b) ** 2, axis=axis)),
+            "mae": lambda a, b, axis: np.mean(np.abs(a - b), axis=axis),
+        }
+    found = {}
+    for name, statistic in statistics.items():
+        result = bootstrap(
+            (y, p),
+            statistic,
+            paired=True,
+            vectorized=True,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            method="percentile",
+            confidence_level=0.95,
+            rng=np.random.default_rng(seed),
+        )
+        low, high = result.confidence_interval
+        found[name] = (float(low), float(high))
+    return found
+
+
+def _with_intervals(scores: dict[str, float], found: dict[str, tuple[float, float]], key: Any) -> None:
+    for metric, (low, high) in found.items():
+        scores[key(f"{metric}_ci_lower")] = low
+        scores[key(f"{metric}_ci_upper")] = high
+
+
 def slice_key(metric: str, column: str, value: Any) -> str:
     """The metric name of `metric` on rows where `column == value`."""
     return f"{metric}__{column}:{_UNSAFE.sub('_', str(value))}"
@@ -83,6 +146,8 @@ def evaluate(
     if labelled.empty:
         raise ComponentError(f"test data has no rows with a value in target column '{target}'")
     result = _scores(model, labelled[features], labelled[target])
+    predicted = pd.Series(model.predict(labelled[features]), index=labelled.index)
+    _with_intervals(result, intervals(model, labelled[target], predicted.to_numpy()), lambda name: name)
     headline = ("accuracy", "f1") if is_classifier(model) else ("rmse", "mae")
     for column in slices or []:
         for value, rows in labelled.groupby(column, sort=True):
@@ -91,6 +156,8 @@ def evaluate(
             scores = _scores(model, rows[features], rows[target])
             for metric in headline:
                 result[slice_key(metric, column, value)] = scores[metric]
+            found = intervals(model, rows[target], predicted.loc[rows.index].to_numpy())
+            _with_intervals(result, found, lambda name, c=column, v=value: slice_key(name, c, v))
     return result
 
 

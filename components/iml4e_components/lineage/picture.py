@@ -165,7 +165,9 @@ def _drop_implied_run_links(links: dict[tuple[str, str], str], boxes: dict[str, 
             del links[(source, target)]
 
 
-def _edge_path(source: _Box, target: _Box, row: float, middle: list[tuple[float, float]], across: bool) -> str:
+def _edge_path(
+    source: _Box, target: _Box, row: float, middle: list[tuple[float, float]], across: bool
+) -> str:
     if across:
         points = [(source.x + source.width, row), *middle, (target.x, target.y + target.height / 2)]
     else:

@@ -12,6 +12,7 @@ from iml4e_components.model_card.card import (
     ModelCard,
     load_card,
     merge_cards,
+    parse_card,
     write_card,
 )
 from iml4e_components.model_card.generate import card_from_run
@@ -83,3 +84,28 @@ def gate_model_card(
     if not outcome.verdict.passed:
         raise ComponentError(outcome.verdict.summary() + "; fix the card or the model before registering")
     return outcome
+
+
+def stamp_registered_version(run_id: str, model_name: str, version: str) -> bool:
+    """Name the registry's version in the card that run `run_id` logged, and log it again.
+
+    The gate runs before registration, so the card it logged can only name the run; once the model
+    is registered the card should say what the registry says. False when the run logged no card."""
+    import json
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        card_text = mlflow.artifacts.load_text(f"runs:/{run_id}/{ARTIFACT_DIR}/card.json")
+        verdict_text = mlflow.artifacts.load_text(f"runs:/{run_id}/{ARTIFACT_DIR}/verdict.json")
+    except (MlflowException, OSError):
+        return False
+    card = parse_card(json.loads(card_text), f"run {run_id} card.json")
+    card.model_details.version.name = version
+    registered = f"Registered as {model_name} version {version}."
+    if registered not in card.model_details.documentation:
+        card.model_details.documentation = f"{card.model_details.documentation} {registered}".strip()
+    outcome = GateOutcome(card=card, verdict=Verdict.model_validate_json(verdict_text))
+    log_card(run_id, outcome, render_html(card, outcome.verdict))
+    return True

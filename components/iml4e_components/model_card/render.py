@@ -22,6 +22,16 @@ _TEMPLATES = jinja2.Environment(
 )
 
 
+def error_figure(value: float) -> str:
+    """A detected-error figure as people read it: counts whole, shares (below 1) as a percentage."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.2%}" if 0 < value < 1 else f"{value:.4g}"
+
+
+_TEMPLATES.filters["error_figure"] = error_figure
+
+
 def metric_chart_svg(card: ModelCard, metric: str, width: int = 420) -> str:
     """A horizontal bar chart of `metric` overall and per slice, as inline SVG (no plotting library)."""
     rows = [

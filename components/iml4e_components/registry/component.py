@@ -24,6 +24,7 @@ def register_model(
     with lineage_step("register_model", inputs={"model": model_uri, "metrics": metrics}) as step:
         import json
 
+        from iml4e_components.model_card.core import stamp_registered_version
         from iml4e_components.registry.core import gated_value, register, verdict_tags
         from iml4e_components.tracking.core import finish_run, log_to_run
 
@@ -31,6 +32,7 @@ def register_model(
         step.annotate(mlflow_run_id=run_id, model_name=model_name)
         result = register(model_uri, model_name, gate_metric, value, verdict_tags(card_verdict))
         step.annotate(model_version=result.version, alias="champion" if result.promoted else "challenger")
+        stamp_registered_version(run_id, model_name, result.version)
         log_to_run(
             run_id, params={"registered_version": result.version, "promoted_to_champion": result.promoted}
         )

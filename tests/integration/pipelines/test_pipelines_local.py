@@ -89,6 +89,17 @@ def test_tabular_training_registers_a_gated_calibrated_champion(
     version = client.get_model_version(MODEL, trained["version"])
     assert version.tags["iml4e.card_verdict"] == "pass"
     assert client.get_model_version_by_alias(MODEL, "champion").version == trained["version"]
+    # the card logged before registration is stamped with the registry's version afterwards
+    folder = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=trained["run_id"], artifact_path="model_card", tracking_uri=tracking
+        )
+    )
+    card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+    assert card["model_details"]["version"]["name"] == trained["version"]
+    page = (folder / "card.html").read_text(encoding="utf-8")
+    assert f"version {trained['version']}</small>" in page and "95% interval" in page
+    assert {"accuracy_ci_lower", "accuracy_ci_upper", "f1_ci_lower", "f1_ci_upper"} <= set(metrics)
 
 
 def test_tabular_training_deployed_the_champion_locally(trained: dict[str, Any], home: Path) -> None:

@@ -57,7 +57,7 @@ def test_a_long_pipeline_turns_top_to_bottom_to_stay_readable_at_page_width() ->
 def test_boxes_are_wide_enough_for_whole_labels() -> None:
     long_name = "tabular_training." + "a_very_long_step_name_" * 3
     svg = graph_svg(_chain(1, prefix=long_name))
-    x, _, width, _ = _boxes(svg)["run-0"]
+    _, _, width, _ = _boxes(svg)["run-0"]
     # 12 px bold sans-serif stays under 0.62 em per glyph; the box holds the label plus padding
     assert width >= len(f"{long_name}step_number_0") * 12 * 0.6
     assert f"{long_name}step_number_0" in svg

@@ -134,7 +134,7 @@ def test_html_and_markdown_have_tables_charts_verdict(complete_card: ModelCard, 
     assert "0.7500 to 0.8100" in page
     assert "Age and region could proxy" in page and "PASS" in page
     markdown = write_rendered(complete_card, tmp_path / "card.md", verdict).read_text(encoding="utf-8")
-    assert "| accuracy | contract=two-year | 0.9000 |  |" in markdown
+    assert "| accuracy | contract=two-year | 0.9000 | - |" in markdown  # no interval for this one
     assert "| pass | metric_threshold | accuracy >= 0.7 | 0.78 overall |" in markdown
     assert "errors_detected: 12" in markdown
     with pytest.raises(ComponentError, match=r"name the output file \.html or \.md"):
@@ -167,3 +167,28 @@ def test_example_human_card_meets_the_strict_spec_documentation_rules(tmp_path: 
     ethics = [r for r in verdict.results if r.rule == "ethical_considerations"]
     assert ethics[0].passed and ethics[0].reason == "3 recorded"
     assert all(r.passed for r in verdict.results if r.target.startswith("considerations."))
+
+
+def test_error_figures_read_as_counts_and_shares(complete_card: ModelCard, tmp_path: Path) -> None:
+    from iml4e_components.model_card.render import error_figure
+
+    assert (error_figure(213.0), error_figure(0.0133), error_figure(0.0), error_figure(1.5)) == (
+        "213",
+        "1.33%",
+        "0",
+        "1.5",
+    )
+    complete_card.model_parameters.data[0].error_counts = {"flagged_cells": 213.0, "flagged_share": 0.0133}
+    page = write_rendered(complete_card, tmp_path / "card.html").read_text(encoding="utf-8")
+    assert "flagged_share: 1.33%" in page and "flagged_cells: 213" in page
+
+
+def test_the_interval_column_is_left_out_when_no_metric_has_one(
+    complete_card: ModelCard, tmp_path: Path
+) -> None:
+    for metric in complete_card.quantitative_analysis.performance_metrics:
+        metric.confidence_interval = None
+    page = write_rendered(complete_card, tmp_path / "card.html").read_text(encoding="utf-8")
+    markdown = write_rendered(complete_card, tmp_path / "card.md").read_text(encoding="utf-8")
+    assert "95% interval" not in page and "95% interval" not in markdown
+    assert "| accuracy | contract=two-year | 0.9000 |\n" in markdown
