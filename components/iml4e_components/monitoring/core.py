@@ -62,6 +62,12 @@ def parse_window(window: str | None) -> float | None:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def _target_name(reference: pd.DataFrame, logged: pd.DataFrame) -> str:
+    """The reference's one column that no request carries (the target), else "label"."""
+    missing = [c for c in reference.columns if c not in logged.columns]
+    return str(missing[0]) if len(missing) == 1 else "label"
+
+
 def monitoring_dir(state_dir: str | Path, model: str) -> Path:
     return Path(state_dir) / "monitoring" / model
 
@@ -74,11 +80,13 @@ def check_drift(
     gauges: DriftGauges | None = None,
     now: float | None = None,
     store: LogStore | None = None,
+    target: str = "",
 ) -> DriftCheck:
     """Compare `model`'s logged inputs (within the window) with `reference`; write the report and the gauges.
 
     The logged inputs come from `store` (default: the request log under `state_dir`); the
-    report, `latest.json` and `drift.prom` go under `state_dir` either way.
+    report, `latest.json` and `drift.prom` go under `state_dir` either way. `target` names the
+    labels in the quality report (default: the one reference column that requests never carry).
     """
     now = time.time() if now is None else now
     since = now - window_seconds if window_seconds is not None else None
@@ -95,7 +103,9 @@ def check_drift(
             "pass the model's training data as the reference"
         )
     result = compute_drift(reference, logged, columns)
-    quality = compute_quality(logged, labels_from_lines(store.label_lines(model)))
+    quality = compute_quality(
+        logged, labels_from_lines(store.label_lines(model)), target or _target_name(reference, logged)
+    )
     folder = monitoring_dir(state_dir, model)
     stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     checked_at = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -121,7 +131,7 @@ def check_drift(
                 "window": window,
                 "labeled rows": str(quality.labeled_rows),
                 "accuracy": f"{quality.accuracy:.3f}",
-                "macro F1": f"{quality.f1_macro:.3f}",
+                quality.f1_name: f"{quality.f1:.3f}",
                 "checked": checked_at,
             },
         )

@@ -83,9 +83,9 @@ class DriftGauges:
             )
             for metric, what in (
                 ("accuracy", "Accuracy"),
-                ("precision_macro", "Precision (macro average over classes)"),
-                ("recall_macro", "Recall (macro average over classes)"),
-                ("f1_macro", "F1 score (macro average over classes)"),
+                ("precision", "Precision (of the positive class for two classes, else macro average)"),
+                ("recall", "Recall (of the positive class for two classes, else macro average)"),
+                ("f1", "F1 score (of the positive class for two classes, else macro average)"),
             )
         }
         self.labeled_rows = Gauge(

@@ -102,9 +102,13 @@ class QualityResult:
 
     labeled_rows: int
     accuracy: float
-    precision_macro: float
-    recall_macro: float
-    f1_macro: float
+    precision: float
+    recall: float
+    f1: float
+    #: "binary" (precision, recall and F1 of `positive_class`) for two classes, "macro" otherwise:
+    #: the averaging Evidently's report uses, so the CLI, the JSON, the gauges and the page agree.
+    averaging: str
+    positive_class: str | None
     classes: list[str]
     #: Evidently's report (None when only one class was seen: it needs two to draw anything).
     snapshot: Any = field(default=None, repr=False)
@@ -113,19 +117,34 @@ class QualityResult:
         return {
             "labeled_rows": self.labeled_rows,
             "accuracy": self.accuracy,
-            "precision_macro": self.precision_macro,
-            "recall_macro": self.recall_macro,
-            "f1_macro": self.f1_macro,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "averaging": self.averaging,
+            "positive_class": self.positive_class,
             "classes": self.classes,
         }
+
+    @property
+    def f1_name(self) -> str:
+        return f1_name(self.as_dict())
 
     def write_html(self, path: str | Path, title: str = "", facts: dict[str, str] | None = None) -> Path:
         """Evidently's classification report, written atomically, headed by `title` and `facts`."""
         return save_report_html(self.snapshot, path, title, facts)
 
 
-def compute_quality(logged: pd.DataFrame, labels: pd.DataFrame) -> QualityResult | None:
-    """Join logged predictions with labels; None when no logged row has a label yet."""
+def f1_name(quality: dict[str, Any]) -> str:
+    """How a quality result's F1 is named to people: "F1 of class '1'" or "macro F1"."""
+    return f"F1 of class '{quality['positive_class']}'" if quality["averaging"] == "binary" else "macro F1"
+
+
+def compute_quality(
+    logged: pd.DataFrame, labels: pd.DataFrame, target_name: str = _TARGET
+) -> QualityResult | None:
+    """Join logged predictions with labels; None when no logged row has a label yet.
+
+    `target_name` is what the report calls the labels (the model's target column)."""
     if labels.empty or REQUEST_ID_COLUMN not in logged.columns or PREDICTION_COLUMN not in logged.columns:
         return None
     joined = logged[[REQUEST_ID_COLUMN, REQUEST_ROW_COLUMN, PREDICTION_COLUMN]].merge(
@@ -143,18 +162,29 @@ def compute_quality(logged: pd.DataFrame, labels: pd.DataFrame) -> QualityResult
     )
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        frame[_TARGET], frame[_PREDICTED], average="macro", zero_division=0
-    )
     classes = sorted(set(frame[_TARGET]) | set(frame[_PREDICTED]))
+    # Two classes: the later one in sort order is the positive one (1, True, yes), as in Evidently.
+    positive = classes[1] if len(classes) == 2 else None
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        frame[_TARGET],
+        frame[_PREDICTED],
+        average="binary" if positive is not None else "macro",
+        pos_label=positive if positive is not None else 1,
+        zero_division=0,
+    )
+    named = (
+        frame.rename(columns={_TARGET: target_name}) if target_name not in (_TARGET, _PREDICTED) else frame
+    )
     return QualityResult(
         labeled_rows=len(frame),
         accuracy=float(accuracy_score(frame[_TARGET], frame[_PREDICTED])),
-        precision_macro=float(precision),
-        recall_macro=float(recall),
-        f1_macro=float(f1),
+        precision=float(precision),
+        recall=float(recall),
+        f1=float(f1),
+        averaging="binary" if positive is not None else "macro",
+        positive_class=positive,
         classes=classes,
-        snapshot=_evidently_report(frame, classes) if len(classes) > 1 else None,
+        snapshot=_evidently_report(named, classes, named.columns[0]) if len(classes) > 1 else None,
     )
 
 
@@ -165,16 +195,16 @@ def _class_name(value: Any) -> str:
     return str(value)
 
 
-def _evidently_report(frame: pd.DataFrame, classes: list[str]) -> Any:
+def _evidently_report(frame: pd.DataFrame, classes: list[str], target: str) -> Any:
     from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Report
     from evidently.presets import ClassificationPreset
 
     task: Any
-    if len(classes) == 2:  # the later class in sort order is the positive one (1, True, yes)
-        task = BinaryClassification(target=_TARGET, prediction_labels=_PREDICTED, pos_label=classes[1])
+    if len(classes) == 2:
+        task = BinaryClassification(target=target, prediction_labels=_PREDICTED, pos_label=classes[1])
     else:
-        task = MulticlassClassification(target=_TARGET, prediction_labels=_PREDICTED)
-    definition = DataDefinition(classification=[task], categorical_columns=[_TARGET, _PREDICTED])
+        task = MulticlassClassification(target=target, prediction_labels=_PREDICTED)
+    definition = DataDefinition(classification=[task], categorical_columns=[target, _PREDICTED])
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         return Report([ClassificationPreset()]).run(

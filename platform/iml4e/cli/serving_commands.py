@@ -259,11 +259,13 @@ def _report_check(data: dict[str, Any], json_output: bool) -> None:
         ],
     )
     console.info(f"report: {data['report']}  gauges: {data['metrics_file']}")
+    from iml4e_components.monitoring.quality import f1_name
+
     quality = data.get("quality")
     if quality is not None:
         console.info(
             f"quality on {quality['labeled_rows']} labeled rows: accuracy {quality['accuracy']:.3f}, "
-            f"macro F1 {quality['f1_macro']:.3f}"
+            f"{f1_name(quality)} {quality['f1']:.3f}"
             + (f"  report: {data['quality_report']}" if data.get("quality_report") else "")
         )
 

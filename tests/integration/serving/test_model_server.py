@@ -334,6 +334,13 @@ def test_labels_sent_later_give_the_monitor_the_models_quality(
     quality = json.loads(result.stdout)["quality"]
     expected = sum(str(p) == str(t) for _, _, p, t in answered[:20]) / 20
     assert quality["labeled_rows"] == 20 and quality["accuracy"] == pytest.approx(expected)
-    assert (
-        "iml4e_quality_f1_macro{" in (served_churn.home / "monitoring" / "churn" / "drift.prom").read_text()
-    )
+    # two classes: precision, recall and F1 of the positive (later) class, as in Evidently's page
+    from sklearn.metrics import f1_score
+
+    truth = [str(t) for _, _, _, t in answered[:20]]
+    said = [str(p) for _, _, p, _ in answered[:20]]
+    assert quality["averaging"] == "binary" and quality["positive_class"] == "1"
+    assert quality["f1"] == pytest.approx(f1_score(truth, said, pos_label="1", zero_division=0))
+    gauges = (served_churn.home / "monitoring" / "churn" / "drift.prom").read_text()
+    gauge = next(line for line in gauges.splitlines() if line.startswith('iml4e_quality_f1{model="churn"}'))
+    assert float(gauge.split()[-1]) == pytest.approx(quality["f1"])

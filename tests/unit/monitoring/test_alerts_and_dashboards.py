@@ -41,7 +41,7 @@ def _exported_samples() -> list[Any]:
     feature = FeatureDrift("f", "K-S p_value", 0.5, 0.05, 0.5, False)
     gauges = DriftGauges(registry)
     gauges.update("m", DriftResult(False, 0.0, 0.5, {"f": feature}, 10, 10, 10))
-    gauges.update_quality("m", QualityResult(4, 0.75, 0.5, 0.5, 0.5, ["0", "1"]))
+    gauges.update_quality("m", QualityResult(4, 0.75, 0.5, 0.5, 0.5, "binary", "1", ["0", "1"]))
     metrics.count_log_dropped(1)
     text = generate_latest(registry).decode()
     return [s for family in text_string_to_metric_families(text) for s in family.samples]

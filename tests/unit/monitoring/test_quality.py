@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,24 @@ def test_quality_is_computed_on_labeled_rows_only(tmp_path: Path) -> None:
     assert quality is not None
     assert quality.labeled_rows == 20 and quality.accuracy == pytest.approx(15 / 20)
     assert quality.classes == ["0", "1"]
+    # class 1: predicted 10 times, right 5 times, truly 1 in 5 rows -> precision 0.5, recall 1, F1 2/3;
+    # macro averaging would give (0.8 + 0.667) / 2 = 0.733 instead
+    assert (quality.averaging, quality.positive_class) == ("binary", "1")
+    assert (quality.precision, quality.recall) == (pytest.approx(0.5), pytest.approx(1.0))
+    assert quality.f1 == pytest.approx(2 / 3) and quality.f1_name == "F1 of class '1'"
+
+
+def test_three_classes_are_macro_averaged(tmp_path: Path) -> None:
+    logged = pd.DataFrame(
+        {"request_id": ["a", "a", "a", "b"], "request_row": [0, 1, 2, 0], "prediction": ["x", "y", "z", "x"]}
+    )
+    labels = pd.DataFrame(
+        {"request_id": ["a", "a", "a", "b"], "request_row": [0, 1, 2, 0], "label": ["x", "y", "y", "z"]}
+    )
+    quality = compute_quality(logged, labels)
+    assert quality is not None and quality.averaging == "macro" and quality.positive_class is None
+    # per class F1: x 2/3, y 2/3, z 0
+    assert quality.f1 == pytest.approx((2 / 3 + 2 / 3 + 0) / 3) and quality.f1_name == "macro F1"
 
 
 def test_the_check_reports_quality_in_json_html_and_gauges(tmp_path: Path) -> None:
@@ -80,10 +99,14 @@ def test_the_check_reports_quality_in_json_html_and_gauges(tmp_path: Path) -> No
     store.add_labels(
         "m", label_lines_from_csv(_csv(tmp_path, "request_id,label,row\nreq-1,0,0\nreq-1,0,1\n"))
     )
-    reference = pd.DataFrame({"income": np.random.default_rng(4).normal(0, 1, 100)})
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({"income": rng.normal(0, 1, 100), "defaulted": rng.integers(0, 2, 100)})
     check = check_drift(tmp_path, "m", reference, now=2_000.0)
     assert check.quality is not None and check.quality.accuracy == 0.5
     assert check.quality_report is not None and "<!DOCTYPE html>" in check.quality_report.read_text()
+    # the page names the labels by the reference's target column, not a placeholder
+    page = check.quality_report.read_text()
+    assert "defaulted" in page and html.escape("F1 of class '1'") in page
     assert 'iml4e_quality_accuracy{model="m"} 0.5' in check.metrics_file.read_text()
     assert 'iml4e_quality_labeled_rows{model="m"} 2.0' in check.metrics_file.read_text()
 
