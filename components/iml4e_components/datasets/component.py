@@ -21,7 +21,7 @@ def load_dataset(
         "load_dataset",
         inputs={"source": source},
         outputs={"dataset": dataset, "clean_reference": clean_reference},
-    ):
+    ) as step:
         import json
 
         from iml4e_components.datasets.core import load_sample, load_table, sample_schema
@@ -32,6 +32,8 @@ def load_dataset(
             frame, clean = load_sample(source, seed)
         else:
             frame = load_table(source, seed)
+        digest = table_digest(frame)
+        step.describe_input("source", digest=digest, rows=len(frame))  # the raw data, as loaded
         frame.to_parquet(dataset.path, index=False)
         (frame if clean is None else clean).to_parquet(clean_reference.path, index=False)
         dataset.metadata.update(
@@ -39,7 +41,7 @@ def load_dataset(
                 "source": source,
                 "rows": len(frame),
                 "columns": len(frame.columns),
-                "digest": table_digest(frame),
+                "digest": digest,
             }
         )
         schema = sample_schema(source)

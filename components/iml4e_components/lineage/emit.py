@@ -25,7 +25,7 @@ import traceback
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -361,6 +361,22 @@ class LineageStep:
 
     def add_output(self, name: str, value: Any) -> None:
         self.outputs[name] = value
+
+    def describe_input(self, name: str, **facts: Any) -> None:
+        """Facts the step learned by reading input `name` (e.g. `digest`, `rows` of a generated sample
+        or a remote table, which cannot be read from a file); the COMPLETE event carries them."""
+        ref = _reference(self.inputs.get(name))
+        if ref is None:
+            return
+        ref = replace(ref, metadata={**ref.metadata, **_json_safe(facts)})
+        facets, io_facets = describe_dataset(ref, "input")
+        if isinstance(facts.get("rows"), int):
+            io_facets["dataQualityMetrics"] = (
+                data_quality_metrics_input_dataset.DataQualityMetricsInputDatasetFacet(
+                    producer=PRODUCER, columnMetrics={}, rowCount=facts["rows"]
+                )
+            )
+        self._described[f"input:{name}:{ref.namespace}:{ref.name}"] = facets, io_facets
 
     def event(self, state: str, error: BaseException | None = None, describe: bool = True) -> ol.RunEvent:
         """The RunEvent for `state` (START, COMPLETE, FAIL, ABORT)."""

@@ -200,3 +200,21 @@ def test_validator_rejects_a_broken_event(assert_valid_event: Check) -> None:
         assert_valid_event(event)
     frame = pd.DataFrame({"a": [1]})
     assert table_digest(frame).startswith("sha256:")
+
+
+def test_a_generated_or_remote_input_gets_the_digest_the_step_computed(assert_valid_event: Check) -> None:
+    from iml4e_components.lineage.graph import LineageGraph
+
+    frame = generate_churn(n_rows=30, seed=2)
+    with lineage_step("load_dataset", inputs={"source": "sample:churn-dirty"}) as step:
+        step.describe_input("source", digest=table_digest(frame), rows=len(frame))
+        step.describe_input("no-such-input", digest="ignored")  # names no input: nothing to describe
+
+    start, complete = read_events()
+    assert_valid_event(complete)
+    assert "version" not in start["inputs"][0].get("facets", {})  # not known before loading
+    (source,) = complete["inputs"]
+    assert source["facets"]["version"]["datasetVersion"] == table_digest(frame)
+    assert source["inputFacets"]["dataQualityMetrics"]["rowCount"] == 30
+    raw = LineageGraph(read_events()).datasets["sample:churn-dirty"]
+    assert raw.digest == table_digest(frame) and raw.rows == 30
