@@ -173,6 +173,9 @@ def test_error_detection_report(open_report: OpenReport, small_kb_file: Path, tm
         "Error detection: clinics.csv",
         f"{data['flagged_cells']} of {data['rows'] * data['columns']} cells flagged",
         f"{data['rows']} rows x {data['columns']} columns",
+        "Detection quality",
+        f"{data['scores']['precision']:.3f}",
+        f"{data['scores']['f1']:.3f}",
         *columns,  # the per-column table and the heatmap's column labels
     ]
     shown = open_report(report, expect)

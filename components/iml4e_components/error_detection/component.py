@@ -33,9 +33,10 @@ def detect_errors(
     ) as step:
         import os
 
-        from iml4e_components.error_detection.report import write_report
+        from iml4e_components.error_detection.report import render_report
         from iml4e_components.error_detection.service import detect_table, oracle_from_source
         from iml4e_components.error_detection.tables import as_string_frame, read_string_table
+        from iml4e_components.output_files import write_text_atomically
 
         table = read_string_table(dataset.path, what="dataset")
         oracle = oracle_from_source(labels_source, table) if labels_source else None
@@ -43,7 +44,7 @@ def detect_errors(
             table, budget=budget, seed=seed, oracle=oracle, engine=engine, ray_address=ray_address or None
         )
         result.mask.to_parquet(mask.path, index=False)
-        write_report(report.path, as_string_frame(table), result)
+        write_text_atomically(report.path, render_report(as_string_frame(table), result), "detection report")
         counts = {
             "error_detection_flagged_cells": float(result.n_detected),
             "error_detection_flagged_rows": float(result.mask.to_numpy().any(axis=1).sum()),

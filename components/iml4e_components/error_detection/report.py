@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import html
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from iml4e_components.error_detection.detector import DetectionResult
-from iml4e_components.output_files import write_atomically
+from iml4e_components.error_detection.evaluator import CellScores
 
 MAX_BLOCKS = 40
 TOP_CELLS = 25
@@ -70,7 +69,27 @@ def suspicious_cells(table: pd.DataFrame, result: DetectionResult, top: int = TO
     )
 
 
-def render_report(table: pd.DataFrame, result: DetectionResult, title: str = "Error detection report") -> str:
+def _scores_html(scores: CellScores | None, scored_on: str) -> str:
+    if scores is None:
+        return "<p>No precision or recall: give a clean table (<code>--clean</code>) or labels to measure them.</p>"
+    return (
+        f"<h2>Detection quality</h2><p>Measured on {html.escape(scored_on)}.</p>"
+        '<table class="scores"><tr><th>precision</th><th>recall</th><th>F1</th>'
+        "<th>flagged right</th><th>flagged wrongly</th><th>missed</th></tr>"
+        f"<tr><td>{scores.precision:.3f}</td><td>{scores.recall:.3f}</td><td>{scores.f1:.3f}</td>"
+        f"<td>{scores.true_positives}</td><td>{scores.false_positives}</td><td>{scores.false_negatives}</td></tr>"
+        "</table>"
+    )
+
+
+def render_report(
+    table: pd.DataFrame,
+    result: DetectionResult,
+    title: str = "Error detection report",
+    scores: CellScores | None = None,
+    scored_on: str = "",
+) -> str:
+    """The HTML report; `scores` (measured on `scored_on`) add precision, recall and F1."""
     columns = [str(c) for c in table.columns]
     summary = result.summary.copy()
     summary["error_rate"] = (summary["error_rate"] * 100).round(2).astype(str) + "%"
@@ -88,21 +107,10 @@ td,th{{border:1px solid #ccd;padding:3px 8px;font-size:13px}} th{{background:#ee
 <body><h1>{html.escape(title)}</h1>
 <p class="big"><b>{flagged}</b> of {result.mask.size} cells flagged ({flagged / max(result.mask.size, 1):.2%}),
 {table.shape[0]} rows x {table.shape[1]} columns; mode: {html.escape(mode)}.</p>
+{_scores_html(scores, scored_on)}
 <h2>Where the errors are</h2><p>Share of flagged cells per column and block of rows (darker = more).</p>
 {heatmap_svg(result.mask.to_numpy(), columns)}
 <h2>Most suspicious cells</h2>{suspicious_cells(table, result).to_html(index=False, escape=True)}
 <h2>Per column</h2>{summary.to_html(index=False, escape=True)}
 </body></html>
 """
-
-
-def write_report(
-    path: str | Path, table: pd.DataFrame, result: DetectionResult, title: str = "Error detection report"
-) -> None:
-    """Write the HTML report atomically."""
-    text = render_report(table, result, title)
-
-    def write(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
-
-    write_atomically(path, write)

@@ -84,12 +84,12 @@ def detect(
     from iml4e_components.error_detection.engines import engine_named
 
     chosen = engine_named(engine, ray_address, block_rows=block_rows, max_retries=ray_max_retries)
-    from iml4e_components.output_files import check_output_paths
+    from iml4e_components.output_files import check_output_paths, write_text_atomically
 
     check_output_paths((output, "mask"), (report, "report"))
     from iml4e_components.error_detection.evaluator import actual_errors, score_cells
     from iml4e_components.error_detection.oracles import InteractiveOracle, LabelsFileOracle, Oracle
-    from iml4e_components.error_detection.report import write_report
+    from iml4e_components.error_detection.report import render_report
     from iml4e_components.error_detection.service import (
         detect_table,
         load_knowledge_base,
@@ -111,7 +111,7 @@ def detect(
         oracle = InteractiveOracle(_show_tuple, _ask)
     knowledge_base = load_knowledge_base(kb)
     # The whole mask stays in memory only when the report or the scores need it.
-    keep_mask = report is not None or clean_table is not None
+    keep_mask = report is not None or clean_table is not None or labels is not None
 
     def detect_with(sink: BlockSink | None) -> DetectionResult:
         return detect_table(
@@ -132,8 +132,20 @@ def detect(
                 f"{engine} engine)..."
             ):
                 result = run()
+    scores, scored_on = None, ""
+    if clean_table is not None:
+        scores = score_cells(result.mask.to_numpy(), actual_errors(table, clean_table))
+        scored_on = f"every cell, against the clean table {clean.name}" if clean is not None else "every cell"
+    elif isinstance(oracle, LabelsFileOracle) and result.labeled_rows:
+        import numpy as np
+
+        rows = list(result.labeled_rows)
+        truth = np.array([oracle(r, [], [str(c) for c in table.columns]) for r in rows], dtype=bool)
+        scores = score_cells(result.mask.to_numpy()[rows], truth)
+        scored_on = f"the {len(rows)} labeled rows, which also trained the detector (so it is optimistic)"
     if report is not None:
-        write_report(report, table, result, title=f"Error detection: {dirty.name}")
+        page = render_report(table, result, f"Error detection: {dirty.name}", scores, scored_on)
+        write_text_atomically(report, page, "detection report")
     data: dict[str, Any] = {
         "table": str(dirty),
         "engine": engine,
@@ -144,8 +156,8 @@ def detect(
         "labeled_rows": result.labeled_rows,
         "per_column": result.summary.to_dict(orient="records"),
     }
-    if clean_table is not None:
-        data["scores"] = score_cells(result.mask.to_numpy(), actual_errors(table, clean_table)).as_dict()
+    if scores is not None:
+        data["scores"] = {**scores.as_dict(), "measured_on": scored_on}
     if output is not None:
         data["mask"] = str(output)
     if report is not None:
@@ -164,7 +176,7 @@ def detect(
     if "scores" in data:
         s = data["scores"]
         console.print_table(
-            None,
+            f"measured on {s['measured_on']}",
             ["precision", "recall", "F1"],
             [(f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}")],
         )

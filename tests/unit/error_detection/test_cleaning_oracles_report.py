@@ -10,7 +10,7 @@ from iml4e_components.error_detection.cleaning import clean_flagged_cells
 from iml4e_components.error_detection.detector import ErrorDetector
 from iml4e_components.error_detection.knowledge_base import KnowledgeBase
 from iml4e_components.error_detection.oracles import InteractiveOracle, LabelsFileOracle
-from iml4e_components.error_detection.report import render_report, write_report
+from iml4e_components.error_detection.report import render_report
 from iml4e_components.errors import ComponentError
 
 FRAME = pd.DataFrame({"age": [30, 41, 52], "city": ["berlin", "xx", "paris"]})
@@ -68,5 +68,3 @@ def test_report_has_a_heatmap_and_the_most_suspicious_cells(
     top = np.unravel_index(np.argmax(np.where(result.mask, result.scores, -1)), dirty.shape)
     if result.n_detected:
         assert str(dirty.iloc[top]) in html
-    write_report(tmp_path / "r.html", dirty, result)
-    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]

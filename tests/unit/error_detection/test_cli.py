@@ -76,7 +76,11 @@ def test_inject_then_detect_with_clean_prints_scores_and_writes_mask_and_report(
     written = pd.read_csv(mask)
     assert written.shape == pd.read_csv(dirty, dtype=str, keep_default_na=False).shape
     assert int(written.to_numpy().sum()) == data["flagged_cells"]
-    assert "<svg" in report.read_text()
+    page = report.read_text()
+    assert "<svg" in page and f"against the clean table {clean.name}" in page
+    # the report shows the same precision, recall and F1 as the JSON
+    for name in ("precision", "recall", "f1"):
+        assert f"<td>{data['scores'][name]:.3f}</td>" in page
 
 
 def test_detect_with_a_labels_file_uses_the_labeled_rows(tmp_path: Path, small_kb_file: Path) -> None:
@@ -87,7 +91,23 @@ def test_detect_with_a_labels_file_uses_the_labeled_rows(tmp_path: Path, small_k
         app, ["detect", str(clean), "--labels", str(labels), "--kb", str(small_kb_file), "--json"]
     )
     assert done.exit_code == 0, done.output
-    assert json.loads(done.stdout)["labeled_rows"] == [0, 5, 9]
+    data = json.loads(done.stdout)
+    assert data["labeled_rows"] == [0, 5, 9]
+    # scored on the labeled rows only: the table is clean apart from the one cell labelled wrong
+    scores = data["scores"]
+    assert scores["actual_errors"] == 1 and "3 labeled rows" in scores["measured_on"]
+    assert "optimistic" in scores["measured_on"]
+
+
+def test_the_report_says_how_to_get_scores_when_there_is_nothing_to_score_against(
+    tmp_path: Path, small_kb_file: Path
+) -> None:
+    report = tmp_path / "report.html"
+    done = runner.invoke(
+        app, ["detect", str(_clean_csv(tmp_path)), "--kb", str(small_kb_file), "--report", str(report)]
+    )
+    assert done.exit_code == 0, done.output
+    assert "give a clean table (<code>--clean</code>) or labels" in report.read_text()
 
 
 def test_detect_zero_label_mode_without_oracle(tmp_path: Path, small_kb_file: Path) -> None:
