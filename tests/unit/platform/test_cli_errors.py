@@ -68,11 +68,7 @@ def test_a_bad_rollout_is_refused_before_anything_runs(
     pipeline: str, param: str, fragments: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IML4E_HOME", str(tmp_path / "state"))
-    code, _, err = (
-        invoke("run", pipeline, "-p", "rollout=canary", "-p", param)
-        if "traffic" in param
-        else (invoke("run", pipeline, "-p", param))
-    )
+    code, _, err = invoke("run", pipeline, "-p", param)
     assert_one_line_error(code, err, 2, *fragments)
     assert not (tmp_path / "state").exists()
 
