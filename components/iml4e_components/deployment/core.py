@@ -44,6 +44,9 @@ GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 #: The annotations naming the models served (the primary's and, during a canary, the canary's).
 MODEL_URI_ANNOTATION = "iml4e.io/model-uri"
 CANARY_URI_ANNOTATION = "iml4e.io/canary-model-uri"
+#: The model container's name: KServe's defaulting webhook gives it, but the CRD schema requires it
+#: in a canary's model, and schema validation must pass with or without the webhook.
+MODEL_CONTAINER = "kserve-container"
 #: KServe names a canary's Deployment `<service>-<canary name>-predictor`: a DNS label (63 characters).
 _DEPLOYMENT_NAME_LIMIT = 63
 
@@ -187,7 +190,10 @@ def build_inference_service(
         spec["canary"] = [
             {
                 "trafficPercent": canary.traffic,
-                "predictor": {"name": canary.name, "model": {**model, "storageUri": canary.storage_uri}},
+                "predictor": {
+                    "name": canary.name,
+                    "model": {**model, "name": MODEL_CONTAINER, "storageUri": canary.storage_uri},
+                },
             }
         ]
     return {
