@@ -144,3 +144,77 @@ def test_margins_that_cannot_be_met_are_refused() -> None:
         UsageError, match=r"rollout\.max_p99_latency_ratio: Input should be greater than or equal to 1"
     ):
         parse_config({"rollout": {"max_p99_latency_ratio": 0.5}})
+
+
+def _panel_expr(title: str) -> str:
+    import json
+
+    board = json.loads((RULES.parent / "dashboards" / "iml4e-serving.json").read_text(encoding="utf-8"))
+    (panel,) = [p for p in board["panels"] if p["title"] == title]
+    return str(panel["targets"][0]["expr"]).replace("$model", "broken|slow")
+
+
+def _sample(model: str, variant: str, value: float) -> dict[str, Any]:
+    version = "1" if variant == "primary" else "2"
+    return {"labels": f'{{model="{model}", variant="{variant}", version="{version}"}}', "value": value}
+
+
+def test_the_serving_dashboard_breaks_each_model_down_by_variant(tmp_path: Path) -> None:
+    """The dashboard's variant panels, evaluated by promtool on the same series as the alerts
+    (rounded to 4 decimals: promtool compares samples exactly)."""
+    rules = tmp_path / "none.yaml"
+    rules.write_text("groups: []\n", encoding="utf-8")
+    tests = tmp_path / "tests.yaml"
+    checks = [
+        (
+            "Canary rollout: requests per second by variant",
+            [
+                _sample(m, v, rps)
+                for m in ("broken", "slow")
+                for v, rps in (("primary", 15), ("canary", 1.6667))
+            ],
+        ),
+        (
+            "Canary rollout: 5xx error ratio by variant",
+            [
+                _sample("broken", "primary", 0),
+                _sample("broken", "canary", 0.2),
+                _sample("slow", "primary", 0),
+                _sample("slow", "canary", 0),
+            ],
+        ),
+        (
+            "Canary rollout: p99 latency by variant",
+            [
+                _sample("broken", "primary", 0.0495),
+                _sample("broken", "canary", 0.0495),
+                _sample("slow", "primary", 0.0495),
+                _sample("slow", "canary", 0.4955),
+            ],
+        ),
+    ]
+    tests.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(rules)],
+                "evaluation_interval": "1m",
+                "tests": [
+                    {
+                        "interval": "1m",
+                        "input_series": INPUT,
+                        "promql_expr_test": [
+                            {
+                                "expr": f"round({_panel_expr(title)}, 0.0001)",
+                                "eval_time": "15m",
+                                "exp_samples": samples,
+                            }
+                            for title, samples in checks
+                        ],
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    done = subprocess.run([str(PROMTOOL), "test", "rules", str(tests)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
