@@ -99,6 +99,7 @@ def test_promotion_makes_the_canary_the_primary(kserve_api: Any) -> None:
     assert predictor["name"] == "v2"  # KServe keeps the canary's Deployment and pods under this name
     assert predictor["model"]["storageUri"] == CANARY
     assert predictor["serviceAccountName"] == "iml4e-model-server" and predictor["minReplicas"] == 1
+    assert "env" not in predictor["model"]  # its pods report variant=primary now
     annotations = stored["metadata"]["annotations"]
     assert annotations[core.MODEL_URI_ANNOTATION] == "models:/churn@challenger"
     assert core.CANARY_URI_ANNOTATION not in annotations

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from iml4e_components.conventions import ROLLOUTS, SERVING_NAMESPACE
+from iml4e_components.conventions import ROLLOUTS, SERVING_NAMESPACE, SERVING_VARIANT_ENV
 from iml4e_components.errors import ComponentError
 
 TARGET_ENV = "IML4E_DEPLOY_TARGET"
@@ -192,7 +192,12 @@ def build_inference_service(
                 "trafficPercent": canary.traffic,
                 "predictor": {
                     "name": canary.name,
-                    "model": {**model, "name": MODEL_CONTAINER, "storageUri": canary.storage_uri},
+                    "model": {
+                        **model,
+                        "name": MODEL_CONTAINER,
+                        "storageUri": canary.storage_uri,
+                        "env": [{"name": SERVING_VARIANT_ENV, "value": "canary"}],
+                    },
                 },
             }
         ]
@@ -271,10 +276,15 @@ def _the_canary(service: dict[str, Any], action: str) -> dict[str, Any]:
 
 def promote_patch(service: dict[str, Any]) -> dict[str, Any]:
     """The JSON merge patch that makes `service`'s canary its primary: the canary's predictor (name
-    included, so KServe keeps its pods) overlays the primary's, and the canary list goes."""
-    canary = _the_canary(service, "promote")
+    included, so KServe keeps its pods; without the canary variant variable) overlays the primary's,
+    and the canary list goes."""
+    predictor = dict(_the_canary(service, "promote")["predictor"])
+    model = dict(predictor.get("model") or {})
+    # The promoted pods are the primary now: they stop calling themselves canary.
+    env = [e for e in model.get("env") or [] if e.get("name") != SERVING_VARIANT_ENV]
+    predictor["model"] = {**model, "env": env or None}
     annotations = (service.get("metadata") or {}).get("annotations") or {}
-    patch: dict[str, Any] = {"spec": {"predictor": canary["predictor"], "canary": None}}
+    patch: dict[str, Any] = {"spec": {"predictor": predictor, "canary": None}}
     if CANARY_URI_ANNOTATION in annotations:
         patch["metadata"] = {
             "annotations": {

@@ -212,6 +212,7 @@ def test_a_canary_is_kserve_standard_modes_canary_list() -> None:
     assert canary["trafficPercent"] == 20 and canary["predictor"]["name"] == "v2"
     assert canary["predictor"]["model"]["storageUri"] == "s3://bucket/v2"
     assert canary["predictor"]["model"]["runtime"] == "iml4e-mlflow"
+    assert canary["predictor"]["model"]["env"] == [{"name": "IML4E_SERVING_VARIANT", "value": "canary"}]
     assert service["spec"]["predictor"]["model"]["storageUri"] == "s3://bucket/v1"
     assert "canaryTrafficPercent" not in service["spec"]["predictor"]  # the Knative-mode field
     assert "canary" not in _service()["spec"]
@@ -245,6 +246,7 @@ def test_promotion_makes_the_canary_the_primary_and_drops_the_list() -> None:
     assert patch["spec"]["canary"] is None
     assert patch["spec"]["predictor"]["name"] == "v2"
     assert patch["spec"]["predictor"]["model"]["storageUri"] == "s3://bucket/v2"
+    assert patch["spec"]["predictor"]["model"]["env"] is None  # no longer the canary
     assert patch["metadata"]["annotations"] == {
         core.MODEL_URI_ANNOTATION: "models:/churn@challenger",
         core.CANARY_URI_ANNOTATION: None,
