@@ -365,14 +365,17 @@ def _api_reason(exc: Any) -> str:
 
 
 def is_ready(service: dict[str, Any]) -> tuple[bool, str]:
-    """(Ready, why not) from an InferenceService's status conditions."""
-    conditions = (service.get("status") or {}).get("conditions") or []
-    for condition in conditions:
-        if condition.get("type") == "Ready":
-            if condition.get("status") == "True":
-                return True, ""
-            return False, str(condition.get("message") or condition.get("reason") or "not ready")
-    return False, "no Ready condition yet"
+    """(Ready, why not) from an InferenceService's status conditions; with a canary, its own
+    condition (`CanaryPredictorReady`) must be true as well."""
+    wanted = ["Ready"] + (["CanaryPredictorReady"] if (service.get("spec") or {}).get("canary") else [])
+    conditions = {c.get("type"): c for c in (service.get("status") or {}).get("conditions") or []}
+    for kind in wanted:
+        condition = conditions.get(kind)
+        if condition is None:
+            return False, f"no {kind} condition yet"
+        if condition.get("status") != "True":
+            return False, str(condition.get("message") or condition.get("reason") or f"not {kind}")
+    return True, ""
 
 
 def model_storage_uri(model_uri: str) -> str:

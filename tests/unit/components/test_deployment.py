@@ -299,3 +299,16 @@ def test_a_canary_rollout_serves_the_challenger_only_when_registration_held_it_b
     assert core.rollout_uris("m", "replace", 10, held) == ("models:/m@champion", "")
     with pytest.raises(ComponentError, match="canary_traffic=101"):
         core.rollout_uris("m", "canary", 101, held)
+
+
+def test_a_canary_service_is_ready_when_its_canary_is() -> None:
+    service = _canary_service()
+    service["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    assert is_ready(service) == (False, "no CanaryPredictorReady condition yet")
+    service["status"]["conditions"].append(
+        {"type": "CanaryPredictorReady", "status": "False", "reason": "CanaryNotReady"}
+    )
+    assert is_ready(service) == (False, "CanaryNotReady")
+    service["status"]["conditions"][1]["status"] = "True"
+    assert is_ready(service) == (True, "")
+    assert is_ready({"status": {"conditions": [{"type": "Ready", "status": "True"}]}}) == (True, "")
