@@ -162,3 +162,29 @@ def test_promoting_a_missing_service_says_so(kserve_api: Any) -> None:
     assert str(refused.value) == (
         f"InferenceService {SERVING_NAMESPACE}/nobody does not exist; deploy the model first"
     )
+
+
+def test_a_rollout_onto_a_changed_object_is_refused_not_mixed(kserve_api: Any) -> None:
+    """Promotion patches the object it read: if it changed in between, the API server says so."""
+    _create(kserve_api, _canary_service("churn-raced"))
+    real_get = kserve_api.get_namespaced_custom_object
+
+    class ChangedMeanwhile:
+        def get_namespaced_custom_object(self, *args: Any) -> Any:
+            read = real_get(*args)
+            kserve_api.patch_namespaced_custom_object(
+                *args, {"spec": {"canary": [{**read["spec"]["canary"][0], "trafficPercent": 50}]}}
+            )
+            return read
+
+        def patch_namespaced_custom_object(self, *args: Any) -> Any:
+            return kserve_api.patch_namespaced_custom_object(*args)
+
+    with pytest.raises(ComponentError) as refused:
+        core.apply_rollout("churn-raced", "promote", api=ChangedMeanwhile())
+    message = str(refused.value)
+    assert message.startswith(
+        f"cannot promote the canary of InferenceService {SERVING_NAMESPACE}/churn-raced: "
+    )
+    assert "the object has been modified" in message and "\n" not in message
+    assert _read(kserve_api, "churn-raced")["spec"]["canary"][0]["trafficPercent"] == 50  # left as it was

@@ -349,6 +349,10 @@ def apply_rollout(
             raise ComponentError(f"{where} does not exist; deploy the model first") from exc
         raise ComponentError(f"cannot read {where}: {_api_reason(exc)}") from exc
     patch = promote_patch(current) if action == "promote" else rollback_patch(current)
+    # Only onto the object read: a change in between makes the API server refuse (409), not mix the two.
+    version = (current.get("metadata") or {}).get("resourceVersion")
+    if version:
+        patch["metadata"] = {**patch.get("metadata", {}), "resourceVersion": version}
     try:
         return dict(api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch))
     except ApiException as exc:
