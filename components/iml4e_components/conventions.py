@@ -18,6 +18,12 @@ DEFAULT_STATE_DIR = ".iml4e"
 CARD_VERDICT_TAG = "iml4e.card_verdict"
 #: The Kubernetes namespace InferenceServices are deployed to.
 SERVING_NAMESPACE = "iml4e-serving"
+#: How a newly registered winner reaches its endpoint: replacing the champion at once, or as a canary
+#: beside it (it keeps the `challenger` alias; `champion` moves when the canary is promoted).
+ROLLOUTS = ("replace", "canary")
+#: Set to `canary` on the model container of a KServe canary: a model server that serves one model
+#: reports it as its `variant` label (metrics, request log), since the split happens outside it.
+SERVING_VARIANT_ENV = "IML4E_SERVING_VARIANT"
 
 
 def state_dir() -> Path:

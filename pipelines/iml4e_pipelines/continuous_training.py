@@ -1,17 +1,17 @@
 """`continuous_training`: compare fresh data with the champion's training data; retrain only when
 it drifted, when there is no champion yet or when `force` says so (a schedule or a person); the
 challenger (errors detected and cleaned like in `tabular_training`) becomes champion only if it
-wins. Run it as a recurring run on the cluster."""
+wins (with `rollout=canary`, a winner is first served as a canary to `canary_traffic` percent of the
+requests). Run it as a recurring run on the cluster."""
 
 from kfp import dsl
 
 from iml4e_components.datasets.component import load_dataset
-from iml4e_components.deployment.component import deploy_model
 from iml4e_components.error_detection.component import clean_data, detect_errors
 from iml4e_components.retraining.component import decide_retraining
 from iml4e_components.tracking.component import start_tracking
 from iml4e_components.validation.component import validate_schema
-from iml4e_pipelines.stages import train_and_register
+from iml4e_pipelines.stages import deploy_registered, train_and_register
 
 
 @dsl.pipeline(
@@ -39,6 +39,8 @@ def continuous_training(
     slices: str = "contract,region",
     card_spec: str = "default",
     deploy: bool = False,
+    rollout: str = "replace",
+    canary_traffic: int = 10,
     seed: int = 42,
 ) -> str:
     loaded = load_dataset(source=dataset, seed=7)
@@ -73,6 +75,7 @@ def continuous_training(
             slices=slices,
             card_spec=card_spec,
             seed=seed,
+            rollout=rollout,
         )
-        deploy_model(model_name=model_name, registration=trained.output, enabled=deploy)
+        deploy_registered(model_name, trained.output, deploy, rollout, canary_traffic)
     return decision.outputs["decision"]  # type: ignore[no-any-return]  # kfp task outputs are Any

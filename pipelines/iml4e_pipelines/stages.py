@@ -4,6 +4,7 @@ from kfp import dsl
 from kfp.dsl import Dataset, Input
 
 from iml4e_components.calibration.component import calibrate_confidence
+from iml4e_components.deployment.component import deploy_model
 from iml4e_components.evaluation.component import evaluate_model
 from iml4e_components.model_card.component import model_card_gate
 from iml4e_components.preparation.component import prepare_data
@@ -31,9 +32,10 @@ def train_and_register(
     slices: str,
     card_spec: str,
     seed: int,
+    rollout: str,
 ) -> str:
     """Train a challenger on `dataset` and register it; `champion` moves only if it wins on
-    `gate_metric`. Returns the registration JSON (name, version, promoted, metric, value,
+    `gate_metric` (and, with `rollout=canary`, only later, when its canary is promoted). Returns the registration JSON (name, version, promoted, metric, value,
     champion_uri, run_id). Every step logs into MLflow run `run_id`."""
     prepared = prepare_data(
         dataset=dataset,
@@ -83,5 +85,20 @@ def train_and_register(
         metrics=evaluated.outputs["metrics"],
         gate_metric=gate_metric,
         card_verdict=gate.outputs["Output"],
+        rollout=rollout,
     )
     return registered.output  # type: ignore[no-any-return]  # kfp task outputs are Any
+
+
+def deploy_registered(
+    model_name: str, registration: object, deploy: object, rollout: object, canary_traffic: object
+) -> None:
+    """The deploy step after a registration, with the pipeline's `deploy`, `rollout` and
+    `canary_traffic` (a plain function called while a pipeline is defined: it adds one step)."""
+    deploy_model(
+        model_name=model_name,
+        registration=registration,
+        enabled=deploy,
+        rollout=rollout,
+        canary_traffic=canary_traffic,
+    )

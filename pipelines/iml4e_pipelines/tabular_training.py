@@ -3,17 +3,17 @@
 
 Error detection always runs (kfp.local cannot skip a step whose output later steps consume:
 it supports neither `dsl.OneOf` nor conditions inside the graph); `clean_policy` decides what
-happens to the flagged cells.
+happens to the flagged cells. `rollout=canary` deploys a winning model as a canary beside the
+champion (`canary_traffic` percent of the requests) instead of replacing it.
 """
 
 from kfp import dsl
 
 from iml4e_components.datasets.component import load_dataset
-from iml4e_components.deployment.component import deploy_model
 from iml4e_components.error_detection.component import clean_data, detect_errors
 from iml4e_components.tracking.component import start_tracking
 from iml4e_components.validation.component import validate_schema
-from iml4e_pipelines.stages import train_and_register
+from iml4e_pipelines.stages import deploy_registered, train_and_register
 
 
 @dsl.pipeline(
@@ -42,6 +42,8 @@ def tabular_training(
     slices: str = "contract,region",
     card_spec: str = "default",
     deploy: bool = False,
+    rollout: str = "replace",
+    canary_traffic: int = 10,
     seed: int = 42,
 ) -> str:
     tracking = start_tracking(experiment=experiment, pipeline_name="tabular_training")
@@ -69,7 +71,8 @@ def tabular_training(
         slices=slices,
         card_spec=card_spec,
         seed=seed,
+        rollout=rollout,
     )
     # Switched by its `enabled` parameter, not dsl.If: the step works the same on every runner.
-    deploy_model(model_name=model_name, registration=trained.output, enabled=deploy)
+    deploy_registered(model_name, trained.output, deploy, rollout, canary_traffic)
     return trained.output  # type: ignore[no-any-return]  # kfp task outputs are Any

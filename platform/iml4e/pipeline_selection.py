@@ -96,6 +96,21 @@ def pipeline_parameters(pipeline: Any) -> list[Parameter]:
     ]
 
 
+def _check_rollout(known: dict[str, Parameter], values: dict[str, Any]) -> None:
+    """A pipeline that deploys with a rollout mode gets a known mode and a 0-100 traffic share."""
+    if "rollout" not in known or "canary_traffic" not in known:
+        return
+    from iml4e_components.deployment.core import check_rollout
+    from iml4e_components.errors import ComponentError
+
+    rollout = values.get("rollout", known["rollout"].default)
+    traffic = values.get("canary_traffic", known["canary_traffic"].default)
+    try:
+        check_rollout(str(rollout), int(traffic))
+    except ComponentError as exc:
+        raise UsageError(f"parameter {exc}") from None
+
+
 def parse_parameters(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
     """Turn `key=value` strings into typed arguments, checked against the pipeline's signature."""
     known = {p.name: p for p in pipeline_parameters(pipeline)}
@@ -119,6 +134,7 @@ def parse_parameters(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
     missing = [p.name for p in known.values() if p.required and p.name not in values]
     if missing:
         raise UsageError(f"missing required parameter(s): {', '.join(missing)}; pass --param NAME=VALUE")
+    _check_rollout(known, values)
     for key in _PATH_PARAMETERS:
         value = values.get(key)
         if isinstance(value, str) and value and not re.match(r"^[a-z][a-z0-9+.-]*:", value):

@@ -13,11 +13,13 @@ def register_model(
     metrics: Input[Metrics],
     gate_metric: str = "f1",
     card_verdict: str = "",
+    rollout: str = "replace",
 ) -> str:
-    """Register the model; `champion` moves to it only if it beats the champion on `gate_metric`.
+    """Register the model; `champion` moves to it only if it beats the champion on `gate_metric`,
+    and with `rollout=canary` not even then: the winner stays `challenger` for a canary rollout.
 
     `card_verdict` (the model card gate's JSON) becomes the version tag `iml4e.card_verdict`.
-    Returns the registration as JSON (name, version, promoted, metric, value, champion_uri, run_id).
+    Returns the registration as JSON (name, version, promoted, canary, metric, value, champion_uri, run_id).
     """
     from iml4e_components.lineage.emit import lineage_step
 
@@ -30,8 +32,12 @@ def register_model(
 
         value = gated_value(dict(metrics.metadata), gate_metric)
         step.annotate(mlflow_run_id=run_id, model_name=model_name)
-        result = register(model_uri, model_name, gate_metric, value, verdict_tags(card_verdict))
-        step.annotate(model_version=result.version, alias="champion" if result.promoted else "challenger")
+        result = register(model_uri, model_name, gate_metric, value, verdict_tags(card_verdict), rollout)
+        step.annotate(
+            model_version=result.version,
+            alias="champion" if result.promoted else "challenger",
+            canary=result.canary,
+        )
         stamp_registered_version(run_id, model_name, result.version)
         log_to_run(
             run_id, params={"registered_version": result.version, "promoted_to_champion": result.promoted}

@@ -1,13 +1,15 @@
 """MLflow model registry: register a version, alias it `challenger`, promote to `champion` if it wins.
 
-Aliases only: registry stages are deprecated in MLflow.
+With a canary rollout a winner stays `challenger` (`Registration.canary`): it is served beside the
+champion first, and `champion` moves only when the canary is promoted. Aliases only: registry
+stages are deprecated in MLflow.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from iml4e_components.conventions import CARD_VERDICT_TAG
+from iml4e_components.conventions import CARD_VERDICT_TAG, ROLLOUTS
 from iml4e_components.errors import ComponentError
 from iml4e_components.evaluation.core import is_better
 
@@ -24,6 +26,8 @@ class Registration:
     value: float
     previous_champion: str | None
     previous_value: float | None
+    #: The version won but waits as `challenger` for a canary rollout (rollout=canary).
+    canary: bool = False
 
     @property
     def champion_uri(self) -> str:
@@ -54,9 +58,20 @@ def verdict_tags(card_verdict: str) -> dict[str, str]:
 
 
 def register(
-    model_uri: str, name: str, metric: str, value: float, tags: dict[str, str] | None = None
+    model_uri: str,
+    name: str,
+    metric: str,
+    value: float,
+    tags: dict[str, str] | None = None,
+    rollout: str = "replace",
 ) -> Registration:
-    """Register `model_uri` as a new version of `name` and move aliases by the gated `metric`."""
+    """Register `model_uri` as a new version of `name` and move aliases by the gated `metric`.
+
+    `rollout=canary`: a version that beats an existing champion keeps only the `challenger` alias
+    (it is deployed as the canary); the first version of a model has nothing to be compared with
+    live and becomes champion at once."""
+    if rollout not in ROLLOUTS:
+        raise ComponentError(f"rollout='{rollout}' is not a rollout mode; use one of: {', '.join(ROLLOUTS)}")
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -72,7 +87,9 @@ def register(
     client.set_registered_model_alias(name, CHALLENGER, version.version)
 
     incumbent, incumbent_value = champion_metric(name, metric)
-    promoted = incumbent is None or incumbent_value is None or is_better(value, incumbent_value, metric)
+    wins = incumbent is None or incumbent_value is None or is_better(value, incumbent_value, metric)
+    canary = wins and rollout == "canary" and incumbent is not None
+    promoted = wins and not canary
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, version.version)
     client.set_model_version_tag(name, version.version, f"iml4e.{metric}", str(value))
@@ -86,6 +103,7 @@ def register(
         value=value,
         previous_champion=incumbent,
         previous_value=incumbent_value,
+        canary=canary,
     )
 
 

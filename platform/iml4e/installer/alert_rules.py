@@ -1,4 +1,5 @@
-"""The shipped alert rules with the thresholds of iml4e.yaml `alerting.thresholds`.
+"""The shipped alert rules with the thresholds of iml4e.yaml `alerting.thresholds` and the canary
+margins of `rollout`.
 
 manifests/base/monitoring/alert-rules.yaml holds the rules with the default thresholds, so the file is
 valid as it is (an external Prometheus can load it). `PLACES` names where each threshold appears: in
@@ -13,8 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from pydantic import BaseModel
+
 from iml4e.errors import UsageError
-from iml4e.installer.config import AlertThresholds
+from iml4e.installer.config import AlertThresholds, Rollout
 
 RULES_CONFIG_MAP = "iml4e-prometheus-rules"
 RULES_KEY = "alert-rules.yaml"
@@ -48,34 +51,61 @@ PLACES: dict[str, list[tuple[str, Callable[[float], str]]]] = {
     "monitor_stale_hours": [("Iml4eDriftMonitorStale", lambda v: f"> {v:g} * 3600\n")],
 }
 
+#: rollout margin -> (alert, text for a value) for each place it appears in alert-rules.yaml.
+ROLLOUT_PLACES: dict[str, list[tuple[str, Callable[[float], str]]]] = {
+    "max_error_ratio_increase": [
+        ("Iml4eCanaryServerErrors", lambda v: f") + {v:g}\n"),
+        ("Iml4eCanaryServerErrors", lambda v: f"more than {_count(v * 100, 'point')} more often"),
+    ],
+    "max_p99_latency_ratio": [
+        ("Iml4eCanaryLatency", lambda v: f"{v:g} * histogram_quantile(0.99"),
+        ("Iml4eCanaryLatency", lambda v: f"above {v:g} times the primary's"),
+    ],
+    "p99_latency_slack_ms": [
+        ("Iml4eCanaryLatency", lambda v: f"[5m]))) + {v / 1000:g}\n"),
+        ("Iml4eCanaryLatency", lambda v: f"plus {v:g} ms;"),
+    ],
+}
+
 _RULE_START = re.compile(r"^\s*- (alert|record|name): ", re.MULTILINE)
 
 
-def _rule_span(text: str, alert: str) -> tuple[int, int]:
+def _rule_span(text: str, alert: str, section: str) -> tuple[int, int]:
     match = re.search(rf"^\s*- alert: {re.escape(alert)}\s*$", text, re.MULTILINE)
     if match is None:
         raise UsageError(
-            f"alerting.thresholds are set but {RULES_KEY} has no rule {alert}; "
-            "restore the shipped rules or remove alerting.thresholds from iml4e.yaml"
+            f"{section} is set but {RULES_KEY} has no rule {alert}; "
+            f"restore the shipped rules or remove {section} from iml4e.yaml"
         )
     following = _RULE_START.search(text, match.end())
     return match.start(), following.start() if following else len(text)
 
 
-def with_thresholds(text: str, thresholds: AlertThresholds) -> str:
-    """`text` (the shipped rules, default thresholds) with every threshold set from `thresholds`."""
-    defaults = AlertThresholds()
-    if thresholds == defaults:
+def with_thresholds(text: str, thresholds: AlertThresholds, rollout: Rollout | None = None) -> str:
+    """`text` (the shipped rules, default thresholds) with every threshold set from `thresholds` and
+    every canary margin from `rollout`."""
+    text = _placed(text, PLACES, AlertThresholds(), thresholds, "alerting.thresholds")
+    return _placed(text, ROLLOUT_PLACES, Rollout(), rollout or Rollout(), "rollout")
+
+
+def _placed(
+    text: str,
+    places_of: dict[str, list[tuple[str, Callable[[float], str]]]],
+    defaults: BaseModel,
+    values: BaseModel,
+    section: str,
+) -> str:
+    if values == defaults:
         return text
-    for name, places in PLACES.items():
-        old_value, new_value = getattr(defaults, name), getattr(thresholds, name)
+    for name, places in places_of.items():
+        old_value, new_value = getattr(defaults, name), getattr(values, name)
         for alert, place in places:
-            start, end = _rule_span(text, alert)
+            start, end = _rule_span(text, alert, section)
             block, old = text[start:end], place(old_value)
             if block.count(old) != 1:
                 raise UsageError(
-                    f"alerting.thresholds are set but rule {alert} in {RULES_KEY} holds {old.strip()!r} "
-                    f"{block.count(old)} times, not once; restore the shipped rule or remove alerting.thresholds"
+                    f"{section} is set but rule {alert} in {RULES_KEY} holds {old.strip()!r} "
+                    f"{block.count(old)} times, not once; restore the shipped rule or remove {section}"
                 )
             text = text[:start] + block.replace(old, place(new_value)) + text[end:]
     return text

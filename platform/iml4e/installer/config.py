@@ -274,6 +274,31 @@ class Monitoring(_Strict):
     )
 
 
+class Rollout(_Strict):
+    """Margins by which a canary may be worse than the primary it is compared with (live traffic).
+
+    The shipped alert rules Iml4eCanaryServerErrors and Iml4eCanaryLatency are rendered with them."""
+
+    max_error_ratio_increase: float = Field(
+        default=0.01,
+        ge=0,
+        lt=1,
+        description="How far the canary's share of 5xx answers may exceed the primary's (0.01: one point).",
+    )
+    max_p99_latency_ratio: float = Field(
+        default=2.0,
+        ge=1,
+        le=100,
+        description="The canary's p99 latency may be at most this many times the primary's ...",
+    )
+    p99_latency_slack_ms: float = Field(
+        default=25.0,
+        ge=0,
+        le=60_000,
+        description="... plus this many milliseconds (small latencies are noisy).",
+    )
+
+
 class PlatformConfig(_Strict):
     """Everything `iml4e install` needs to know; all keys optional."""
 
@@ -285,6 +310,9 @@ class PlatformConfig(_Strict):
     upstream: Upstream = Field(default_factory=lambda: Upstream())
     images: Images = Field(default_factory=lambda: Images())
     monitoring: Monitoring = Field(default_factory=lambda: Monitoring())
+    rollout: Rollout = Field(
+        default_factory=lambda: Rollout(), description="How much worse than the primary a canary may be."
+    )
 
     @model_validator(mode="after")
     def _external_needs_endpoints(self) -> PlatformConfig:

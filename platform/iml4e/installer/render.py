@@ -271,7 +271,9 @@ def _set_alert_thresholds(objects: list[Object], config: PlatformConfig) -> None
             object_key(obj) == ("ConfigMap", MONITORING_NAMESPACE, RULES_CONFIG_MAP)
             and RULES_KEY in obj["data"]
         ):
-            obj["data"][RULES_KEY] = with_thresholds(obj["data"][RULES_KEY], config.alerting.thresholds)
+            obj["data"][RULES_KEY] = with_thresholds(
+                obj["data"][RULES_KEY], config.alerting.thresholds, config.rollout
+            )
 
 
 def _endpoint_config_maps(values: dict[str, str]) -> list[Object]:

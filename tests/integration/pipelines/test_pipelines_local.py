@@ -156,3 +156,35 @@ def test_continuous_training_retrains_on_drift_and_gates_promotion(
         client.get_model_version(MODEL, trained["version"]).tags["iml4e.f1"]
     )
     assert champion.version == (challenger.version if won else trained["version"])
+
+
+def test_with_rollout_canary_a_winner_becomes_the_canary_and_the_champion_stays(tracking: str) -> None:
+    """Deployment is off (deploy=false): the local canary endpoint is `iml4e serve --canary`, which the
+    serving tests cover; what the deploy step would serve is checked from the registration it gets."""
+    import mlflow
+
+    from iml4e_components.deployment.core import rollout_uris
+
+    model = "churn-canary-it"
+    client = mlflow.MlflowClient(tracking)
+
+    def train(*params: str) -> dict[str, Any]:
+        result = run_pipeline(
+            "tabular_training", [f"model_name={model}", "rollout=canary", *params], tracking
+        )
+        assert result.status == "SUCCESS"
+        return dict(result.output)
+
+    first = train()
+    # The first version has nothing to be compared with live: it is champion at once.
+    assert first["promoted"] is True and first["canary"] is False
+    # Its recorded f1 is made poor, so that the next model (the same recipe) beats it.
+    client.log_metric(first["run_id"], "f1", 0.01)
+    second = train("canary_traffic=20")
+    assert second["canary"] is True and second["promoted"] is False
+    assert str(client.get_model_version_by_alias(model, "champion").version) == first["version"]
+    assert str(client.get_model_version_by_alias(model, "challenger").version) == second["version"]
+    assert rollout_uris(model, "canary", 20, json.dumps(second)) == (
+        f"models:/{model}@champion",
+        f"models:/{model}@challenger",
+    )

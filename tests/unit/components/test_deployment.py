@@ -29,7 +29,9 @@ def test_inference_service_shape() -> None:
     meta = service["metadata"]
     assert service["apiVersion"] == "serving.kserve.io/v1beta1" and service["kind"] == "InferenceService"
     assert meta["namespace"] == "iml4e-serving"
-    assert meta["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert (
+        meta["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
+    )  # v0.20 name of RawDeployment
     assert meta["annotations"]["prometheus.io/scrape"] == "true"
     assert meta["annotations"]["prometheus.io/port"] == "8080"
     predictor = service["spec"]["predictor"]
@@ -78,7 +80,7 @@ def test_local_deploy_reads_the_endpoint_json(tmp_path: Path, monkeypatch: pytes
     command = _script(
         tmp_path, 'import json; print(json.dumps({"url": "http://127.0.0.1:9000", "name": "m"}))'
     )
-    monkeypatch.setattr(core, "serve_command", lambda uri, name: command)
+    monkeypatch.setattr(core, "serve_command", lambda uri, name, *canary: command)
     deployed = deploy_local("models:/m@champion", "m")
     assert deployed.url == "http://127.0.0.1:9000" and deployed.target == "local"
 
@@ -87,7 +89,7 @@ def test_local_deploy_failure_keeps_the_last_message(tmp_path: Path, monkeypatch
     command = _script(
         tmp_path, 'import sys; sys.stderr.write("noise\\nerror: model URI not found\\n"); sys.exit(2)'
     )
-    monkeypatch.setattr(core, "serve_command", lambda uri, name: command)
+    monkeypatch.setattr(core, "serve_command", lambda uri, name, *canary: command)
     with pytest.raises(ComponentError, match=r"failed: error: model URI not found$"):
         deploy_local("models:/nope@champion", "nope")
 
@@ -188,3 +190,125 @@ def test_storage_uri_of_a_registered_model(tmp_path: Path, monkeypatch: pytest.M
     assert core.model_storage_uri("s3://bucket/model") == "s3://bucket/model"
     with pytest.raises(ComponentError, match="cannot resolve model URI 'models:/churn@nope'"):
         core.model_storage_uri("models:/churn@nope")
+
+
+# ---- canary rollouts ---------------------------------------------------------------------------
+
+
+def _canary_service(traffic: int = 10) -> dict[str, Any]:
+    return build_inference_service(
+        "churn",
+        "s3://bucket/v1",
+        model_uri="models:/churn@champion",
+        canary=core.Canary("s3://bucket/v2", "v2", traffic, "models:/churn@challenger"),
+    )
+
+
+def test_a_canary_is_kserve_standard_modes_canary_list() -> None:
+    service = _canary_service(20)
+    assert service["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
+    assert service["metadata"]["annotations"][core.CANARY_URI_ANNOTATION] == "models:/churn@challenger"
+    (canary,) = service["spec"]["canary"]
+    assert canary["trafficPercent"] == 20 and canary["predictor"]["name"] == "v2"
+    assert canary["predictor"]["model"]["storageUri"] == "s3://bucket/v2"
+    assert canary["predictor"]["model"]["runtime"] == "iml4e-mlflow"
+    assert canary["predictor"]["model"]["env"] == [{"name": "IML4E_SERVING_VARIANT", "value": "canary"}]
+    assert service["spec"]["predictor"]["model"]["storageUri"] == "s3://bucket/v1"
+    assert "canaryTrafficPercent" not in service["spec"]["predictor"]  # the Knative-mode field
+    assert "canary" not in _service()["spec"]
+
+
+@pytest.mark.parametrize("traffic", [-1, 101, 150])
+def test_a_traffic_share_outside_0_to_100_is_refused_in_one_line(traffic: int) -> None:
+    with pytest.raises(ComponentError) as refused:
+        _canary_service(traffic)
+    assert str(refused.value) == (
+        f"canary_traffic={traffic} is not a traffic share; give a whole percentage from 0 to 100"
+    )
+
+
+def test_rollout_modes_and_canary_names_are_checked() -> None:
+    core.check_rollout("replace", 0)
+    core.check_rollout("canary", 100)
+    with pytest.raises(ComponentError, match="rollout='blue-green' is not a rollout mode; use one of"):
+        core.check_rollout("blue-green", 10)
+    with pytest.raises(ComponentError, match="not a DNS label"):
+        build_inference_service("churn", "s3://b/1", canary=core.Canary("s3://b/2", "V_2"))
+    with pytest.raises(ComponentError, match="longer than 63 characters"):
+        build_inference_service("c" * 45, "s3://b/1", canary=core.Canary("s3://b/2", "v123456789"))
+    with pytest.raises(ComponentError, match="cannot read"):
+        build_inference_service("churn", "s3://b/1", canary=core.Canary("/tmp/model", "v2"))
+    assert core.canary_name("12") == "v12"
+
+
+def test_promotion_makes_the_canary_the_primary_and_drops_the_list() -> None:
+    patch = core.promote_patch(_canary_service())
+    assert patch["spec"]["canary"] is None
+    assert patch["spec"]["predictor"]["name"] == "v2"
+    assert patch["spec"]["predictor"]["model"]["storageUri"] == "s3://bucket/v2"
+    assert patch["spec"]["predictor"]["model"]["env"] is None  # no longer the canary
+    assert patch["metadata"]["annotations"] == {
+        core.MODEL_URI_ANNOTATION: "models:/churn@challenger",
+        core.CANARY_URI_ANNOTATION: None,
+    }
+
+
+def test_rollback_drops_the_canary_only() -> None:
+    assert core.rollback_patch(_canary_service()) == {
+        "spec": {"canary": None},
+        "metadata": {"annotations": {core.CANARY_URI_ANNOTATION: None}},
+    }
+
+
+def test_promote_or_rollback_without_a_canary_says_how_to_get_one() -> None:
+    for make in (core.promote_patch, core.rollback_patch):
+        with pytest.raises(ComponentError, match=r"iml4e-serving/churn has no canary .*rollout=canary"):
+            make(_service())
+
+
+def test_the_split_comes_from_the_spec_and_kserves_status() -> None:
+    service = _canary_service(25)
+    service["status"] = {
+        "canaryStatuses": [{"name": "v2", "ready": True, "trafficPercent": 25}],
+        "conditions": [{"type": "CanaryPredictorReady", "status": "True"}],
+    }
+    assert core.traffic_split(service) == {
+        "primary": {"name": "", "traffic": 75},
+        "canaries": [{"name": "v2", "traffic": 25, "ready": True}],
+        "canary_ready": True,
+    }
+
+
+def test_a_replacement_ends_a_canary_in_flight() -> None:
+    api = FakeCustomObjects(ready_after=0, existing=True)
+    deploy_kserve(_service(), api=api, poll=0, sleep=lambda s: None)
+    assert api.objects["churn"]["spec"]["canary"] is None
+
+
+def test_the_local_canary_goes_through_iml4e_serve() -> None:
+    assert serve_command("models:/m@champion", "m", "models:/m@challenger", 20)[3:] == [
+        "serve", "models:/m@champion", "--name", "m",
+        "--canary", "models:/m@challenger", "--canary-traffic", "20", "--detach", "--json",
+    ]  # fmt: skip
+
+
+def test_a_canary_rollout_serves_the_challenger_only_when_registration_held_it_back() -> None:
+    held = '{"canary": true, "promoted": false}'
+    assert core.rollout_uris("m", "canary", 10, held) == ("models:/m@champion", "models:/m@challenger")
+    assert core.rollout_uris("m", "canary", 10, '{"canary": false}') == ("models:/m@champion", "")
+    assert core.rollout_uris("m", "replace", 10, held) == ("models:/m@champion", "")
+    with pytest.raises(ComponentError, match="canary_traffic=101"):
+        core.rollout_uris("m", "canary", 101, held)
+
+
+def test_a_canary_service_is_ready_when_its_canary_is() -> None:
+    service = _canary_service()
+    service["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    assert is_ready(service) == (False, "no CanaryPredictorReady condition yet")
+    service["status"]["conditions"].append(
+        {"type": "CanaryPredictorReady", "status": "False", "reason": "CanaryNotReady"}
+    )
+    assert is_ready(service) == (False, "CanaryNotReady")
+    service["status"]["conditions"][1]["status"] = "True"
+    assert is_ready(service) == (True, "")
+    assert is_ready({"status": {"conditions": [{"type": "Ready", "status": "True"}]}}) == (True, "")

@@ -55,6 +55,24 @@ def test_param_given_twice() -> None:
     assert_one_line_error(code, err, 2, "parameter 'seed' is given twice")
 
 
+@pytest.mark.parametrize("pipeline", ["tabular_training", "continuous_training"])
+@pytest.mark.parametrize(
+    ("param", "fragments"),
+    [
+        ("canary_traffic=150", ("canary_traffic=150 is not a traffic share", "0 to 100")),
+        ("canary_traffic=-5", ("canary_traffic=-5 is not a traffic share", "0 to 100")),
+        ("rollout=blue-green", ("rollout='blue-green' is not a rollout mode", "replace, canary")),
+    ],
+)
+def test_a_bad_rollout_is_refused_before_anything_runs(
+    pipeline: str, param: str, fragments: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IML4E_HOME", str(tmp_path / "state"))
+    code, _, err = invoke("run", pipeline, "-p", param)
+    assert_one_line_error(code, err, 2, *fragments)
+    assert not (tmp_path / "state").exists()
+
+
 def test_missing_dataset_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.csv"
     code, _, err = invoke("run", "tabular_training", "--param", f"dataset={missing}")
