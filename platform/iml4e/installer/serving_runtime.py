@@ -77,9 +77,12 @@ def serving_runtime_objects(config: PlatformConfig, endpoints: dict[str, str]) -
             "runAsUser": 1000,
             "runAsGroup": 1000,
             "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
+        # Scratch space (HOME is /tmp in the iml4e image); the model itself is on KServe's /mnt/models.
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     runtime: Object = {
         "apiVersion": "serving.kserve.io/v1alpha1",
@@ -100,6 +103,7 @@ def serving_runtime_objects(config: PlatformConfig, endpoints: dict[str, str]) -
                 "prometheus.io/path": "/metrics",
             },
             "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
         },
     }
     return [runtime]
