@@ -66,7 +66,7 @@ def render_cases(directory: Path) -> list[Path]:
 
 def run_checkov(checkov: Path, directory: Path) -> list[Finding]:
     command = [
-        str(checkov), "--directory", str(directory), "--framework", "kubernetes",
+        str(checkov.absolute()), "--directory", str(directory), "--framework", "kubernetes",
         "--skip-download", "--quiet", "--compact", "--output", "json",
     ]  # fmt: skip
     env = {key: value for key, value in os.environ.items() if not key.startswith(("BC_API_KEY", "PRISMA_"))}

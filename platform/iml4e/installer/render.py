@@ -32,7 +32,7 @@ STAGES: tuple[str, ...] = ("namespaces-crds", "cert-manager", "controllers", "se
 PLATFORM_NAMESPACE = "iml4e"
 MONITORING_NAMESPACE = "iml4e-monitoring"
 PIPELINES_NAMESPACE = "kubeflow"
-S3_CREDENTIALS_SECRET = "iml4e-s3-credentials"
+S3_CREDENTIALS_SECRET = "iml4e-s3-credentials"  # nosec B105  # a Secret's name
 ENDPOINTS_CONFIG_MAP = "iml4e-endpoints"
 
 #: Pod Security level enforced in upstream namespaces whose release manifest sets none (their Pods
