@@ -28,9 +28,9 @@ import yaml
 from iml4e.errors import Iml4eError, UsageError
 from iml4e.installer import versions
 from iml4e.installer.compose import Object, merge_patch, object_key
+from iml4e.installer.image_digests import LOCK_FILE
 from iml4e_components.output_files import write_atomically, write_text_atomically
 
-LOCK_FILE = "upstream.lock.yaml"
 BUILT_MANIFEST = "manifest.yaml"
 DOWNLOAD_TIMEOUT_SECONDS = 60.0
 
