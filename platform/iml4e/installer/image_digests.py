@@ -34,7 +34,7 @@ _OCI_NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.r
 _IMAGES_SECTION_HEADER = (
     "# Image digests, keyed by the tagged reference: with images.pin_digests: true in iml4e.yaml every image\n"
     "# iml4e renders is pinned to tag@digest. Recorded by `iml4e bundle -o DIR --record-digests\n"
-    "# --image-digests SOURCE` (an OCI layout or a REFERENCE@sha256:... list); never edit by hand.\n"
+    "# --image-digests SOURCE` (an OCI layout or a REFERENCE@sha256:... list), which rewrites this last section.\n"
 )
 
 

@@ -216,3 +216,12 @@ def test_every_accepted_policy_finding_names_a_rendered_object_and_a_reason() ->
     for (check, resource), reason in accepted_findings().items():
         assert resource in rendered, f"{check} {resource}: no rendered object; remove the entry"
         assert len(reason) > 40, f"{check} {resource}: give the reason"
+
+
+def test_the_policy_scan_fails_on_a_new_finding_and_on_a_stale_exception() -> None:
+    from policy_scan.scan_manifests import Finding, compare
+
+    accepted = {("CKV_K8S_15", "Deployment.iml4e.iml4e-mlflow"): "pinned tags"}
+    found = [Finding("CKV_K8S_15", "Deployment.iml4e.iml4e-mlflow"), Finding("CKV_K8S_22", "Job.iml4e.x")]
+    assert compare(found, accepted) == ([Finding("CKV_K8S_22", "Job.iml4e.x")], [])
+    assert compare([], accepted) == ([], ["CKV_K8S_15 Deployment.iml4e.iml4e-mlflow"])
