@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo $(VENV)-tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit test-integration lint bench bench-ed clean golden
+.PHONY: install demo test test-unit test-integration lint scanners scan-manifests bandit bench bench-ed clean golden
 
 # Create .venv from uv.lock; bootstrap uv with pip when it is missing. Bytecode is compiled here:
 # where PYTHONDONTWRITEBYTECODE is set, every new process (CLI, servers, pipeline tasks) would
@@ -38,6 +38,24 @@ lint: install
 	$(BIN)/ruff format --check platform components pipelines tests benchmarks examples
 	$(BIN)/mypy $(PY_DIRS)
 	$(BIN)/lint-imports
+	$(MAKE) --no-print-directory bandit scan-manifests
+
+# The security scanners (checkov, bandit) live in their own environment, installed from a hashed,
+# locked list: checkov brings ~100 packages that iml4e never imports (tests/policy_scan/scanners.in).
+SCANNERS := $(VENV)-scanners
+scanners: $(SCANNERS)/.installed
+$(SCANNERS)/.installed: tests/policy_scan/scanners.txt | install
+	$(UV) venv --quiet --allow-existing --python $(BIN)/python $(SCANNERS)
+	$(UV) pip sync --quiet --python $(SCANNERS)/bin/python --require-hashes tests/policy_scan/scanners.txt
+	@touch $@
+
+# Python security lint; skips and their reasons in tests/policy_scan/bandit.yaml, others inline (# nosec BXXX).
+bandit: scanners
+	$(SCANNERS)/bin/bandit --quiet --configfile tests/policy_scan/bandit.yaml --recursive $(PY_DIRS)
+
+# Kubernetes policy scan of the rendered manifests, offline; accepted findings: manifests/policy-exceptions.yaml.
+scan-manifests: scanners
+	PYTHONPATH=tests $(BIN)/python -m policy_scan.scan_manifests --checkov $(SCANNERS)/bin/checkov
 
 # The error detection benchmarks (SAGED vs Raha, synthetic held-out pairs) take many minutes, so they
 # have their own target (bench-ed).
@@ -52,7 +70,7 @@ bench-ed: install
 		nice -n 10 $(BIN)/python benchmarks/error_detection_synthetic.py;; esac
 
 clean:
-	rm -rf $(VENV) $(VENV)-tools .iml4e local_outputs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-tools $(VENV)-scanners .iml4e local_outputs .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Regenerate the golden files (installer manifests, compiled pipelines) after an intended change; review the diff.

@@ -42,7 +42,7 @@ def parse_structured_text(
     try:
         if as_json:
             return json.loads(text)
-        return yaml.load(text, Loader=yaml_loader or yaml.SafeLoader)
+        return yaml.load(text, Loader=yaml_loader or yaml.SafeLoader)  # nosec B506  # SafeLoader subclasses only
     except RecursionError:
         raise ComponentError(
             f"{what} is nested too deeply to read; flatten it (a few hundred levels at most)"

@@ -14,6 +14,7 @@ import re
 import types
 from pathlib import Path
 
+import pytest
 from kfp import dsl, local
 from kfp.local.io import IOStore
 
@@ -63,6 +64,17 @@ def test_kfp_own_evaluator_still_skips_a_compiled_condition_that_holds() -> None
     assert evaluate_condition(condition, lambda channel: resolve_channel(channel, store)) is True
     # When this fails, kfp evaluates the compiler's conditions itself: drop iml4e.local.kfp_conditions.
     assert enhanced_dag_orchestrator.ConditionEvaluator.evaluate_condition(condition, store) is False
+
+
+def test_a_condition_outside_the_compilers_cel_subset_is_refused_before_it_runs() -> None:
+    store = IOStore()
+    store.put_parent_input("flag", 3)
+    channel = "inputs.parameter_values['pipelinechannel--flag']"
+    assert evaluate_condition(f"int({channel}) > 2 && !false", lambda c: resolve_channel(c, store))
+    crafted = "().__class__.__base__.__subclasses__() != 0"  # a classic escape from empty builtins
+    for condition in (crafted, f"{channel}.real == 3", "__import__('os').system('true') == 0", "[1][0] == 1"):
+        with pytest.raises(ValueError, match="not the CEL subset"):
+            evaluate_condition(condition, lambda c: resolve_channel(c, store))
 
 
 # --- iml4e.local.preloaded_tasks replaces subprocess_task_handler.run_local_subprocess ---------------

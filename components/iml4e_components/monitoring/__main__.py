@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
+from iml4e_components.conventions import state_dir
 from iml4e_components.errors import ComponentError
 
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="Address of the metrics endpoint")
     parser.add_argument(
         "--state-dir",
-        default=os.environ.get("IML4E_HOME") or "/tmp/iml4e",
+        default=str(state_dir()),
         help="Where reports and latest.json go (monitoring/NAME/)",
     )
     args = parser.parse_args(argv)

@@ -75,7 +75,7 @@ class BackgroundLogWriter:
         self._batch_records = batch_records
         self._flush_seconds = flush_seconds
         self._on_drop = on_drop
-        self._random = random.Random(seed)
+        self._random = random.Random(seed)  # nosec B311  # request sampling, not security
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._thread = threading.Thread(target=self._run, name=f"request-log-{model}", daemon=True)
         self._thread.start()

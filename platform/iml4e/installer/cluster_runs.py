@@ -20,7 +20,7 @@ import yaml
 from iml4e.errors import PipelineError
 from iml4e.installer.render import ENDPOINTS_CONFIG_MAP, endpoints
 
-MLFLOW_CLIENT_SECRET = "iml4e-mlflow-client"
+MLFLOW_CLIENT_SECRET = "iml4e-mlflow-client"  # nosec B105  # a Secret's name
 TERMINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED"}
 RUN_TIMEOUT_SECONDS = 3600
 

@@ -187,6 +187,12 @@ class Images(_Strict):
         default=None,
         description="Registry host that mirrors every image (air-gapped); replaces the registry part.",
     )
+    pin_digests: bool = Field(
+        default=False,
+        description="Render every image as tag@sha256:... from the digests recorded in "
+        "manifests/upstream.lock.yaml by `iml4e bundle --record-digests --image-digests SOURCE`; "
+        "an image without a recorded digest stops the rendering.",
+    )
 
 
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,43}[a-z0-9])?$")

@@ -1,8 +1,8 @@
 """Credentials generated at install time: random values stored as Secrets, never written to git.
 
 `plan_secrets` returns the Secret objects to apply. Values already in the cluster are kept (a
-re-run changes nothing); derived Secrets (the MLflow auth file, the object store's identity file,
-KServe's storage Secret) are rebuilt from the same base values so they always agree.
+re-run changes nothing); derived Secrets (the MLflow auth file and database URI, the object store's
+identity file, KServe's storage Secret) are rebuilt from the same base values so they always agree.
 """
 
 from __future__ import annotations
@@ -74,11 +74,15 @@ def _given_secret(read: SecretReader, name: str, keys: tuple[str, ...], setting:
     return {key: values[key] for key in keys}
 
 
+def _postgres_uri(postgres_password: str, database: str) -> str:
+    return f"postgresql://iml4e:{postgres_password}@iml4e-postgres.iml4e.svc:5432/{database}"
+
+
 def _mlflow_auth_ini(admin_password: str, postgres_password: str) -> str:
     return (
         "[mlflow]\n"
         "default_permission = READ\n"
-        f"database_uri = postgresql://iml4e:{postgres_password}@iml4e-postgres.iml4e.svc:5432/mlflow_auth\n"
+        f"database_uri = {_postgres_uri(postgres_password, 'mlflow_auth')}\n"
         f"admin_username = {ADMIN_USER}\n"
         f"admin_password = {admin_password}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
@@ -134,6 +138,8 @@ def plan_secrets(config: PlatformConfig, read: SecretReader) -> list[Object]:
     if config.managed("mlflow"):
         admin = _admin_account(read, PLATFORM_NAMESPACE, "iml4e-mlflow-auth")
         admin["basic_auth.ini"] = _mlflow_auth_ini(admin["password"], postgres["password"])
+        # Read by the MLflow Deployment as MLFLOW_BACKEND_STORE_URI: a password never goes into arguments.
+        admin["backend_store_uri"] = _postgres_uri(postgres["password"], "mlflow")
         planned.append(secret_object(PLATFORM_NAMESPACE, "iml4e-mlflow-auth", admin))
         client = {
             "MLFLOW_TRACKING_USERNAME": admin["username"],

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from iml4e.installer.compose import Object
 from iml4e.installer.config import PlatformConfig
-from iml4e.installer.serving_runtime import request_log_env
+from iml4e.installer.serving_runtime import SCRATCH_DIR, request_log_env
 from iml4e.installer.versions import IML4E_IMAGE_NAME
 from iml4e_components.conventions import SERVING_NAMESPACE
 
@@ -66,7 +66,7 @@ def drift_monitor_objects(config: PlatformConfig, endpoints: dict[str, str]) -> 
         },
         "volumeMounts": [
             {"name": "state", "mountPath": STATE_DIR},
-            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "tmp", "mountPath": SCRATCH_DIR},
         ],
     }
     deployment: Object = {

@@ -118,13 +118,16 @@ def run_doctor(config: PlatformConfig, cluster: ClusterApi) -> list[Any]:
 
 
 def images_of_all_profiles(config: PlatformConfig) -> set[str]:
-    """Every image iml4e's own objects use, in any profile (for `iml4e bundle`'s images.txt)."""
+    """Every image iml4e's own objects use, in any profile (for `iml4e bundle`'s images.txt).
+
+    Listed by tag even with images.pin_digests: the bundle is where digests get recorded."""
     from iml4e.installer.render import containers, render_platform
 
+    by_tag = config.model_copy(update={"images": config.images.model_copy(update={"pin_digests": False})})
     return {
         str(container["image"])
         for profile in PROFILES
-        for obj in render_platform(config.with_profile(profile)).objects
+        for obj in render_platform(by_tag.with_profile(profile)).objects
         for container in containers(obj)
     }
 

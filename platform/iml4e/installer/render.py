@@ -23,6 +23,7 @@ from iml4e.installer.alert_rules import RULES_CONFIG_MAP, RULES_KEY, with_thresh
 from iml4e.installer.compose import Object, compose, merge_patch, object_key
 from iml4e.installer.config import Mode, PlatformConfig
 from iml4e.installer.drift_monitor import drift_monitor_objects
+from iml4e.installer.image_digests import pinned, read_image_digests
 from iml4e.installer.serving_runtime import serving_runtime_objects
 from iml4e_components.conventions import SERVING_NAMESPACE
 
@@ -32,7 +33,7 @@ STAGES: tuple[str, ...] = ("namespaces-crds", "cert-manager", "controllers", "se
 PLATFORM_NAMESPACE = "iml4e"
 MONITORING_NAMESPACE = "iml4e-monitoring"
 PIPELINES_NAMESPACE = "kubeflow"
-S3_CREDENTIALS_SECRET = "iml4e-s3-credentials"
+S3_CREDENTIALS_SECRET = "iml4e-s3-credentials"  # nosec B105  # a Secret's name
 ENDPOINTS_CONFIG_MAP = "iml4e-endpoints"
 
 #: Pod Security level enforced in upstream namespaces whose release manifest sets none (their Pods
@@ -166,7 +167,7 @@ def containers(obj: Object) -> Iterator[dict[str, Any]]:
         yield from pod.get("containers") or []
 
 
-def _pin_image(image: str, mirror: str | None) -> str:
+def _pin_image(image: str, mirror: str | None, digests: dict[str, str] | None = None) -> str:
     references = versions.image_tags()
     if image in references:
         image = references[image]
@@ -174,11 +175,18 @@ def _pin_image(image: str, mirror: str | None) -> str:
         raise UsageError(
             f"image '{image}' has no tag and no entry in the version matrix; add it to versions.IMAGES"
         )
-    if mirror:
-        first, _, rest = image.partition("/")
-        registry_like = "." in first or ":" in first or first == "localhost"
-        image = f"{mirror.rstrip('/')}/{rest if registry_like else image}"
-    return image
+    if digests is not None:
+        image = pinned(image, digests)  # the digest is the image's, wherever it is pulled from
+    return mirrored(image, mirror)
+
+
+def mirrored(image: str, mirror: str | None) -> str:
+    """`image` as pulled through `mirror` (the registry part replaced); unchanged without a mirror."""
+    if not mirror:
+        return image
+    first, _, rest = image.partition("/")
+    registry_like = "." in first or ":" in first or first == "localhost"
+    return f"{mirror.rstrip('/')}/{rest if registry_like else image}"
 
 
 def _rename_secret(value: Any, old: str, new: str) -> Any:
@@ -328,9 +336,10 @@ def render_platform(config: PlatformConfig, manifests: Path | None = None) -> Re
     if store.mode is Mode.external and store.credentials_secret:
         objects = [_rename_secret(obj, S3_CREDENTIALS_SECRET, store.credentials_secret) for obj in objects]
     mirror = config.images.registry_mirror
+    digests = read_image_digests(root) if config.images.pin_digests else None
     for obj in objects:
         for container in containers(obj):
-            container["image"] = _pin_image(str(container.get("image", "")), mirror)
+            container["image"] = _pin_image(str(container.get("image", "")), mirror, digests)
         _label(obj)
     objects.sort(key=_sort_key)
     return Rendering(

@@ -22,10 +22,12 @@ from iml4e_components.conventions import SERVING_NAMESPACE
 
 NAME = "iml4e-mlflow"
 #: The Secret in iml4e-serving with the object store keys (see credentials.plan_secrets).
-S3_SECRET = "iml4e-serving-s3"
+S3_SECRET = "iml4e-serving-s3"  # nosec B105  # a Secret's name
 #: The server's one port: both protocols, health and /metrics.
 HTTP_PORT = 8080
 MODEL_DIR = "/mnt/models"
+#: Scratch space in the container (HOME of the iml4e image): an emptyDir, the root filesystem is read-only.
+SCRATCH_DIR = "/tmp"  # nosec B108  # a path inside the container, on the Pod's own emptyDir
 
 
 def request_log_env(config: PlatformConfig, endpoints: dict[str, str]) -> list[Object]:
@@ -77,9 +79,12 @@ def serving_runtime_objects(config: PlatformConfig, endpoints: dict[str, str]) -
             "runAsUser": 1000,
             "runAsGroup": 1000,
             "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
+        # Scratch space (HOME is /tmp in the iml4e image); the model itself is on KServe's /mnt/models.
+        "volumeMounts": [{"name": "tmp", "mountPath": SCRATCH_DIR}],
     }
     runtime: Object = {
         "apiVersion": "serving.kserve.io/v1alpha1",
@@ -100,6 +105,7 @@ def serving_runtime_objects(config: PlatformConfig, endpoints: dict[str, str]) -
                 "prometheus.io/path": "/metrics",
             },
             "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
         },
     }
     return [runtime]

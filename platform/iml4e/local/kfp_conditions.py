@@ -15,6 +15,7 @@ iml4e pipelines use a top-level `dsl.If` for optional branches whose outputs not
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,8 +44,36 @@ def evaluate_condition(condition: str, resolve: Callable[[str], Any]) -> bool:
 
     expression = _CHANNEL.sub(bind, condition)
     python = _TOKEN.sub(lambda m: _CEL_TO_PYTHON.get(m.group(0), m.group(0)), expression)
-    # The expression is the compiler's CEL subset; values are bound as names, never spliced in.
-    return bool(eval(python, dict(_ALLOWED), values))
+    tree = _checked_expression(python, condition, set(values))
+    # Values are bound as names, never spliced in, and the tree holds only the CEL subset (checked above):
+    # no attribute, subscript or call other than the conversions, so a crafted pipeline file cannot reach
+    # Python's internals through its conditions.
+    return bool(eval(compile(tree, "<condition>", "eval"), dict(_ALLOWED), values))  # nosec B307
+
+
+_CONDITION_NODES = (
+    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.Compare, ast.Eq,
+    ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Name, ast.Load, ast.Constant, ast.Call,
+)  # fmt: skip
+
+
+def _checked_expression(python: str, condition: str, bound: set[str]) -> ast.Expression:
+    """The parsed condition, when it holds only the CEL subset the KFP compiler emits."""
+    refused = ValueError(f"pipeline condition {condition!r} is not the CEL subset KFP's compiler emits")
+    try:
+        tree = ast.parse(python, mode="eval")
+    except SyntaxError:
+        raise refused from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _CONDITION_NODES):
+            raise refused
+        if isinstance(node, ast.Name) and node.id not in bound and node.id not in _ALLOWED:
+            raise refused
+        if isinstance(node, ast.Call) and (
+            node.keywords or not isinstance(node.func, ast.Name) or node.func.id not in _ALLOWED
+        ):
+            raise refused
+    return tree
 
 
 def resolve_channel(channel: str, io_store: Any) -> Any:

@@ -26,6 +26,9 @@ def test_credentials_are_generated_once_and_shown_back() -> None:
     auth = read("iml4e", "iml4e-mlflow-auth") or {}
     postgres = read("iml4e", "iml4e-postgres") or {}
     assert f"iml4e:{postgres['password']}@" in auth["basic_auth.ini"]
+    assert auth["backend_store_uri"] == (
+        f"postgresql://iml4e:{postgres['password']}@iml4e-postgres.iml4e.svc:5432/mlflow"
+    )
     assert rows["grafana"]["password"] != rows["mlflow"]["password"]
     again = {s["metadata"]["name"]: s["data"] for s in plan_secrets(config, read)}
     assert again == {s["metadata"]["name"]: s["data"] for s in first}  # a re-run keeps every value

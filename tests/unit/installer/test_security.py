@@ -33,6 +33,8 @@ def test_no_secret_objects_and_no_credential_literals(objects: list[dict[str, An
     for obj in objects:
         for container in containers(obj):
             for env in container.get("env", []):
+                if env["name"].endswith("_FILE") and str(env.get("value", "")).startswith("/"):
+                    continue  # the path of a mounted Secret (POSTGRES_PASSWORD_FILE, GF_..._PASSWORD__FILE)
                 if _CREDENTIAL_KEY.search(env["name"]):
                     assert "value" not in env, f"{obj['metadata']['name']}: {env['name']} is a literal"
                     assert "secretKeyRef" in env.get("valueFrom", {})
@@ -156,3 +158,70 @@ def test_restricted_namespaces_meet_the_restricted_pod_security_standard(
             for volume in pod.get("volumes", []):
                 assert set(volume) - {"name"} <= allowed_volumes, volume
             assert not pod.get("hostNetwork") and not pod.get("hostPID")
+
+
+def _accepted_resources(check: str) -> set[str]:
+    from policy_scan.scan_manifests import accepted_findings
+
+    return {resource for (accepted, resource) in accepted_findings() if accepted == check}
+
+
+def _resource_id(obj: dict[str, Any]) -> str:
+    return f"{obj['kind']}.{obj['metadata'].get('namespace', 'default')}.{obj['metadata']['name']}"
+
+
+def test_every_container_has_a_read_only_root_filesystem_unless_listed(objects: list[dict[str, Any]]) -> None:
+    # The ServingRuntime is included: checkov does not read KServe's resources, this test does.
+    may_write = _accepted_resources("CKV_K8S_22")
+    for obj in objects:
+        for pod in pod_specs(obj):
+            for container in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+                if _resource_id(obj) in may_write:
+                    continue
+                where = f"{_resource_id(obj)}/{container['name']}"
+                assert (container.get("securityContext") or {}).get("readOnlyRootFilesystem") is True, where
+                mounts = {mount["mountPath"] for mount in container.get("volumeMounts", [])}
+                assert "/tmp" in mounts or obj["kind"] != "ServingRuntime", f"{where}: no scratch space"
+
+
+def test_no_secret_reaches_a_container_through_its_arguments(objects: list[dict[str, Any]]) -> None:
+    # Arguments are readable by every process on the node (/proc/PID/cmdline); the environment is not.
+    for obj in objects:
+        for container in containers(obj):
+            from_secrets = {
+                env["name"] for env in container.get("env", []) if "secretKeyRef" in env.get("valueFrom", {})
+            }
+            line = " ".join([*container.get("command", []), *container.get("args", [])])
+            where = f"{_resource_id(obj)}/{container['name']}"
+            assert not [name for name in from_secrets if f"$({name})" in line], where
+            assert not re.search(r"://[^/\s:@]+:[^/\s@]+@", line), f"{where}: a URI with a password"
+
+
+def test_mlflow_reads_its_database_uri_from_a_secret(objects: list[dict[str, Any]]) -> None:
+    mlflow = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "iml4e-mlflow"]
+    for deployment in mlflow:
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {item["name"]: item for item in container["env"]}
+        reference = env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"]
+        assert reference == {"name": "iml4e-mlflow-auth", "key": "backend_store_uri"}
+        assert not any("backend-store-uri" in arg for arg in container["args"])
+
+
+def test_every_accepted_policy_finding_names_a_rendered_object_and_a_reason() -> None:
+    from policy_scan.scan_manifests import accepted_findings
+
+    rendered = {
+        _resource_id(obj) for config in golden.CASES.values() for obj in render_platform(config).objects
+    }
+    for (check, resource), reason in accepted_findings().items():
+        assert resource in rendered, f"{check} {resource}: no rendered object; remove the entry"
+        assert len(reason) > 40, f"{check} {resource}: give the reason"
+
+
+def test_the_policy_scan_fails_on_a_new_finding_and_on_a_stale_exception() -> None:
+    from policy_scan.scan_manifests import Finding, compare
+
+    accepted = {("CKV_K8S_15", "Deployment.iml4e.iml4e-mlflow"): "pinned tags"}
+    found = [Finding("CKV_K8S_15", "Deployment.iml4e.iml4e-mlflow"), Finding("CKV_K8S_22", "Job.iml4e.x")]
+    assert compare(found, accepted) == ([Finding("CKV_K8S_22", "Job.iml4e.x")], [])
+    assert compare([], accepted) == ([], ["CKV_K8S_15 Deployment.iml4e.iml4e-mlflow"])
