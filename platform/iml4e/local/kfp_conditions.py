@@ -61,7 +61,7 @@ def _checked_expression(python: str, condition: str, bound: set[str]) -> ast.Exp
     """The parsed condition, when it holds only the CEL subset the KFP compiler emits."""
     refused = ValueError(f"pipeline condition {condition!r} is not the CEL subset KFP's compiler emits")
     try:
-        tree = ast.parse(python, mode="eval")
+        tree = ast.parse(python.strip(), mode="eval")
     except SyntaxError:
         raise refused from None
     for node in ast.walk(tree):
