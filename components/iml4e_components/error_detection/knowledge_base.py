@@ -281,7 +281,7 @@ class KnowledgeBase:
         unknown = sorted(set(sources) - set(self.sources))
         if unknown:
             raise ComponentError(
-                f"the knowledge base has no source {', '.join(unknown)}; its sources are {', '.join(self.sources)}"
+                f"the knowledge base has no source {', '.join(unknown)}; name one of its sources: {', '.join(self.sources)}"
             )
         drop = set(sources)
         models = [m for m in self.models if m.source not in drop]

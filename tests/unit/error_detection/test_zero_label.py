@@ -72,7 +72,7 @@ def test_held_out_scores_round_trip_and_leave_with_their_source(
     assert {m.source for m in without.models} == {"people", "employees"}
     assert without.zero_label_threshold == 0.5
     assert loaded.without(["people"]).zero_label_threshold == 0.71
-    with pytest.raises(ComponentError, match="no source nope; its sources are"):
+    with pytest.raises(ComponentError, match="no source nope; name one of its sources: people"):
         loaded.without(["nope"])
 
 
