@@ -1,11 +1,16 @@
 """Error detection benchmark: iml4e's SAGED detector side by side with Raha, one shared evaluator.
 
-Leave-one-out over every dirty/clean pair under a data directory: for each target pair, the knowledge
-base is fitted on the other pairs; both tools then label the same budget of tuples (the oracle is the
-clean table) for each seed. Scores come from `iml4e_components.error_detection.evaluator` (strings,
-`keep_default_na=False`, columns by position).
+Leave-one-out over every dirty/clean pair under a data directory: for each target pair, SAGED uses the
+shipped knowledge base without that pair (`--kb shipped`, the default: what `iml4e detect --kb-exclude
+NAME` gives a user; a pair the shipped file does not hold is scored with the whole file), or a
+knowledge base fitted on the other pairs (`--kb loo`, the figures before the real pairs shipped); both
+tools then label the same budget of tuples (the oracle is the clean table) for each seed. SAGED also
+runs in zero-label mode (no labels, the knowledge base's precision-first threshold) for each seed.
+Scores come from `iml4e_components.error_detection.evaluator` (strings, `keep_default_na=False`,
+columns by position).
 
     python benchmarks/error_detection.py [--data DIR] [--seeds 10] [--datasets a,b] [--budget 20]
+                                         [--kb shipped|loo|loo+default|default]
                                          [--tools saged,raha] [--raha-runs DIR [--raha-stored-only]]
     python benchmarks/error_detection.py --scale [--rows 1000000] [--columns 20]
 
@@ -174,7 +179,10 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 if other != name
             ]
             start = time.perf_counter()
-            if args.kb == "default":
+            if args.kb == "shipped":
+                shipped = load_default_knowledge_base()
+                knowledge_base = shipped.without([name]) if name in shipped.sources else shipped
+            elif args.kb == "default":
                 knowledge_base = load_default_knowledge_base()
             elif args.kb == "loo+default":
                 knowledge_base = load_default_knowledge_base().extended(KnowledgeBase.fit(history, seed=0))
@@ -191,7 +199,22 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 scores = score_cells(result.mask.to_numpy(), truth)
                 runs.append({"seed": seed, "seconds": seconds, **scores.as_dict()})
                 print(f"  saged {name} seed {seed}: f1 {scores.f1:.3f} ({seconds:.1f}s)", file=sys.stderr)
-            entry["saged"] = {"fit_seconds": fit_seconds, "runs": runs}
+            zero_label = []
+            for seed in seeds:
+                result = ErrorDetector(knowledge_base).detect(dirty, seed=seed)
+                scores = score_cells(result.mask.to_numpy(), truth)
+                zero_label.append({"seed": seed, "warnings": result.warnings, **scores.as_dict()})
+                print(
+                    f"  saged {name} zero-label seed {seed}: precision {scores.precision:.3f} "
+                    f"recall {scores.recall:.3f}",
+                    file=sys.stderr,
+                )
+            entry["saged"] = {
+                "fit_seconds": fit_seconds,
+                "runs": runs,
+                "zero_label": zero_label,
+                "zero_label_threshold": knowledge_base.zero_label_threshold,
+            }
         if "raha" in tools:
             runs = []
             stored = raha_runs / name
@@ -255,6 +278,20 @@ def print_table(report: dict[str, Any]) -> None:
             )
         if len(times) == 2:
             lines.append(f"{'':<10} time ratio saged/raha = {times['saged'] / times['raha']:.3f}")
+    zero_label = {n: e["saged"] for n, e in report["datasets"].items() if "zero_label" in e.get("saged", {})}
+    if zero_label:
+        lines += [
+            f"SAGED zero-label (no labels; knowledge base: {report['kb']}), mean over the seeds",
+            f"{'dataset':<10} {'threshold':>9} {'P mean':>7} {'P min':>6} {'R mean':>7} {'F1 mean':>8} {'flagged':>8}",
+        ]
+        for name, saged in zero_label.items():
+            runs = saged["zero_label"]
+            lines.append(
+                f"{name:<10} {saged['zero_label_threshold']:9.2f} "
+                f"{statistics.fmean(r['precision'] for r in runs):7.3f} {min(r['precision'] for r in runs):6.3f} "
+                f"{statistics.fmean(r['recall'] for r in runs):7.3f} {statistics.fmean(r['f1'] for r in runs):8.3f} "
+                f"{statistics.fmean(r['detected'] for r in runs):8.0f}"
+            )
     print("\n".join(lines))
 
 
@@ -428,7 +465,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="")
     parser.add_argument("--budget", type=int, default=20)
     parser.add_argument("--tools", default="saged,raha")
-    parser.add_argument("--kb", choices=["loo", "loo+default", "default"], default="loo")
+    parser.add_argument("--kb", choices=["shipped", "loo", "loo+default", "default"], default="shipped")
     parser.add_argument("--raha-runs", default="", help="directory of kept Raha runs (reused when present)")
     parser.add_argument(
         "--raha-stored-only", action="store_true", help="score only the Raha runs already kept; run none"

@@ -37,14 +37,14 @@ from iml4e_components.error_detection.features import (
     pair_counts,
     per_value_features,
 )
-from iml4e_components.error_detection.knowledge_base import TreeEnsemble
+from iml4e_components.error_detection.knowledge_base import ZERO_LABEL_FALLBACK_THRESHOLD, TreeEnsemble
 from iml4e_components.errors import ComponentError
 
-#: Zero-label mode flags a cell when the base models' weighted mean probability reaches this. 0.7
-#: favours precision (pipelines null or drop what is flagged): on the generated churn-dirty sample,
-#: precision 0.97 and F1 0.90 (0.83 and 0.87 at 0.5). On real tables whose error kinds the knowledge
-#: base has not seen, zero-label mode is far weaker than 20 labeled tuples (benchmark pairs: F1 0.2-0.55).
-ZERO_LABEL_THRESHOLD = 0.7
+#: Without held-out scores in the knowledge base, zero-label mode flags a cell when the base models'
+#: weighted mean probability reaches this; it also decides when the labeled tuples hold no wrong cell.
+#: A knowledge base with held-out scores sets zero-label mode's own, precision-first threshold
+#: (`knowledge_base.zero_label_threshold`).
+ZERO_LABEL_THRESHOLD = ZERO_LABEL_FALLBACK_THRESHOLD
 #: With labels, a cell is flagged when the meta-classifiers' probability reaches this.
 #: 0.35 rather than 0.5: forests trained on ~20 tuples with few wrong cells under-predict errors
 #: (compared at 0.5 and 0.35 over 5 seeds on the benchmark pairs; 0.35 was better on all three).
@@ -70,6 +70,10 @@ META_SIGNALS = (
     "fd_minority",
 )
 _SIGNAL_OFFSETS = [N_CHAR_FEATURES + list(METADATA_NAMES + SIGNAL_NAMES).index(n) for n in META_SIGNALS]
+#: Column of `ColumnEvidence.signals` holding the share of the column's cells with the cell's value.
+_VALUE_FREQUENCY = META_SIGNALS.index("value_frequency")
+#: Zero-label mode calls a value wrong only when at most this many cells of its column hold it.
+RARE_VALUE_CELLS = 2
 #: Feature rows the base models score at a time, converted once for all of a column's models to
 #: column-major float64 (what the models predict on): a tree reads one feature of many rows at each
 #: node, so column-major blocks that stay in cache made prediction about three times faster than
@@ -235,6 +239,18 @@ def block_evidence(
     return evidence, zero_label, shapes
 
 
+def rare_value_scores(evidence: list[ColumnEvidence], zero_label: np.ndarray, n_rows: int) -> np.ndarray:
+    """Zero-label mode's cell scores: the zero-label score of a cell whose value at most
+    `RARE_VALUE_CELLS` cells of its column (of `n_rows`) hold, 0 for a more frequent value: without
+    labels, a value several cells share is not called wrong (typos and broken formats are nearly unique).
+    """
+    scores = np.array(zero_label, dtype=np.float64, copy=True)
+    for j, column in enumerate(evidence):
+        cells = np.rint(column.signals[:, _VALUE_FREQUENCY].astype(np.float64) * n_rows)[column.inverse]
+        scores[cells > RARE_VALUE_CELLS, j] = 0.0
+    return scores
+
+
 def labeled_evidence(evidence: list[ColumnEvidence], rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per column, the base-model probabilities and signals of some cells (block positions)."""
     return [(e.probabilities[e.inverse[rows]], e.signals[e.inverse[rows]]) for e in evidence]
@@ -320,11 +336,17 @@ def block_scores(
     meta: MetaModels | None,
     labeled_rows: np.ndarray,
     labels: np.ndarray,
+    threshold: float = ZERO_LABEL_THRESHOLD,
+    muted: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pass 4: the block's cell scores and mask. Without meta-classifiers (`meta` None) the zero-label
-    scores decide; with them, labeled cells keep their labels."""
+    scores decide at `threshold`, and no cell of a `muted` column is flagged; with them, labeled cells
+    keep their labels."""
     if meta is None:
-        return zero_label, zero_label >= ZERO_LABEL_THRESHOLD
+        mask = zero_label >= threshold
+        if muted is not None:
+            mask[:, muted] = False
+        return zero_label, mask
     if meta.outcome == "all-wrong":
         scores = np.ones(zero_label.shape)
     elif meta.outcome == "none-wrong":

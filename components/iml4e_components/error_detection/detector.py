@@ -2,8 +2,11 @@
 cell, an oracle labels a budget of tuples, and meta-classifiers learn from those labels.
 
 Zero-label mode (no oracle): a cell's score is the similarity-weighted mean probability of the
-selected base models; cells scoring at least `ZERO_LABEL_THRESHOLD` are flagged. Pipelines without a
-person in the loop use this mode.
+selected base models (0 for a value more than two cells of its column hold, `blocks.rare_value_scores`); cells
+scoring at least the knowledge base's precision-first threshold
+(`KnowledgeBase.zero_label_threshold`) are flagged, except in a column where more than half of the
+cells would be: there the knowledge base does not fit the column, and the result warns instead.
+Pipelines without a person in the loop use this mode.
 
 The work runs block by block (`blocks`) on an engine (`engines`): in this process on the whole table,
 or as Ray tasks on blocks of rows; both give the same mask.
@@ -38,6 +41,7 @@ from iml4e_components.error_detection.blocks import (
     labeled_evidence,
     merge_vocabularies,
     meta_training_sets,
+    rare_value_scores,
     take_rows,
 )
 from iml4e_components.error_detection.engines import DetectionEngine, LocalEngine, block_spans, engine_named
@@ -48,7 +52,7 @@ from iml4e_components.error_detection.features import (
     pair_table,
     sampled_rows,
 )
-from iml4e_components.error_detection.knowledge_base import KnowledgeBase
+from iml4e_components.error_detection.knowledge_base import MOSTLY_FLAGGED_SHARE, KnowledgeBase
 from iml4e_components.error_detection.misplaced import extended_value_flags, extended_values
 from iml4e_components.error_detection.oracles import Oracle, labels_for_rows
 from iml4e_components.error_detection.profiles import profile_of_values
@@ -92,6 +96,11 @@ class DetectionResult:
     labeled_rows: list[int] = field(default_factory=list)
     mode: str = "zero-label"
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per column where more than half of the cells are (or, zero-label, would be) flagged."""
+        return list(self.details.get("warnings", []))
 
     @property
     def n_detected(self) -> int:
@@ -201,12 +210,9 @@ class ErrorDetector:
         n_rows = table.shape[0]
         spans = block_spans(n_rows, engine.block_rows)
         blocks = [engine.put(table if len(spans) == 1 else table.iloc[a:b]) for a, b in spans]
-        outputs, similarities = self._evidence(engine, blocks, seed)
+        outputs, similarities = self._evidence(engine, blocks, seed, prefer_real=oracle is not None)
         if oracle is None:
-            empty = np.zeros(0, dtype=np.int64)
-            handles = [engine.submit(block_scores, e, z, None, empty, empty) for e, z, _ in outputs]
-            _drain(engine, handles, spans, sink)
-            return [], "zero-label", {}
+            return self._zero_label(table, engine, outputs, spans, sink)
         rng = np.random.default_rng(seed)
         offered = getattr(oracle, "labeled_rows", None)
         with tempfile.TemporaryDirectory(prefix="iml4e-detect-") as scratch:
@@ -251,6 +257,32 @@ class ErrorDetector:
         details = {"labeled_errors": int(labels.sum()), "labeled_cells": int(labels.size)}
         return rows, "meta", details
 
+    def _zero_label(
+        self, table: pd.DataFrame, engine: DetectionEngine, outputs: list[Any], spans: Any, sink: BlockSink
+    ) -> tuple[list[int], str, dict[str, Any]]:
+        """Flag the cells at the knowledge base's zero-label threshold, but none of a column where more
+        than half would be flagged (a warning names it)."""
+        threshold = self.knowledge_base.zero_label_threshold
+        n_rows = table.shape[0]
+        above = np.zeros(table.shape[1], dtype=np.int64)
+        rare = [engine.submit(rare_value_scores, e, z, n_rows) for e, z, _ in outputs]
+        for scores in rare:
+            above += (np.asarray(engine.get(scores)) >= threshold).sum(axis=0)
+        muted = above > MOSTLY_FLAGGED_SHARE * n_rows
+        warnings = [
+            f"column {table.columns[j]}: {above[j]} of {n_rows} cells ({above[j] / n_rows:.0%}) score as "
+            f"errors, more than half, so the knowledge base likely misreads it and none is flagged; "
+            f"label tuples (--clean, --labels or --interactive) to check it"
+            for j in np.flatnonzero(muted)
+        ]
+        empty = np.zeros(0, dtype=np.int64)
+        handles = [
+            engine.submit(block_scores, e, z, None, empty, empty, threshold, muted)
+            for (e, _, _), z in zip(outputs, rare, strict=True)
+        ]
+        _drain(engine, handles, spans, sink)
+        return [], "zero-label", {"threshold": threshold, "warnings": warnings}
+
     @staticmethod
     def _train_meta_models(engine: DetectionEngine, training: MetaTraining, seed: int) -> MetaModels:
         """Fit the pooled and the per-column meta-classifiers (as tasks: they are independent)."""
@@ -266,10 +298,11 @@ class ErrorDetector:
         )
 
     def _evidence(
-        self, engine: DetectionEngine, blocks: list[Any], seed: int
+        self, engine: DetectionEngine, blocks: list[Any], seed: int, prefer_real: bool = False
     ) -> tuple[list[tuple[Any, Any, Any]], list[np.ndarray]]:
         """The table-wide statistics (first passes over the blocks, merged), then each block's
-        evidence, zero-label scores and shapes (handles); and each column's model similarities."""
+        evidence, zero-label scores and shapes (handles); and each column's model similarities
+        (`prefer_real`: see `KnowledgeBase.select`)."""
         config = self.knowledge_base.config
         vocabulary = merge_vocabularies([engine.get(engine.submit(block_vocabulary, b)) for b in blocks])
         values = vocabulary.values
@@ -300,7 +333,9 @@ class ErrorDetector:
             for j, d in enumerate(determinants)
         ]
         selected = [
-            self.knowledge_base.select(profile_of_values(v.uniques, v.counts), self.models_per_column)
+            self.knowledge_base.select(
+                profile_of_values(v.uniques, v.counts), self.models_per_column, prefer_real
+            )
             for v in values
         ]
         similarities = [np.maximum(similarity, 1e-6) for _, similarity in selected]
@@ -385,6 +420,20 @@ class _Collector:
         self.n_rows += len(mask)
 
     def result(self, rows: list[int], mode: str, details: dict[str, Any]) -> DetectionResult:
+        rows_seen = max(self.n_rows, 1)
+        details = {
+            **details,
+            "warnings": [
+                *details.get("warnings", []),
+                *(
+                    f"column {column}: {flagged} of {self.n_rows} cells ({flagged / rows_seen:.0%}) are "
+                    "flagged, more than half; check that column (a format the knowledge base does not know "
+                    "looks wrong everywhere)"
+                    for column, flagged in zip(self.columns, self.errors.tolist(), strict=True)
+                    if flagged > MOSTLY_FLAGGED_SHARE * self.n_rows
+                ),
+            ],
+        }
         if self.keep:
             return _result(self.columns, np.vstack(self.scores), np.vstack(self.masks), rows, mode, details)
         summary = pd.DataFrame(

@@ -6,7 +6,11 @@ but it cannot run anything. The file is a zip archive (deflate) of
 
 - `knowledge_base.json`: `{"format": "iml4e-saged-knowledge-base", "version": 4, "config": {the
   FeatureConfig fields}, "sources": [names of the historical pairs], "n_features": int,
-  "models": [{"name": str, "error_rate": float, "baseline": float}, ...]}`;
+  "models": [{"name": str, "source": str, "error_rate": float, "baseline": float}, ...]}`, and
+  optionally `"synthetic_sources": [names]` (pairs with generated errors; see `KnowledgeBase.select`)
+  and `"zero_label_held_out": {source: {"cells": [[int] * (ZERO_LABEL_BINS + 1)] * columns, "errors":
+  [...]}}`
+  (see `zero_label_threshold`);
 - `.npy` arrays read with `allow_pickle=False` (no object arrays): `profiles` (models x profile
   width, float64), `trees_per_model` (models, int64), `nodes_per_tree` (trees, int64) and, one entry per
   tree node in order (trees of the first model first, each tree's root first): `feature` (int32),
@@ -23,7 +27,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -148,6 +152,89 @@ class BaseModel:
     profile: np.ndarray
     model: TreeEnsemble
     error_rate: float
+    source: str = ""
+
+
+#: Zero-label scores are kept per held-out source as counts of cells (and of wrong cells) in bins of
+#: this width: bin b holds the scores in [b / ZERO_LABEL_BINS, (b + 1) / ZERO_LABEL_BINS).
+ZERO_LABEL_BINS = 100
+#: Zero-label mode is precision first: its threshold is the lowest bin edge (from
+#: `ZERO_LABEL_LOWEST_THRESHOLD` up) at which the knowledge base's own held-out cells scoring at least
+#: that are wrong at this rate or more (`zero_label_threshold`).
+ZERO_LABEL_PRECISION_TARGET = 0.9
+ZERO_LABEL_LOWEST_THRESHOLD = 0.5
+#: Without held-out scores (a knowledge base fitted before they were kept), zero-label mode flags a cell
+#: when the base models' weighted mean probability reaches this.
+ZERO_LABEL_FALLBACK_THRESHOLD = 0.7
+#: Zero-label mode flags no cell of a column where more than this share of the cells reach the
+#: threshold (errors are the exception in a column; a majority means the base models misread it).
+MOSTLY_FLAGGED_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class HeldOutScores:
+    """One source's cells scored in zero-label mode by a knowledge base without that source (and
+    without the pairs sharing its clean table): per column, cell and wrong-cell counts per score bin
+    (arrays of shape (columns, ZERO_LABEL_BINS + 1))."""
+
+    cells: np.ndarray
+    errors: np.ndarray
+
+    @classmethod
+    def of(cls, scores: np.ndarray, truth: np.ndarray) -> HeldOutScores:
+        """Counts of a (rows, columns) score matrix and its true error mask."""
+        scores = np.asarray(scores, dtype=np.float64).reshape(len(scores), -1)
+        wrong = np.asarray(truth, dtype=bool).reshape(scores.shape)
+        bins = np.clip((scores * ZERO_LABEL_BINS).astype(np.int64), 0, ZERO_LABEL_BINS)
+        width = ZERO_LABEL_BINS + 1
+        return cls(
+            np.stack([np.bincount(bins[:, j], minlength=width) for j in range(bins.shape[1])]).astype(
+                np.int64
+            ),
+            np.stack(
+                [np.bincount(bins[wrong[:, j], j], minlength=width) for j in range(bins.shape[1])]
+            ).astype(np.int64),
+        )
+
+
+def zero_label_threshold(
+    held_out: dict[str, HeldOutScores], synthetic: Sequence[str] = (), mostly: float = MOSTLY_FLAGGED_SHARE
+) -> float:
+    """Zero-label mode's precision-first threshold from the held-out scores: the lowest bin edge (at
+    least `ZERO_LABEL_LOWEST_THRESHOLD`) at which the cells zero-label mode would flag reach
+    `ZERO_LABEL_PRECISION_TARGET` precision, both on the `synthetic` sources pooled (one generator
+    made them) and on each real source (each its own kind of data). A real source on which no edge
+    reaches the target (the knowledge base cannot read it) is left out. Flagged cells are those at or
+    above the edge, except in a column where more than `mostly` of the cells are (detection flags
+    none of those). The fallback threshold without held-out scores; 1.0 (flag nothing) when the
+    synthetic sources never reach the target."""
+    if not held_out:
+        return ZERO_LABEL_FALLBACK_THRESHOLD
+    made = set(synthetic)
+    generated = [h for s, h in held_out.items() if s in made]
+    pooled = _lowest_edge(generated, mostly) if generated else None
+    if generated and pooled is None:
+        return 1.0
+    real = [_lowest_edge([h], mostly) for s, h in held_out.items() if s not in made]
+    reached = [edge for edge in [pooled, *real] if edge is not None]
+    return max(reached) / ZERO_LABEL_BINS if reached else 1.0
+
+
+def _lowest_edge(group: list[HeldOutScores], mostly: float) -> int | None:
+    """The lowest bin (from `ZERO_LABEL_LOWEST_THRESHOLD`) at which the group's pooled flagged cells
+    reach the precision target, or None."""
+    cells = np.vstack([h.cells for h in group])
+    errors = np.vstack([h.errors for h in group])
+    # Per column, counts of the cells scoring at least each bin's lower edge.
+    at_least_cells = np.cumsum(cells[:, ::-1], axis=1)[:, ::-1]
+    at_least_errors = np.cumsum(errors[:, ::-1], axis=1)[:, ::-1]
+    kept = at_least_cells <= mostly * cells.sum(axis=1, keepdims=True)
+    flagged = (at_least_cells * kept).sum(axis=0)
+    right = (at_least_errors * kept).sum(axis=0)
+    for b in range(round(ZERO_LABEL_LOWEST_THRESHOLD * ZERO_LABEL_BINS), ZERO_LABEL_BINS + 1):
+        if flagged[b] and right[b] >= ZERO_LABEL_PRECISION_TARGET * flagged[b]:
+            return b
+    return None
 
 
 @dataclass
@@ -158,17 +245,56 @@ class KnowledgeBase:
     models: list[BaseModel]
     sources: list[str] = field(default_factory=list)
     version: int = KB_VERSION
+    #: Sources whose errors were generated (`injection`), not found in real data.
+    synthetic_sources: list[str] = field(default_factory=list)
+    #: Zero-label scores of each source's cells, held out (see `HeldOutScores`).
+    held_out: dict[str, HeldOutScores] = field(default_factory=dict)
 
     @property
     def profiles(self) -> np.ndarray:
         return np.vstack([m.profile for m in self.models])
 
-    def select(self, profile: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def zero_label_threshold(self) -> float:
+        """Zero-label mode's threshold, from the held-out scores of this knowledge base's sources."""
+        return zero_label_threshold(self.held_out, self.synthetic_sources)
+
+    def select(self, profile: np.ndarray, k: int, prefer_real: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Indices and cosine similarities of the `k` base models whose column profile is most
-        similar to `profile` (ties broken by position, so the choice is deterministic)."""
+        similar to `profile` (ties broken by position, so the choice is deterministic). With
+        `prefer_real`, only models of real (not synthetic) sources compete when there are at least `k`
+        of them: with labeled tuples the meta-classifiers learn more from them (measured
+        leave-one-out on the benchmark pairs, README)."""
         similarity = cosine_similarity(profile, self.profiles)
-        order = np.argsort(-similarity, kind="stable")[: min(k, len(self.models))]
+        candidates = np.arange(len(self.models))
+        if prefer_real and self.synthetic_sources:
+            synthetic = set(self.synthetic_sources)
+            real = np.array([m.source not in synthetic for m in self.models])
+            if real.sum() >= k:
+                candidates = candidates[real]
+        order = candidates[np.argsort(-similarity[candidates], kind="stable")[:k]]
         return order, similarity[order]
+
+    def without(self, sources: Sequence[str]) -> KnowledgeBase:
+        """This knowledge base without the base models and held-out scores of `sources` (for example
+        to score a pair it was fitted on, leave-one-out). Unknown names are refused."""
+        unknown = sorted(set(sources) - set(self.sources))
+        if unknown:
+            raise ComponentError(
+                f"the knowledge base has no source {', '.join(unknown)}; name one of its sources: {', '.join(self.sources)}"
+            )
+        drop = set(sources)
+        models = [m for m in self.models if m.source not in drop]
+        if not models:
+            raise ComponentError("leaving those sources out leaves no base model; leave out fewer")
+        return KnowledgeBase(
+            self.config,
+            models,
+            [s for s in self.sources if s not in drop],
+            self.version,
+            [s for s in self.synthetic_sources if s not in drop],
+            {s: h for s, h in self.held_out.items() if s not in drop},
+        )
 
     @classmethod
     def fit(
@@ -230,6 +356,7 @@ class KnowledgeBase:
                         profiles[j],
                         TreeEnsemble.from_sklearn(model),
                         float(labels.mean()),
+                        name,
                     )
                 )
         if not models:
@@ -244,7 +371,14 @@ class KnowledgeBase:
             raise ComponentError(
                 "the two knowledge bases compute features differently; fit both with the same FeatureConfig"
             )
-        return KnowledgeBase(self.config, self.models + other.models, self.sources + other.sources)
+        return KnowledgeBase(
+            self.config,
+            self.models + other.models,
+            self.sources + other.sources,
+            self.version,
+            self.synthetic_sources + other.synthetic_sources,
+            {**self.held_out, **other.held_out},
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the knowledge base to `path` atomically (the format of the module docstring)."""
@@ -255,9 +389,14 @@ class KnowledgeBase:
             "sources": self.sources,
             "n_features": self.models[0].model.n_features,
             "models": [
-                {"name": m.name, "error_rate": m.error_rate, "baseline": m.model.baseline}
+                {"name": m.name, "source": m.source, "error_rate": m.error_rate, "baseline": m.model.baseline}
                 for m in self.models
             ],
+            "synthetic_sources": self.synthetic_sources,
+            "zero_label_held_out": {
+                source: {"cells": h.cells.tolist(), "errors": h.errors.tolist()}
+                for source, h in self.held_out.items()
+            },
         }
         arrays = {
             "profiles": self.profiles,
@@ -380,12 +519,50 @@ def _knowledge_base(header: dict[str, Any], arrays: dict[str, np.ndarray], file:
             nodes_per_tree=sizes[tree_offsets[i] : tree_offsets[i + 1]],
             **{name: arrays[name][first:last] for name in _NODE_ARRAYS},
         )
-        models.append(BaseModel(entry["name"], profiles[i], ensemble, float(entry["error_rate"])))
-    return KnowledgeBase(config=FeatureConfig(**config), models=models, sources=[str(s) for s in sources])
+        source = entry.get("source", entry["name"].partition(":")[0])
+        models.append(
+            BaseModel(entry["name"], profiles[i], ensemble, float(entry["error_rate"]), str(source))
+        )
+    synthetic = header.get("synthetic_sources", [])
+    if not isinstance(synthetic, list) or not all(isinstance(s, str) for s in synthetic):
+        raise bad("synthetic_sources")
+    return KnowledgeBase(
+        config=FeatureConfig(**config),
+        models=models,
+        sources=[str(s) for s in sources],
+        synthetic_sources=synthetic,
+        held_out=_held_out(header.get("zero_label_held_out", {}), bad),
+    )
+
+
+def _held_out(entries: Any, bad: Callable[[str], ComponentError]) -> dict[str, HeldOutScores]:
+    """The held-out zero-label score counts of a header, checked."""
+    if not isinstance(entries, dict):
+        raise bad("zero_label_held_out")
+    held_out = {}
+    for source, counts in entries.items():
+        if not isinstance(counts, dict) or set(counts) != {"cells", "errors"}:
+            raise bad("zero_label_held_out")
+        try:
+            cells, errors = (np.array(counts[key]) for key in ("cells", "errors"))
+        except ValueError:  # ragged lists
+            raise bad("zero_label_held_out") from None
+        if (
+            cells.shape != errors.shape
+            or cells.ndim != 2
+            or cells.shape[1] != ZERO_LABEL_BINS + 1
+            or cells.dtype.kind != "i"
+            or errors.dtype.kind != "i"
+            or (errors < 0).any()
+            or (errors > cells).any()
+        ):
+            raise bad("zero_label_held_out")
+        held_out[str(source)] = HeldOutScores(cells.astype(np.int64), errors.astype(np.int64))
+    return held_out
 
 
 def default_knowledge_base_path() -> Path:
-    """The knowledge base shipped with iml4e_components (built from synthetic pairs)."""
+    """The knowledge base shipped with iml4e_components (synthetic pairs and public benchmark pairs)."""
     return Path(str(resources.files("iml4e_components.error_detection") / "knowledge" / DEFAULT_KB_NAME))
 
 

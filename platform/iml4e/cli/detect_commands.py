@@ -54,6 +54,12 @@ def detect(
     budget: int = typer.Option(20, "--budget", help="Tuples to label (with --clean or --interactive)."),
     seed: int = typer.Option(42, "--seed", help="Seed: the same seed gives the same result."),
     kb: Path = typer.Option(None, "--kb", help="Knowledge base file (default: the one shipped with iml4e)."),
+    kb_exclude: list[str] = typer.Option(
+        [],
+        "--kb-exclude",
+        help="Leave out the base models of this knowledge-base source (repeatable), e.g. to score a "
+        "table the knowledge base was fitted on (the README's leave-one-out figures).",
+    ),
     output: Path = typer.Option(None, "-o", "--output", help="Write the 0/1 cell mask to this CSV."),
     report: Path = typer.Option(
         None, "--report", help="Write an HTML report (heatmap, most suspicious cells)."
@@ -110,6 +116,8 @@ def detect(
     elif interactive:
         oracle = InteractiveOracle(_show_tuple, _ask)
     knowledge_base = load_knowledge_base(kb)
+    if kb_exclude:
+        knowledge_base = knowledge_base.without(kb_exclude)
     # The whole mask stays in memory only when the report or the scores need it.
     keep_mask = report is not None or clean_table is not None or labels is not None
 
@@ -155,13 +163,20 @@ def detect(
         "flagged_cells": result.n_detected,
         "labeled_rows": result.labeled_rows,
         "per_column": result.summary.to_dict(orient="records"),
+        "warnings": result.warnings,
     }
+    if result.mode == "zero-label":
+        data["zero_label_threshold"] = result.details["threshold"]
     if scores is not None:
         data["scores"] = {**scores.as_dict(), "measured_on": scored_on}
     if output is not None:
         data["mask"] = str(output)
     if report is not None:
         data["report"] = str(report)
+    from rich.markup import escape
+
+    for warning in result.warnings:
+        console.warn(escape(warning))
     if json_output:
         console.print_json(data)
         return
@@ -250,15 +265,25 @@ def fit(
     check_output_paths((output, "knowledge base"))
     pairs = find_pairs(folders)
     tables = [read_pair(dirty, clean) for dirty, clean in pairs.values()]
-    with console.err.status(f"fitting base models on {len(tables)} dirty/clean pairs..."):
+    from iml4e_components.error_detection.calibration import with_held_out_scores
+
+    with console.err.status(f"fitting base models on {len(tables)} dirty/clean pairs...") as status:
         knowledge_base = KnowledgeBase.fit(tables, list(pairs), seed=seed)
-    if with_default:
-        knowledge_base = knowledge_base.extended(load_default_knowledge_base())
+        if with_default:
+            knowledge_base = knowledge_base.extended(load_default_knowledge_base())
+        # Each pair scored in zero-label mode without its own models sets the zero-label threshold.
+        knowledge_base = with_held_out_scores(
+            knowledge_base,
+            tables,
+            list(pairs),
+            progress=lambda name: status.update(f"held-out zero-label scores: {name} done..."),
+        )
     knowledge_base.save(output)
     data: dict[str, Any] = {
         "knowledge_base": str(output),
         "pairs": list(pairs),
         "base_models": len(knowledge_base.models),
+        "zero_label_threshold": knowledge_base.zero_label_threshold,
         "bytes": output.stat().st_size,
     }
     if log_to_mlflow:
