@@ -1,17 +1,16 @@
-"""The one domain error family of iml4e.
+"""The platform's errors, under the one root `Iml4eError` (defined in `iml4e_components.errors`).
 
 Raise these with a message a user can act on: name the problem and the fix in one line.
-The CLI boundary (`iml4e.cli.app.main`) catches them once, prints the message to stderr and
-exits with `exit_code`; the traceback is shown only with `--verbose`.
+The CLI boundary (`iml4e.cli.app.main`) catches every `Iml4eError` once (the components' too), prints
+the message to stderr and exits with `exit_code`; the traceback and `details` are shown only with
+`--verbose`.
 """
 
 from __future__ import annotations
 
+from iml4e_components.errors import Iml4eError
 
-class Iml4eError(Exception):
-    """A failure the user can act on (exit code 1)."""
-
-    exit_code = 1
+__all__ = ["Iml4eError", "PipelineError", "ServiceError", "StateError", "UsageError"]
 
 
 class UsageError(Iml4eError):
@@ -29,4 +28,9 @@ class ServiceError(Iml4eError):
 
 
 class PipelineError(Iml4eError):
-    """A pipeline run failed; the message names the step that failed and why."""
+    """A pipeline run failed; the message names the step that failed and why, `details` holds the
+    failing task's log tail and traceback."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details

@@ -87,8 +87,6 @@ def read_table(path: str | Path) -> pd.DataFrame:
             frame = pd.read_csv(file)
         else:
             raise ComponentError(f"unsupported dataset format '{suffix}' for {file}; use .csv or .parquet")
-    except ComponentError:
-        raise
     except UnicodeDecodeError as exc:
         raise ComponentError(
             f"dataset {file} is not UTF-8 text ({exc.reason}); re-encode it as UTF-8"

@@ -46,6 +46,7 @@ from openlineage.client.transport import Transport
 from iml4e_components import __version__
 from iml4e_components.conventions import lineage_store_path
 from iml4e_components.lineage.store import append_event
+from iml4e_components.task_errors import record_task_error
 
 log = logging.getLogger(__name__)
 
@@ -484,6 +485,9 @@ def lineage_step(
 ) -> Iterator[LineageStep]:
     """Emit START now, then COMPLETE on normal exit or FAIL (with the error) on an exception.
 
+    Every iml4e component runs its body in this block, so it is also where a failing task writes
+    its error record for the runner (`iml4e_components.task_errors`).
+
     `inputs`/`outputs` map names to KFP artifacts (`.uri`, `.path`, `.metadata`) or path/URI
     strings; Parquet/CSV tables get schema, row-count and content-digest facets (inputs described
     on enter, outputs on exit). The step's own exception is re-raised unchanged; lineage problems
@@ -505,6 +509,7 @@ def lineage_step(
     try:
         yield step
     except Exception as exc:
+        record_task_error(exc, job)  # the runner reads why the task failed from this record
         step.emit("FAIL", error=exc, describe=False)
         raise
     except BaseException as exc:

@@ -181,7 +181,7 @@ def fit_estimator(
             chosen.update(best)
         fitted = make_estimator(estimator, chosen, seed)
         fitted.fit(preprocessor.transform(train[features]), labels)
-    except ValueError as exc:
+    except (ValueError, ComponentError) as exc:  # scikit-learn's, and make_estimator's unknown parameter
         reason = str(exc).splitlines()[0]
         raise ComponentError(f"training '{estimator}' on target '{target}' failed: {reason}") from exc
     model = Pipeline([("preprocess", preprocessor), ("estimator", fitted)])

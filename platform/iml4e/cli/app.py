@@ -16,13 +16,7 @@ _options = {"verbose": False}
 
 
 def _exit_code_for(exc: BaseException) -> int:
-    from iml4e_components.errors import ComponentError
-
-    if isinstance(exc, Iml4eError):
-        return exc.exit_code
-    if isinstance(exc, ComponentError):
-        return 2
-    return 1
+    return exc.exit_code if isinstance(exc, Iml4eError) else 1
 
 
 def _unexpected_message(exc: BaseException) -> str:
@@ -52,11 +46,11 @@ class Iml4eGroup(TyperGroup):
             console.error("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:
-            from iml4e_components.errors import ComponentError, ComponentFailure
-
             if _options["verbose"]:
                 console.err.print(traceback.format_exc(), markup=False, highlight=False)
-            if isinstance(exc, Iml4eError | ComponentError | ComponentFailure):
+                if isinstance(exc, Iml4eError) and exc.details:
+                    console.err.print(exc.details, markup=False, highlight=False)
+            if isinstance(exc, Iml4eError):  # the platform's errors and the components' alike
                 console.error(str(exc))
             else:
                 console.error(_unexpected_message(exc))

@@ -1,7 +1,9 @@
 """Run a pipeline locally through `kfp.local` with the subprocess runner.
 
 No per-task virtualenv and no per-task pip install: tasks run with this Python, which already has
-the components. Task output goes to a log file under the state directory, progress to stderr.
+the components. Task output goes to a log file under the state directory, progress to stderr. Why a
+task failed comes back as data: each failing task writes an error record
+(`iml4e_components.task_errors`) to a folder this run names, and the runner reads it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,11 +30,14 @@ from iml4e.local.preloaded_tasks import preloaded_task_execution
 from iml4e.local.state import ensure_state_dir
 from iml4e.pipeline_selection import parse_parameters, resolve_pipeline
 from iml4e_components.output_files import write_text_atomically
+from iml4e_components.task_errors import ERRORS_ENV, TaskError, failed_task_error, read_task_errors
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TASK_START = re.compile(r"Executing task '([^']+)'")
 _TASK_END = re.compile(r"Task '([^']+)' finished with status (\w+)")
-_COMPONENT_ERROR = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(\w*(?:Error|Exception)): (.+)$")
+#: How many lines of the failed task's output `--verbose` shows (`PipelineError.details`).
+TAIL_LINES = 30
+_KEPT_LINES = 500  # per task, enough to find the tail before a long traceback
 
 #: How long a step (and the runner) keeps trying an MLflow server that does not answer: 3 tries,
 #: 8 s each, 1 s and 2 s apart (+ up to 1 s jitter each), so a dead or hung server fails the step
@@ -145,25 +152,27 @@ def run_pipeline(
     log_path = root / "logs" / "runs" / f"{run_id}-{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     tasks: dict[str, str] = {}
-    # A component's own error names the problem; other exception lines (e.g. a logging error while
-    # the task shuts down) are a fallback only.
-    component_errors: list[str] = []
-    errors: list[str] = []
+    # The last lines of each task's output, from its start line to its end line (kfp.local runs
+    # ParallelFor iterations at once: their lines go to the iteration that started last).
+    tails: dict[str, deque[str]] = {}
+    current: list[str] = []
 
     def on_line(line: str) -> None:
         if match := _TASK_START.search(line):
+            current[:] = [match.group(1)]
             tasks[match.group(1)] = "RUNNING"
+            tails[match.group(1)] = deque(maxlen=_KEPT_LINES)
             if on_event:
                 on_event(match.group(1), "RUNNING")
-        elif match := _TASK_END.search(line):
+        if current:
+            tails[current[0]].append(line)
+        if match := _TASK_END.search(line):
+            current.clear()
+            if match.group(2) == "SUCCESS":
+                tails.pop(match.group(1), None)  # only a failed task's output is shown
             tasks[match.group(1)] = match.group(2)
             if on_event:
                 on_event(match.group(1), match.group(2))
-        elif match := _COMPONENT_ERROR.search(line.strip()):
-            if match.group(1) == "ComponentError":
-                component_errors.append(match.group(2))
-            else:
-                errors.append(f"{match.group(1)}: {match.group(2)}")
 
     # Components find the platform through the environment only (configuration, not code).
     environment = {
@@ -177,6 +186,8 @@ def run_pipeline(
     started = time.monotonic()
     output: Any = None
     status = "SUCCESS"
+    error_folder = tempfile.TemporaryDirectory(prefix="iml4e-task-errors-")
+    environment[ERRORS_ENV] = error_folder.name
     try:
         with (
             _run_environment(environment, root / "pipelines"),
@@ -192,9 +203,11 @@ def run_pipeline(
         failed = next((t for t, s in tasks.items() if s == "FAILURE"), None) or next(
             (t for t, s in tasks.items() if s == "RUNNING"), "unknown step"
         )
-        found = component_errors or errors
-        reason = found[-1] if found else str(exc).splitlines()[0]
-        if tracking_uri in reason and any(sign in reason for sign in _MLFLOW_UNREACHABLE):
+        error = failed_task_error(read_task_errors(Path(error_folder.name)), failed)
+        # Without a record (the task died before it could write one) kfp's own message says which.
+        reason = error.reason() if error else _ANSI.sub("", str(exc).splitlines()[0])
+        said = error.message if error else reason
+        if tracking_uri in said and any(sign in said for sign in _MLFLOW_UNREACHABLE):
             reason = (
                 f"the MLflow server at {tracking_uri} did not answer (stopped or hung); "
                 "start it with 'iml4e up' and run the pipeline again"
@@ -215,8 +228,11 @@ def run_pipeline(
             ),
         )
         raise PipelineError(
-            f"pipeline '{name}' failed at step '{failed}': {reason} (full log: {log_path})"
+            f"pipeline '{name}' failed at step '{failed}': {reason} (full log: {log_path})",
+            details=_failure_details(failed, list(tails.get(failed, [])), error, log_path),
         ) from exc
+    finally:
+        error_folder.cleanup()
     result = RunResult(
         name,
         run_id,
@@ -229,6 +245,19 @@ def run_pipeline(
     )
     _record(root, result)
     return result
+
+
+def _failure_details(task: str, output: list[str], error: TaskError | None, log_path: Path) -> str:
+    """What `--verbose` adds to a failed run's one line: the task's last lines of output, then its
+    traceback (from the error record, in place of the copy the task printed)."""
+    if error is not None:
+        starts = [i for i, line in enumerate(output) if line.strip() == "Traceback (most recent call last):"]
+        output = output[: starts[-1]] if starts else output
+    tail = output[-TAIL_LINES:]
+    lines = [f"--- the last {len(tail)} lines of task '{task}' (the whole run: {log_path}) ---", *tail]
+    if error is not None:
+        lines += [f"--- the traceback of task '{task}' ---", error.traceback.rstrip()]
+    return "\n".join(lines)
 
 
 def _fail_mlflow_runs(tracking_uri: str, run_id: str, log_path: Path) -> None:

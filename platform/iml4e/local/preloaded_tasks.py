@@ -6,8 +6,9 @@ one step. A task server (one Python process per run, started on the first task) 
 executor once; for each task it forks a new process that does what the compiled `sh -ec` program
 does: write the component source to its own `ephemeral_component.py` and run
 `kfp.dsl.executor_main` with the same arguments, in the runner's current environment and working
-directory. Every task still has its own process forked from the clean server (never from another
-task or from the caller), so tasks share no memory and the compiled pipeline means what it meant.
+directory; a task that fails also writes its error record (`iml4e_components.task_errors`). Every
+task still has its own process forked from the clean server (never from another task or from the
+caller), so tasks share no memory and the compiled pipeline means what it meant.
 
 The server also imports, once, every module the pipeline's components import (found by reading
 their source), so a ten-step pipeline that uses pandas, scikit-learn and MLflow imports them once
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import json
 import os
 import socket
@@ -252,6 +254,8 @@ def _execute_task(request: dict[str, Any], output: int) -> int:
     import traceback
     from pathlib import Path
 
+    from iml4e_components.task_errors import record_task_error
+
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
@@ -269,12 +273,21 @@ def _execute_task(request: dict[str, Any], output: int) -> int:
         executor_main()
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    except BaseException:  # report like an uncaught exception in `python -m`: traceback, exit code 1
+    except BaseException as error:  # report like an uncaught exception in `python -m`: traceback, exit code 1
         traceback.print_exc()
+        record_task_error(error, _function_name(request["arguments"]))
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()
     return code
+
+
+def _function_name(arguments: list[str]) -> str:
+    """The component function a task runs (its `--function_to_execute` argument)."""
+    for flag, value in itertools.pairwise(arguments):
+        if flag == "--function_to_execute":
+            return value
+    return "unknown"
 
 
 def _receive_exactly(connection: socket.socket, size: int) -> bytes:
