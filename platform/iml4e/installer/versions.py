@@ -21,7 +21,12 @@ UPSTREAM: dict[str, str] = {
     "kubeflow-pipelines": "2.16.1",
     "kserve": "v0.20.0",
     "cert-manager": "v1.19.4",
+    "kuberay": "v1.7.0",
 }
+
+#: The Ray release the RayCluster declares (`spec.rayVersion`). Its Pods run the iml4e image, whose Ray
+#: is the one locked in uv.lock (the `ray` extra); a unit test checks that the two agree.
+RAY_VERSION = "2.60.0"
 
 #: Image name (as written in our bases, without a tag) -> pinned tag.
 IMAGES: dict[str, str] = {
