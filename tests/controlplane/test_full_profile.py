@@ -75,6 +75,8 @@ def test_the_full_profile_installs_healthy_and_status_reads_the_ray_cluster(
         components
     )
     assert components["kuberay-operator"]["healthy"], components["kuberay-operator"]
+    operator = client.AppsV1Api(cluster.api()).read_namespaced_deployment("kuberay-operator", "kuberay")
+    assert "--watch-namespace=iml4e-ray" in operator.spec.template.spec.containers[0].args
     # Nothing has reconciled the RayCluster yet (the operator's controller cannot run here): said so.
     assert not status["healthy"] and not components["ray"]["healthy"]
     (problem,) = components["ray"]["problems"]

@@ -274,3 +274,25 @@ def test_the_ray_clusters_ray_version_is_the_one_the_iml4e_image_installs() -> N
     assert ray["version"] == versions.RAY_VERSION
     dockerfile = (root / "Dockerfile").read_text(encoding="utf-8")
     assert dockerfile.count("--extra ray") == 2  # both `uv sync` steps of the image install the extra
+
+
+def test_the_kuberay_operator_watches_only_the_ray_namespace_and_keeps_upstreams_flags() -> None:
+    import os
+
+    bundle = Path(
+        os.environ.get("IML4E_UPSTREAM_BUNDLE") or Path(__file__).resolve().parents[4] / "shared" / "k8s"
+    )
+    (entry,) = [e for e in upstream.read_lock() if e.name == "kuberay-operator"]
+    if upstream.cached_manifest(bundle / "upstream", entry) is None:
+        pytest.skip(f"no {entry.name} {entry.version} in the bundle at {bundle} (set IML4E_UPSTREAM_BUNDLE)")
+    result = upstream.fetch_entry(entry, bundle / "upstream")
+    released = {o["kind"]: o for o in upstream.read_manifest(result.manifest) if o["kind"] == "Deployment"}[
+        "Deployment"
+    ]
+    patched = [o for o in upstream.load_upstream_objects(result) if o["kind"] == "Deployment"]
+    assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in patched] == [
+        ("kuberay", "kuberay-operator")
+    ]
+    (before,) = released["spec"]["template"]["spec"]["containers"]
+    (after,) = patched[0]["spec"]["template"]["spec"]["containers"]
+    assert after["args"] == [*before["args"], "--watch-namespace=iml4e-ray"]  # upstream's flags all kept
