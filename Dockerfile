@@ -38,8 +38,13 @@ FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/iml4e /opt/iml4e
 ENV PATH=/opt/iml4e/bin:$PATH PYTHONUNBUFFERED=1 HOME=/tmp
 RUN useradd --uid 1000 --user-group --no-create-home --shell /usr/sbin/nologin iml4e
+# KubeRay starts Ray in a login shell (bash -lc), where Debian's /etc/profile resets PATH for non-root
+# users; this puts the environment's bin (ray, python) back in front.
+RUN echo 'export PATH=/opt/iml4e/bin:$PATH' > /etc/profile.d/iml4e-path.sh
 USER 1000:1000
 WORKDIR /tmp
-# Smoke check at build time: the components and the servers import.
-RUN python -c "import iml4e_components, iml4e_pipelines, mlflow, feast, minio, psycopg2, boto3, flask_wtf, ray, grpc"
+# Smoke check at build time: the components and the servers import, and `ray` is found the way KubeRay
+# starts it (a login shell as the non-root user).
+RUN python -c "import iml4e_components, iml4e_pipelines, mlflow, feast, minio, psycopg2, boto3, flask_wtf, ray, grpc" \
+ && bash -lc 'ray --version'
 CMD ["python", "-c", "import iml4e_components; print(iml4e_components.__version__)"]

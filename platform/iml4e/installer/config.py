@@ -134,7 +134,10 @@ class RayService(_Strict):
         "HOST:PORT (GCS), reachable from the pipeline Pods in namespace kubeflow.",
     )
     workers: int = Field(
-        default=2, le=64, description="Worker Pods of the managed RayCluster (at least 1 in managed mode)."
+        default=2,
+        ge=0,
+        le=64,
+        description="Worker Pods of the managed RayCluster (at least 1 in managed mode).",
     )
     head: RayPodResources = Field(
         default_factory=lambda: RayPodResources(cpu="500m", memory="1Gi"),

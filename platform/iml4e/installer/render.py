@@ -3,7 +3,7 @@
 The profile's overlay is composed (`compose`), then configuration is applied: services that are
 `external` are dropped and components are wired to the external endpoints, volume sizes and the
 storage class are set, the alert receiver and thresholds are configured, image tags come from the version matrix.
-Upstream parts (KFP, KServe, cert-manager) are not rendered here: they are listed by reference
+Upstream parts (KFP, KServe, cert-manager, KubeRay) are not rendered here: they are listed by reference
 (`upstream.lock_entries`) and composed at install time from the verified cache.
 """
 

@@ -136,6 +136,7 @@ def test_what_each_profile_holds_is_read_from_its_overlay(tmp_path: Path) -> Non
         ({"head": {"cpu": "0"}}, "services.ray.head.cpu: '0' is not a positive Kubernetes quantity"),
         ({"worker": {"cpu": "-1"}}, "services.ray.worker.cpu: '-1' is not a positive Kubernetes quantity"),
         ({"workers": 65}, "services.ray.workers"),
+        ({"mode": "off", "workers": -1}, "services.ray.workers: Input should be greater than or equal to 0"),
     ],
 )
 def test_bad_ray_settings_are_refused_in_one_line(ray: dict[str, object], expected: str) -> None:
