@@ -67,6 +67,7 @@ def version_matrix() -> dict[str, str]:
     for name, tag in IMAGES.items():
         matrix[name.rsplit("/", 1)[-1]] = tag
     matrix["iml4e"] = iml4e_image().rsplit(":", 1)[-1]
+    matrix["ray (RayCluster, iml4e image)"] = RAY_VERSION
     for package in IMAGE_PACKAGES:
         try:
             matrix[f"{package} (iml4e image)"] = version(package)
