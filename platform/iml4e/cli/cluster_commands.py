@@ -122,13 +122,13 @@ def render(
     from iml4e.installer.operations import cache_dir
     from iml4e.installer.render import dump_objects, render_platform
     from iml4e.installer.requests import profile_requests
-    from iml4e.installer.upstream import listing, lock_for_profile
+    from iml4e.installer.upstream import listing, lock_for_config
 
     settings = load_platform_config(config, profile)
     if with_upstream and output is None:
         raise UsageError("--with-upstream writes into the rendering directory; give it with -o DIR")
     rendering = render_platform(settings)
-    upstream = listing(lock_for_profile(settings.profile), cache_dir(settings))
+    upstream = listing(lock_for_config(settings), cache_dir(settings))
     if show_requests:
         totals, counted = profile_requests(settings, cache_dir(settings))
         data = {"profile": settings.profile, **totals.as_dict(), "upstream_counted": counted}
@@ -175,10 +175,10 @@ def _cached_upstream(settings: PlatformConfig) -> list[tuple[str, list[Object]]]
     """(install stage, objects) of every upstream part of the profile; all must be cached."""
     from iml4e.errors import UsageError
     from iml4e.installer.operations import cache_dir
-    from iml4e.installer.upstream import cached_manifest, fetch_entry, load_upstream_objects, lock_for_profile
+    from iml4e.installer.upstream import cached_manifest, fetch_entry, load_upstream_objects, lock_for_config
 
     cache = cache_dir(settings)
-    entries = lock_for_profile(settings.profile)
+    entries = lock_for_config(settings)
     missing = [f"{e.name} {e.version}" for e in entries if cached_manifest(cache, e) is None]
     if missing:
         raise UsageError(
@@ -281,9 +281,9 @@ class _RichProgress:
 
 def _stages(settings: PlatformConfig, cluster: Any) -> list[Stage]:
     from iml4e.installer.operations import install_stages
-    from iml4e.installer.upstream import lock_for_profile
+    from iml4e.installer.upstream import lock_for_config
 
-    results = _fetch_upstream(settings, lock_for_profile(settings.profile))
+    results = _fetch_upstream(settings, lock_for_config(settings))
     return install_stages(settings, cluster, results)
 
 

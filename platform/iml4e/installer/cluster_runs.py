@@ -4,6 +4,8 @@ Components find the platform only through environment variables. On the cluster 
 the ConfigMap `kubeflow/iml4e-endpoints` and the Secret `kubeflow/iml4e-mlflow-client`, attached
 to every task through the KFP Kubernetes platform spec (`configMapAsEnv`/`secretAsEnv`, the same
 IR the kfp-kubernetes extension writes), so no credential ever appears in the compiled pipeline.
+Where Ray is configured (services.ray managed or external), every step that takes `engine` and
+`ray_address` (detect_errors) gets `ray` and the cluster's Ray address as their defaults.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import yaml
 
 from iml4e.errors import PipelineError
-from iml4e.installer.render import ENDPOINTS_CONFIG_MAP, endpoints
+from iml4e.installer.render import ENDPOINTS_CONFIG_MAP, endpoints, ray_address
 
 MLFLOW_CLIENT_SECRET = "iml4e-mlflow-client"  # nosec B105  # a Secret's name
 TERMINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED"}
@@ -54,6 +56,25 @@ def wire_platform(documents: list[dict[str, Any]], endpoint_keys: list[str]) -> 
     return [spec, platform]
 
 
+#: The inputs of a step that runs on Ray when given an address (detect_errors).
+RAY_INPUTS = ("engine", "ray_address")
+
+
+def use_ray(documents: list[dict[str, Any]], address: str) -> list[str]:
+    """Default every Ray-capable step of a compiled pipeline to the Ray engine at `address`.
+
+    Only the defaults change: an argument the pipeline passes to the step explicitly still wins.
+    Returns the names of the components changed."""
+    changed = []
+    for name, component in (documents[0].get("components") or {}).items():
+        parameters = (component.get("inputDefinitions") or {}).get("parameters") or {}
+        if all(key in parameters for key in RAY_INPUTS):
+            parameters["engine"]["defaultValue"] = "ray"
+            parameters["ray_address"]["defaultValue"] = address
+            changed.append(name)
+    return changed
+
+
 def compile_for_cluster(pipeline: Any, config: Any, out: Path) -> Path:
     """Compile `pipeline` to KFP IR at `out`, wired to the cluster's platform services."""
     from kfp import compiler
@@ -61,6 +82,9 @@ def compile_for_cluster(pipeline: Any, config: Any, out: Path) -> Path:
     compiler.Compiler().compile(pipeline, str(out))
     documents = [doc for doc in yaml.safe_load_all(out.read_text(encoding="utf-8")) if doc]
     wired = wire_platform(documents, sorted(endpoints(config)))
+    address = ray_address(config)
+    if address:
+        use_ray(wired, address)
     out.write_text(yaml.safe_dump_all(wired, sort_keys=False), encoding="utf-8")
     return out
 

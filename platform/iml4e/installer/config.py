@@ -23,9 +23,9 @@ Profile = Literal["minimal", "standard", "full"]
 PROFILES: tuple[Profile, ...] = ("minimal", "standard", "full")
 #: The parts a profile may hold. What each profile holds is declared once, by its overlay
 #: (manifests/overlays/PROFILE includes manifests/base/PART); `profile_parts` reads it from there.
-PARTS = ("serving", "monitoring", "feast")
+PARTS = ("serving", "monitoring", "feast", "ray")
 #: The service (services.* in iml4e.yaml) that each optional part installs.
-_PART_OF_SERVICE = {"prometheus": "monitoring", "feast": "feast"}
+_PART_OF_SERVICE = {"prometheus": "monitoring", "feast": "feast", "ray": "ray"}
 
 
 @cache
@@ -92,11 +92,88 @@ class FeastService(_Strict):
     )
 
 
+class RayMode(StrEnum):
+    managed = "managed"
+    external = "external"
+    off = "off"
+
+
+#: A Kubernetes quantity as iml4e.yaml may give it: a plain or decimal number, millicores, or a
+#: binary/decimal byte suffix ("2", "500m", "0.5", "4Gi", "512Mi", "1G").
+_QUANTITY = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:m|[kMGT]|[KMGT]i)?$")
+#: What an external Ray address may look like: Ray client (ray://HOST:PORT) or a GCS address (HOST:PORT).
+_RAY_ADDRESS = re.compile(r"^(?:ray://)?(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
+
+
+class RayPodResources(_Strict):
+    """Requests of one Ray Pod; the limits are the same (the Pod gets exactly this)."""
+
+    cpu: str = Field(default="1", description="CPU of the Pod (a Kubernetes quantity: 1, 500m, 2).")
+    memory: str = Field(default="4Gi", description="Memory of the Pod (a Kubernetes quantity: 4Gi, 512Mi).")
+
+    @field_validator("cpu", "memory", mode="before")
+    @classmethod
+    def _quantity(cls, value: Any) -> str:
+        text = str(value).strip()
+        if not _QUANTITY.match(text) or not re.search(r"[1-9]", text.rstrip("mkMGTi")):
+            raise ValueError(
+                f"'{value}' is not a positive Kubernetes quantity; write it like 2, 500m, 4Gi or 512Mi"
+            )
+        return text
+
+
+class RayService(_Strict):
+    mode: RayMode = Field(
+        default=RayMode.managed,
+        description="managed: the KubeRay operator and a RayCluster (profile full); external: use `address`; "
+        "off: detect_errors runs its local engine inside the step.",
+    )
+    address: str | None = Field(
+        default=None,
+        description="Address of an existing Ray cluster (external mode): ray://HOST:PORT (Ray client) or "
+        "HOST:PORT (GCS), reachable from the pipeline Pods in namespace kubeflow.",
+    )
+    workers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Worker Pods of the managed RayCluster (at least 1 in managed mode).",
+    )
+    head: RayPodResources = Field(
+        default_factory=lambda: RayPodResources(cpu="500m", memory="1Gi"),
+        description="Resources of the head Pod (it runs no detection tasks: num-cpus 0).",
+    )
+    worker: RayPodResources = Field(
+        default_factory=lambda: RayPodResources(),
+        description="Resources of each worker Pod; Ray runs one task per CPU in it.",
+    )
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> RayService:
+        if self.mode is RayMode.managed and self.workers < 1:
+            raise ValueError(
+                f"workers is {self.workers}; a managed RayCluster needs at least 1 worker, "
+                "or set mode: off to run detection inside the step"
+            )
+        if self.mode is RayMode.external:
+            if not self.address:
+                raise ValueError("address is required when mode is external; set it to ray://HOST:PORT")
+            if not _RAY_ADDRESS.match(self.address.strip()):
+                raise ValueError(
+                    f"address '{self.address}' is not a Ray address; write ray://HOST:PORT or HOST:PORT"
+                )
+        return self
+
+
 class Services(_Strict):
     mlflow: MlflowService = Field(default_factory=lambda: MlflowService())
     object_store: ObjectStoreService = Field(default_factory=lambda: ObjectStoreService())
     prometheus: PrometheusService = Field(default_factory=lambda: PrometheusService())
     feast: FeastService = Field(default_factory=lambda: FeastService())
+    ray: RayService = Field(
+        default_factory=lambda: RayService(),
+        description="Ray for error detection (the Ray engine of detect_errors); installed in profile full.",
+    )
 
 
 class Storage(_Strict):
@@ -372,12 +449,12 @@ class PlatformConfig(_Strict):
         return part in profile_parts(self.profile)
 
     def managed(self, service: str) -> bool:
-        """Whether iml4e installs `service` (mlflow, object_store, prometheus, feast) in this profile."""
+        """Whether iml4e installs `service` (mlflow, object_store, prometheus, feast, ray) in this profile."""
         part = _PART_OF_SERVICE.get(service)
         if part is not None and not self.includes(part):
             return False
-        mode: Mode = getattr(self.services, service).mode
-        return mode is Mode.managed
+        mode: Mode | RayMode = getattr(self.services, service).mode
+        return mode.value == Mode.managed.value
 
 
 def _format_error(error: ValidationError, source: str) -> str:

@@ -17,12 +17,18 @@ from iml4e.installer.render import (
     MANAGED_BY_LABEL,
     MONITORING_NAMESPACE,
     PLATFORM_NAMESPACE,
+    RAY_NAMESPACE,
     containers,
 )
 from iml4e_components.conventions import SERVING_NAMESPACE
 
 #: Upstream components and the namespace their workloads run in.
-UPSTREAM_NAMESPACES = {"kubeflow-pipelines": "kubeflow", "kserve": "kserve", "cert-manager": "cert-manager"}
+UPSTREAM_NAMESPACES = {
+    "kubeflow-pipelines": "kubeflow",
+    "kserve": "kserve",
+    "cert-manager": "cert-manager",
+    "kuberay-operator": "kuberay",
+}
 OUR_NAMESPACES = (PLATFORM_NAMESPACE, SERVING_NAMESPACE, MONITORING_NAMESPACE)
 WORKLOAD_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"))
 
@@ -63,10 +69,16 @@ def cluster_status(cluster: ClusterApi) -> dict[str, Any]:
             for obj in cluster.list_objects(api_version, kind, namespace, label_selector=selector):
                 component = (obj.get("metadata", {}).get("labels") or {}).get(COMPONENT_LABEL, "other")
                 ours.setdefault(component, []).append(obj)
+    # The managed RayCluster (profile full, services.ray managed): its health is what the KubeRay
+    # operator reports in its status, and the operator itself is then an upstream component.
+    ray_clusters = cluster.list_objects("ray.io/v1", "RayCluster", RAY_NAMESPACE, label_selector=selector)
+    if ray_clusters:
+        ours.setdefault("ray", []).extend(ray_clusters)
     components = [_health(name, workloads) for name, workloads in sorted(ours.items())]
     wanted = ["kubeflow-pipelines"] + (
         ["kserve", "cert-manager"] if record and record["profile"] != "minimal" else []
     )
+    wanted += ["kuberay-operator"] if ray_clusters else []
     for name in wanted if installed else []:
         namespace = UPSTREAM_NAMESPACES[name]
         workloads = [w for api, kind in WORKLOAD_KINDS for w in cluster.list_objects(api, kind, namespace)]

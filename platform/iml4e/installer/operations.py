@@ -24,7 +24,7 @@ from iml4e.installer.upstream import (
     default_cache_dir,
     fetch_entry,
     load_upstream_objects,
-    lock_for_profile,
+    lock_for_config,
 )
 
 
@@ -90,7 +90,7 @@ def uninstall_stages(config: PlatformConfig, warn: Callable[[str], None]) -> lis
 
     cache = cache_dir(config)
     upstream = []
-    for entry in lock_for_profile(config.profile):
+    for entry in lock_for_config(config):
         if cached_manifest(cache, entry) is None:
             warn(f"{entry.name} {entry.version} is not cached; its objects stay (run 'iml4e bundle' first)")
             continue
@@ -108,8 +108,7 @@ def run_doctor(config: PlatformConfig, cluster: ClusterApi) -> list[Any]:
 
     cache = cache_dir(config)
     needs_build = any(
-        e.format == "kustomize" and cached_manifest(cache, e) is None
-        for e in lock_for_profile(config.profile)
+        e.format == "kustomize" and cached_manifest(cache, e) is None for e in lock_for_config(config)
     )
     totals, _ = profile_requests(config, cache)
     return run_checks(

@@ -78,7 +78,27 @@ def readiness(obj: Object) -> Readiness:
         if failed and failed.get("status") == "True":
             return Readiness(False, f"failed ({_condition_text(failed)})")
         return Readiness(False, f"running ({int(status.get('failed', 0) or 0)} failed attempts)")
+    if kind == "RayCluster":
+        return _ray_cluster_readiness(obj)
     ready_condition = _condition(obj, "Ready")
     if ready_condition is not None:
         return Readiness(ready_condition.get("status") == "True", _condition_text(ready_condition) or "ready")
     return Readiness(True, "applied")
+
+
+def _ray_cluster_readiness(obj: Object) -> Readiness:
+    """A RayCluster as its KubeRay operator reports it: `status.state` and its conditions."""
+    status = obj.get("status") or {}
+    if not status:
+        return Readiness(False, "not reconciled yet; is the KubeRay operator (namespace kuberay) running?")
+    workers = int(status.get("readyWorkerReplicas", 0) or 0)
+    wanted = int(status.get("desiredWorkerReplicas", 0) or 0)
+    if status.get("state") == "ready":
+        return Readiness(True, f"ready, {workers}/{wanted} workers")
+    failure = _condition(obj, "ReplicaFailure")
+    if failure and failure.get("status") == "True":
+        return Readiness(False, f"replica failure ({_condition_text(failure)})")
+    head = _condition(obj, "HeadPodReady")
+    if head and head.get("status") != "True":
+        return Readiness(False, f"head not ready ({_condition_text(head)})")
+    return Readiness(False, f"{status.get('state') or 'starting'}, {workers}/{wanted} workers ready")

@@ -3,7 +3,7 @@
 The profile's overlay is composed (`compose`), then configuration is applied: services that are
 `external` are dropped and components are wired to the external endpoints, volume sizes and the
 storage class are set, the alert receiver and thresholds are configured, image tags come from the version matrix.
-Upstream parts (KFP, KServe, cert-manager) are not rendered here: they are listed by reference
+Upstream parts (KFP, KServe, cert-manager, KubeRay) are not rendered here: they are listed by reference
 (`upstream.lock_entries`) and composed at install time from the verified cache.
 """
 
@@ -21,7 +21,7 @@ from iml4e.errors import UsageError
 from iml4e.installer import versions
 from iml4e.installer.alert_rules import RULES_CONFIG_MAP, RULES_KEY, with_thresholds
 from iml4e.installer.compose import Object, compose, merge_patch, object_key
-from iml4e.installer.config import Mode, PlatformConfig
+from iml4e.installer.config import Mode, PlatformConfig, RayMode
 from iml4e.installer.drift_monitor import drift_monitor_objects
 from iml4e.installer.image_digests import pinned, read_image_digests
 from iml4e.installer.serving_runtime import serving_runtime_objects
@@ -33,6 +33,10 @@ STAGES: tuple[str, ...] = ("namespaces-crds", "cert-manager", "controllers", "se
 PLATFORM_NAMESPACE = "iml4e"
 MONITORING_NAMESPACE = "iml4e-monitoring"
 PIPELINES_NAMESPACE = "kubeflow"
+RAY_NAMESPACE = "iml4e-ray"
+#: The managed RayCluster; KubeRay names its head Service `<name>-head-svc`.
+RAY_CLUSTER_NAME = "iml4e-ray"
+RAY_CLIENT_PORT = 10001
 S3_CREDENTIALS_SECRET = "iml4e-s3-credentials"  # nosec B105  # a Secret's name
 ENDPOINTS_CONFIG_MAP = "iml4e-endpoints"
 
@@ -40,7 +44,7 @@ ENDPOINTS_CONFIG_MAP = "iml4e-endpoints"
 #: meet it, except KServe's opt-in local-model node agent, which needs a hostPath).
 #: `kubeflow` keeps upstream's own labels (baseline): pipeline step Pods run user images.
 #: docs/reference-architecture.md gives the level of every namespace and why.
-UPSTREAM_POD_SECURITY = {"kserve": "restricted", "cert-manager": "restricted"}
+UPSTREAM_POD_SECURITY = {"kserve": "restricted", "cert-manager": "restricted", "kuberay": "restricted"}
 POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -135,6 +139,17 @@ def endpoints(config: PlatformConfig) -> dict[str, str]:
     return values
 
 
+def ray_address(config: PlatformConfig) -> str | None:
+    """Where detect_errors finds Ray on the cluster: the managed RayCluster's Ray client port, the
+    external address, or None (Ray off, or a profile without the RayCluster: the step's local engine)."""
+    ray = config.services.ray
+    if ray.mode is RayMode.external:
+        return ray.address
+    if config.managed("ray"):
+        return f"ray://{RAY_CLUSTER_NAME}-head-svc.{RAY_NAMESPACE}.svc:{RAY_CLIENT_PORT}"
+    return None
+
+
 def _excluded_components(config: PlatformConfig) -> set[str]:
     excluded = set()
     if not config.managed("object_store"):
@@ -145,6 +160,8 @@ def _excluded_components(config: PlatformConfig) -> set[str]:
         excluded.add("monitoring")
     if not config.managed("feast"):
         excluded.add("feast")
+    if not config.managed("ray"):
+        excluded.add("ray")
     if not config.managed("mlflow") and not config.managed("feast"):
         excluded.add("postgres")
     return excluded
@@ -155,6 +172,9 @@ def pod_specs(obj: Object) -> Iterator[dict[str, Any]]:
     spec = obj.get("spec") or {}
     if obj.get("kind") == "ServingRuntime" or obj.get("kind") == "Pod":
         yield spec
+    elif obj.get("kind") == "RayCluster":
+        for group in [spec.get("headGroupSpec") or {}, *(spec.get("workerGroupSpecs") or [])]:
+            yield (group.get("template") or {}).get("spec") or {}
     elif obj.get("kind") == "CronJob":
         yield spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})
     elif isinstance(spec.get("template"), dict):
@@ -218,6 +238,24 @@ def _set_storage(objects: list[Object], config: PlatformConfig) -> None:
                 claim["spec"]["resources"]["requests"]["storage"] = sizes[(name, namespace)]
                 if config.storage.storage_class:
                     claim["spec"]["storageClassName"] = config.storage.storage_class
+
+
+def _size_ray_cluster(objects: list[Object], config: PlatformConfig) -> None:
+    """Worker count, head and worker resources (requests = limits) and the Ray version, from the config."""
+    ray = config.services.ray
+    for obj in objects:
+        if object_key(obj) != ("RayCluster", RAY_NAMESPACE, RAY_CLUSTER_NAME):
+            continue
+        spec = obj["spec"]
+        spec["rayVersion"] = versions.RAY_VERSION
+        groups = [(spec["headGroupSpec"], ray.head)]
+        for worker_group in spec["workerGroupSpecs"]:
+            worker_group.update(replicas=ray.workers, minReplicas=ray.workers, maxReplicas=ray.workers)
+            groups.append((worker_group, ray.worker))
+        for group, size in groups:
+            amounts = {"cpu": size.cpu, "memory": size.memory}
+            for container in group["template"]["spec"]["containers"]:
+                container["resources"] = {"requests": dict(amounts), "limits": dict(amounts)}
 
 
 def _alerting_patches(config: PlatformConfig) -> list[Object]:
@@ -332,6 +370,7 @@ def render_platform(config: PlatformConfig, manifests: Path | None = None) -> Re
     objects = _apply_patches(objects, _alerting_patches(config))
     _set_alert_thresholds(objects, config)
     _set_storage(objects, config)
+    _size_ray_cluster(objects, config)
     store = config.services.object_store
     if store.mode is Mode.external and store.credentials_secret:
         objects = [_rename_secret(obj, S3_CREDENTIALS_SECRET, store.credentials_secret) for obj in objects]

@@ -3,8 +3,8 @@
     python -m iml4e.installer.requests          # a table per profile (our objects, one replica each)
 
 Sums `resources.requests` of every container (and init container) times the replicas of each
-Deployment, StatefulSet and DaemonSet pod (steady state: one-off Jobs and ServingRuntimes, which
-start no pod by themselves, are not counted).
+Deployment, StatefulSet and DaemonSet pod, and of a RayCluster's head and worker Pods (steady state:
+one-off Jobs and ServingRuntimes, which start no pod by themselves, are not counted).
 Upstream parts (KFP, KServe, cert-manager) are added when their manifests are in the cache; the
 output says which were counted.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from iml4e.installer.compose import Object
-from iml4e.installer.render import containers
+from iml4e.installer.render import containers, pod_specs
 
 _SUFFIX = {
     "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4,
@@ -65,18 +65,30 @@ def _replicas(obj: Object) -> int:
     return 0  # Jobs finish; ServingRuntimes and others start no pod by themselves
 
 
+def _pods(obj: Object) -> list[tuple[int, list[dict[str, Any]]]]:
+    """(replicas, containers) of each kind of Pod that `obj` keeps running."""
+    if obj.get("kind") == "RayCluster":
+        spec = obj.get("spec") or {}
+        replicas = [1] + [int(g.get("replicas", 1)) for g in spec.get("workerGroupSpecs") or []]
+        return [
+            (count, [*(pod.get("initContainers") or []), *(pod.get("containers") or [])])
+            for count, pod in zip(replicas, pod_specs(obj), strict=True)
+        ]
+    return [(_replicas(obj), list(containers(obj)))]
+
+
 def sum_requests(objects: list[Object]) -> RequestTotals:
     cpu = memory = 0.0
     pods = 0
     for obj in objects:
-        replicas = _replicas(obj)
-        if not replicas:
-            continue
-        pods += replicas
-        for container in containers(obj):
-            requested = (container.get("resources") or {}).get("requests") or {}
-            cpu += replicas * quantity_cpu(str(requested.get("cpu", "0")))
-            memory += replicas * quantity_memory(str(requested.get("memory", "0")))
+        for replicas, pod_containers in _pods(obj):
+            if not replicas:
+                continue
+            pods += replicas
+            for container in pod_containers:
+                requested = (container.get("resources") or {}).get("requests") or {}
+                cpu += replicas * quantity_cpu(str(requested.get("cpu", "0")))
+                memory += replicas * quantity_memory(str(requested.get("memory", "0")))
     return RequestTotals(cpu, memory, pods)
 
 
@@ -86,12 +98,12 @@ def profile_requests(config: Any, cache: Path | None) -> tuple[RequestTotals, li
     Returns the totals and the names of the upstream parts that were counted.
     """
     from iml4e.installer.render import render_platform
-    from iml4e.installer.upstream import cached_manifest, lock_for_profile, read_manifest
+    from iml4e.installer.upstream import cached_manifest, lock_for_config, read_manifest
 
     objects = list(render_platform(config).objects)
     counted = []
     if cache is not None:
-        for entry in lock_for_profile(config.profile):
+        for entry in lock_for_config(config):
             manifest = cached_manifest(cache, entry)
             if manifest is not None:
                 objects += read_manifest(manifest)

@@ -1,4 +1,4 @@
-"""Upstream manifests (KFP, KServe, cert-manager): the lock, the download cache, verification, bundles.
+"""Upstream manifests (KFP, KServe, cert-manager, KubeRay): the lock, the download cache, verification, bundles.
 
 Nothing here runs at render time: `render` only lists upstream parts by reference. `fetch_upstream`
 downloads each locked entry (https:// or file:// URLs) into the cache, checks the sha256 recorded in
@@ -47,6 +47,10 @@ class LockEntry:
     profiles: tuple[str, ...]
     path: str | None = None
     patches: tuple[str, ...] = ()
+    #: The namespace its namespaced objects are moved to (None: where the release puts them).
+    namespace: str | None = None
+    #: The services.* entry that must be managed for it to be installed (None: the profile decides).
+    service: str | None = None
 
     def applies_to(self, profile: str) -> bool:
         return profile in self.profiles
@@ -74,6 +78,8 @@ def read_lock(manifests: Path | None = None) -> list[LockEntry]:
             profiles=tuple(raw["profiles"]),
             path=raw.get("path"),
             patches=tuple(raw.get("patches") or ()),
+            namespace=raw.get("namespace"),
+            service=raw.get("service"),
         )
         if entry.stage not in STAGES:
             raise UsageError(f"{file}: {entry.name}.stage '{entry.stage}' is not one of {', '.join(STAGES)}")
@@ -87,6 +93,16 @@ def read_lock(manifests: Path | None = None) -> list[LockEntry]:
 
 def lock_for_profile(profile: str, manifests: Path | None = None) -> list[LockEntry]:
     return [entry for entry in read_lock(manifests) if entry.applies_to(profile)]
+
+
+def lock_for_config(config: Any, manifests: Path | None = None) -> list[LockEntry]:
+    """The entries an install of `config` (a PlatformConfig) needs: its profile's, less those of
+    services that are not managed (KubeRay with services.ray.mode external or off)."""
+    return [
+        entry
+        for entry in lock_for_profile(config.profile, manifests)
+        if entry.service is None or config.managed(entry.service)
+    ]
 
 
 def check_lock_matches_versions(entries: list[LockEntry]) -> list[str]:
@@ -189,6 +205,12 @@ def fetch_entry(entry: LockEntry, cache: Path, timeout: float = DOWNLOAD_TIMEOUT
     directory = entry_dir(cache, entry)
     directory.mkdir(parents=True, exist_ok=True)
     source = directory / ("source.tar.gz" if entry.format == "kustomize" else "source.yaml")
+    manifest = directory / BUILT_MANIFEST
+    if not source.is_file() and manifest.is_file() and entry.sha256 is None:
+        # A bundle may carry only the built manifest (`iml4e bundle` copies the source when it has
+        # one); with no digest in the lock there is nothing to verify it against, so it is used as is,
+        # and there is no source digest to record either (sha256 "").
+        return FetchResult(entry, manifest, "", verified=False, downloaded=False)
     downloaded = False
     if not source.is_file():
         _download(entry.url, source, timeout)
@@ -201,7 +223,6 @@ def fetch_entry(entry: LockEntry, cache: Path, timeout: float = DOWNLOAD_TIMEOUT
             f"({entry.sha256[:12]}...); the download was removed, retry, or fix manifests/{LOCK_FILE} "
             "if upstream re-published the file"
         )
-    manifest = directory / BUILT_MANIFEST
     if downloaded or not manifest.is_file():
         if entry.format == "kustomize":
             _build_kustomize(source, entry.path or ".", manifest)
@@ -232,7 +253,7 @@ def record_digests(results: list[FetchResult], manifests: Path | None = None) ->
     text = file.read_text(encoding="utf-8")
     recorded = 0
     for result in results:
-        if result.entry.sha256:
+        if result.entry.sha256 or not result.sha256:
             continue
         pattern = re.compile(
             rf"(- name: {re.escape(result.entry.name)}\n(?:    .*\n)*?    sha256: )null", re.MULTILINE
@@ -268,12 +289,30 @@ def _parsed_manifest(path: Path, mtime_ns: int, size: int) -> list[Object]:
     return [doc for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader) if doc]
 
 
+def move_to_namespace(objects: list[Object], namespace: str) -> list[Object]:
+    """Namespaced objects moved to `namespace`, and the bindings' service-account subjects with them
+    (what kustomize's `namespace:` does; KubeRay's release manifest puts its operator in `default`)."""
+    for obj in objects:
+        metadata = obj.setdefault("metadata", {})
+        if metadata.get("namespace"):
+            metadata["namespace"] = namespace
+        if obj.get("kind") not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        for subject in obj.get("subjects") or []:
+            if subject.get("kind") == "ServiceAccount":
+                subject["namespace"] = namespace
+    return objects
+
+
 def load_upstream_objects(result: FetchResult, manifests: Path | None = None) -> list[Object]:
-    """The cached manifest's objects with our patches (manifests/upstream-patches/...) applied."""
+    """The cached manifest's objects, moved to the entry's namespace if it names one, with our patches
+    (manifests/upstream-patches/...) applied."""
     from iml4e.paths import manifests_dir
 
     root = manifests or manifests_dir()
     objects = read_manifest(result.manifest)
+    if result.entry.namespace:
+        objects = move_to_namespace(objects, result.entry.namespace)
     index = {object_key(obj): position for position, obj in enumerate(objects)}
     for patch_path in result.entry.patches:
         for patch in yaml.safe_load_all((root / patch_path).read_text(encoding="utf-8")):

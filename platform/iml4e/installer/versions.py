@@ -21,7 +21,12 @@ UPSTREAM: dict[str, str] = {
     "kubeflow-pipelines": "2.16.1",
     "kserve": "v0.20.0",
     "cert-manager": "v1.19.4",
+    "kuberay": "v1.7.0",
 }
+
+#: The Ray release the RayCluster declares (`spec.rayVersion`). Its Pods run the iml4e image, whose Ray
+#: is the one locked in uv.lock (the `ray` extra); a unit test checks that the two agree.
+RAY_VERSION = "2.60.0"
 
 #: Image name (as written in our bases, without a tag) -> pinned tag.
 IMAGES: dict[str, str] = {
@@ -62,6 +67,7 @@ def version_matrix() -> dict[str, str]:
     for name, tag in IMAGES.items():
         matrix[name.rsplit("/", 1)[-1]] = tag
     matrix["iml4e"] = iml4e_image().rsplit(":", 1)[-1]
+    matrix["ray (RayCluster, iml4e image)"] = RAY_VERSION
     for package in IMAGE_PACKAGES:
         try:
             matrix[f"{package} (iml4e image)"] = version(package)

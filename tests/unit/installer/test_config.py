@@ -105,7 +105,7 @@ def test_what_each_profile_holds_is_read_from_its_overlay(tmp_path: Path) -> Non
 
     assert profile_parts("minimal") == frozenset()
     assert profile_parts("standard") == {"serving", "monitoring"}
-    assert profile_parts("full") == {"serving", "monitoring", "feast"}
+    assert profile_parts("full") == {"serving", "monitoring", "feast", "ray"}
     assert PlatformConfig(profile="standard").managed("prometheus")
     assert not PlatformConfig(profile="standard").managed("feast")
     with pytest.raises(ValueError, match="unknown profile part"):
@@ -120,3 +120,56 @@ def test_what_each_profile_holds_is_read_from_its_overlay(tmp_path: Path) -> Non
         (tmp_path / name).mkdir(parents=True)
         (tmp_path / name / "kustomization.yaml").write_text(f"resources: {resources}\n", encoding="utf-8")
     assert bases_of(tmp_path / "two") == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("ray", "expected"),
+    [
+        ({"mode": "sometimes"}, "services.ray.mode: Input should be 'managed', 'external' or 'off'"),
+        ({"mode": "external"}, "services.ray: address is required when mode is external"),
+        ({"mode": "external", "address": "http://ray"}, "services.ray: address 'http://ray' is not a Ray"),
+        ({"workers": 0}, "services.ray: workers is 0; a managed RayCluster needs at least 1 worker"),
+        (
+            {"worker": {"memory": "4 GB"}},
+            "services.ray.worker.memory: '4 GB' is not a positive Kubernetes quantity",
+        ),
+        ({"head": {"cpu": "0"}}, "services.ray.head.cpu: '0' is not a positive Kubernetes quantity"),
+        ({"worker": {"cpu": "-1"}}, "services.ray.worker.cpu: '-1' is not a positive Kubernetes quantity"),
+        ({"workers": 65}, "services.ray.workers"),
+        ({"mode": "off", "workers": -1}, "services.ray.workers: Input should be greater than or equal to 0"),
+    ],
+)
+def test_bad_ray_settings_are_refused_in_one_line(ray: dict[str, object], expected: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        parse_config({"profile": "full", "services": {"ray": ray}}, "iml4e.yaml")
+    message = str(raised.value)
+    assert message.startswith(f"iml4e.yaml: {expected}"), message
+    assert "\n" not in message
+
+
+def test_ray_is_managed_in_full_only_and_off_or_external_on_request() -> None:
+    from iml4e.installer.render import ray_address
+
+    assert not PlatformConfig().managed("ray") and ray_address(PlatformConfig()) is None
+    full = parse_config({"profile": "full"})
+    assert full.managed("ray")
+    assert ray_address(full) == "ray://iml4e-ray-head-svc.iml4e-ray.svc:10001"
+    off = parse_config({"profile": "full", "services": {"ray": {"mode": "off", "workers": 0}}})
+    assert not off.managed("ray") and ray_address(off) is None  # zero workers are fine when off
+    external = parse_config(
+        {"profile": "standard", "services": {"ray": {"mode": "external", "address": "ray://10.0.0.7:10001"}}}
+    )
+    assert ray_address(external) == "ray://10.0.0.7:10001"  # any profile may use a Ray it does not run
+
+
+def test_a_bad_ray_setting_is_exit_2_without_a_traceback(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from iml4e.cli.app import app
+
+    config = tmp_path / "iml4e.yaml"
+    config.write_text("profile: full\nservices:\n  ray:\n    workers: 0\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["render", "-c", str(config), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "services.ray: workers is 0" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

@@ -55,8 +55,37 @@ def test_every_builtin_object_is_strictly_valid(case: str) -> None:
         except kubernetes_validate.ValidationError as exc:
             path = ".".join(str(p) for p in exc.path)
             pytest.fail(f"{obj['kind']} {obj['metadata']['name']}: {path}: {exc.message}")
-    # Only our custom resources lack a Kubernetes schema; they are checked against KServe's model below.
-    assert set(unchecked) <= {"ServingRuntime"}
+    # Only our custom resources lack a Kubernetes schema: the ServingRuntime is checked against KServe's
+    # model below, the RayCluster's Pod templates as PodTemplates here and the whole RayCluster by the
+    # real KubeRay CRD in tests/controlplane/test_full_profile.py.
+    assert set(unchecked) <= {"ServingRuntime", "RayCluster"}
+
+
+def test_the_ray_clusters_pod_templates_are_strictly_valid_and_sized_from_the_config() -> None:
+    from iml4e.installer import versions
+    from iml4e.installer.config import parse_config
+
+    config = parse_config(
+        {
+            "profile": "full",
+            "services": {"ray": {"workers": 3, "worker": {"cpu": "2", "memory": "3Gi"}}},
+        }
+    )
+    ray_cluster = next(o for o in render_platform(config).objects if o["kind"] == "RayCluster")
+    spec = ray_cluster["spec"]
+    assert spec["rayVersion"] == versions.RAY_VERSION
+    head, workers = spec["headGroupSpec"], spec["workerGroupSpecs"]
+    assert [(g["replicas"], g["minReplicas"], g["maxReplicas"]) for g in workers] == [(3, 3, 3)]
+    sizes = [c["resources"] for g in [head, *workers] for c in g["template"]["spec"]["containers"]]
+    assert sizes == [
+        {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1Gi"}},
+        {"requests": {"cpu": "2", "memory": "3Gi"}, "limits": {"cpu": "2", "memory": "3Gi"}},
+    ]
+    for group in [head, *workers]:
+        template = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "ray"}}
+        _validate_strict({**template, "template": group["template"]})
+        (container,) = group["template"]["spec"]["containers"]
+        assert container["image"] == versions.iml4e_image()  # the Ray that detect_errors runs
 
 
 def test_strict_validation_rejects_an_unknown_field() -> None:

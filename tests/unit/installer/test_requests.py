@@ -93,3 +93,17 @@ def test_cached_upstream_parts_are_added(tmp_path: Path) -> None:
     assert counted == ["kubeflow-pipelines"]
     assert total.cpu == pytest.approx(ours.cpu + 0.5)
     assert total.memory == ours.memory + 1024**3
+
+
+def test_a_ray_cluster_counts_its_head_and_each_worker() -> None:
+    from iml4e.installer.config import parse_config
+
+    config = parse_config({"profile": "full", "services": {"ray": {"workers": 3}}})
+    (ray_cluster,) = [o for o in render_platform(config).objects if o["kind"] == "RayCluster"]
+    totals = sum_requests([ray_cluster])
+    assert totals.pods == 4
+    assert totals.cpu == pytest.approx(0.5 + 3 * 1.0)
+    assert totals.memory == 1024**3 + 3 * 4 * 1024**3
+    off = parse_config({"profile": "full", "services": {"ray": {"mode": "off"}}})
+    with_ray = sum_requests(render_platform(parse_config({"profile": "full"})).objects)
+    assert with_ray.pods - sum_requests(render_platform(off).objects).pods == 3  # head + 2 workers

@@ -11,7 +11,7 @@ from golden_files import render_manifests as golden
 
 from iml4e.installer.render import containers, pod_specs, render_platform
 
-OUR_NAMESPACES = {"iml4e", "iml4e-serving", "iml4e-monitoring"}
+OUR_NAMESPACES = {"iml4e", "iml4e-serving", "iml4e-monitoring", "iml4e-ray"}
 
 
 @pytest.fixture(scope="module", params=list(golden.CASES))

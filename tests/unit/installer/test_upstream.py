@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def _entry(url: str, sha256: str | None = None, **changes: object) -> LockEntry:
 
 def test_the_lock_agrees_with_the_version_matrix_and_every_stage_exists() -> None:
     entries = upstream.read_lock()
-    assert {e.project for e in entries} == {"kubeflow-pipelines", "kserve", "cert-manager"}
+    assert {e.project for e in entries} == {"kubeflow-pipelines", "kserve", "cert-manager", "kuberay"}
     assert upstream.check_lock_matches_versions(entries) == []
     assert all(e.url.startswith("https://") for e in entries)
     assert {e.name for e in upstream.lock_for_profile("minimal")} == {
@@ -196,3 +197,102 @@ def test_listing_marks_what_is_cached(tmp_path: Path) -> None:
     missing = _entry("https://example.org/other.yaml", name="other")
     rows = upstream.listing([cached, missing], tmp_path / "cache")
     assert rows[0]["cached"] and rows[1]["cached"] is None
+
+
+def test_a_bundle_holding_only_the_built_manifest_is_used_without_downloading(tmp_path: Path) -> None:
+    entry = _entry("https://example.invalid/widgets.tar.gz", format="kustomize", path="config/default")
+    built = upstream.entry_dir(tmp_path, entry) / upstream.BUILT_MANIFEST
+    built.parent.mkdir(parents=True)
+    shutil.copyfile(_release(tmp_path), built)
+    result = upstream.fetch_entry(entry, tmp_path, timeout=0.01)  # the URL is never asked
+    assert result.manifest == built and not result.downloaded and not result.verified
+    assert upstream.record_digests([result], _lock_copy(tmp_path)) == 0  # no source: nothing to record
+    with pytest.raises(Iml4eError, match="cannot download"):  # a digest in the lock needs the source
+        upstream.fetch_entry(replace(entry, sha256="0" * 64), tmp_path, timeout=0.01)
+
+
+def _lock_copy(tmp_path: Path) -> Path:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    repository_manifests = Path(__file__).resolve().parents[3] / "manifests"
+    shutil.copyfile(repository_manifests / upstream.LOCK_FILE, manifests / upstream.LOCK_FILE)
+    return manifests
+
+
+def test_an_entry_with_a_namespace_moves_its_objects_and_their_bindings_there(tmp_path: Path) -> None:
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "op", "namespace": "default"},
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "op"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "op"},
+        "subjects": [
+            {"kind": "ServiceAccount", "name": "op", "namespace": "default"},
+            {"kind": "Group", "name": "g"},
+        ],
+    }
+    release = tmp_path / "op.yaml"
+    release.write_text(yaml.safe_dump_all([CRD, account, binding]), encoding="utf-8")
+    entry = _entry(release.as_uri(), namespace="operators")
+    objects = upstream.load_upstream_objects(upstream.fetch_entry(entry, tmp_path / "cache"))
+    crd, moved_account, moved_binding = objects
+    assert "namespace" not in crd["metadata"]  # cluster-scoped objects stay cluster-scoped
+    assert moved_account["metadata"]["namespace"] == "operators"
+    assert moved_binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "op", "namespace": "operators"},
+        {"kind": "Group", "name": "g"},
+    ]
+
+
+def test_kuberay_is_installed_only_where_ray_is_managed() -> None:
+    from iml4e.installer.config import parse_config
+
+    def names(data: dict[str, object]) -> set[str]:
+        return {e.name for e in upstream.lock_for_config(parse_config(data))}
+
+    assert "kuberay-operator" in names({"profile": "full"})
+    assert "kuberay-operator" not in names({"profile": "standard"})
+    assert "kuberay-operator" not in names({"profile": "full", "services": {"ray": {"mode": "off"}}})
+    external = {"mode": "external", "address": "ray://ray.example.org:10001"}
+    assert "kuberay-operator" not in names({"profile": "full", "services": {"ray": external}})
+    (kuberay,) = [e for e in upstream.read_lock() if e.name == "kuberay-operator"]
+    assert kuberay.namespace == "kuberay" and kuberay.stage == "controllers"
+
+
+def test_the_ray_clusters_ray_version_is_the_one_the_iml4e_image_installs() -> None:
+    import tomllib
+
+    from iml4e.installer import versions
+
+    root = Path(__file__).resolve().parents[3]
+    lock = tomllib.loads((root / "uv.lock").read_text(encoding="utf-8"))
+    (ray,) = [package for package in lock["package"] if package["name"] == "ray"]
+    assert ray["version"] == versions.RAY_VERSION
+    dockerfile = (root / "Dockerfile").read_text(encoding="utf-8")
+    assert dockerfile.count("--extra ray") == 2  # both `uv sync` steps of the image install the extra
+
+
+def test_the_kuberay_operator_watches_only_the_ray_namespace_and_keeps_upstreams_flags() -> None:
+    import os
+
+    bundle = Path(
+        os.environ.get("IML4E_UPSTREAM_BUNDLE") or Path(__file__).resolve().parents[4] / "shared" / "k8s"
+    )
+    (entry,) = [e for e in upstream.read_lock() if e.name == "kuberay-operator"]
+    if upstream.cached_manifest(bundle / "upstream", entry) is None:
+        pytest.skip(f"no {entry.name} {entry.version} in the bundle at {bundle} (set IML4E_UPSTREAM_BUNDLE)")
+    result = upstream.fetch_entry(entry, bundle / "upstream")
+    released = {o["kind"]: o for o in upstream.read_manifest(result.manifest) if o["kind"] == "Deployment"}[
+        "Deployment"
+    ]
+    patched = [o for o in upstream.load_upstream_objects(result) if o["kind"] == "Deployment"]
+    assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in patched] == [
+        ("kuberay", "kuberay-operator")
+    ]
+    (before,) = released["spec"]["template"]["spec"]["containers"]
+    (after,) = patched[0]["spec"]["template"]["spec"]["containers"]
+    assert after["args"] == [*before["args"], "--watch-namespace=iml4e-ray"]  # upstream's flags all kept
