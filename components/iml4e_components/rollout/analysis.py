@@ -3,8 +3,9 @@
 The figures of each variant (`primary`, `canary`) over the last `window_seconds`: requests, server
 error ratio (5xx), malformed-request ratio (4xx), p99 latency, and, on the rows that have a late
 label (joined by request id and row), accuracy and macro F1. `judge` compares the canary with the
-primary: nothing is judged before both have `min_requests`; a breach of any threshold rolls back at
-once; `promote_after_seconds` of watching without a breach promotes.
+primary: nothing is judged before both have `min_requests`, except an error or malformed-request ratio
+that is above its limit with 99.87% confidence already; a breach of any threshold rolls back at once;
+`promote_after_seconds` of watching without a breach promotes.
 
 Plain functions on records (dicts as the request log holds them), so the local `iml4e rollout
 watch` and a monitor reading the object store share them.
@@ -12,6 +13,7 @@ watch` and a monitor reading the object store share them.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -23,6 +25,11 @@ from iml4e_components.errors import ComponentError
 from iml4e_components.serving.traffic_split import CANARY, PRIMARY, VARIANTS
 
 WAIT, CONTINUE, ROLLBACK, PROMOTE = "wait", "continue", "rollback", "promote"
+#: Before `min_requests`, a canary is rolled back only when its error ratio is above the limit with
+#: this one-sided confidence (z-score of 99.87%); see `_certain_breaches`.
+EARLY_Z = 3.0
+#: ... and only once it has failed at least this many requests.
+EARLY_MIN_FAILURES = 3
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,9 @@ def judge(figures: Mapping[str, VariantFigures], thresholds: Thresholds, watched
         if figures[variant].requests < thresholds.min_requests
     ]
     if short:
+        certain = list(_certain_breaches(primary, canary, thresholds))
+        if certain and primary.requests >= thresholds.min_requests:
+            return Decision(ROLLBACK, certain, dict(figures), watched_seconds, thresholds)
         return Decision(WAIT, short, dict(figures), watched_seconds, thresholds)
     breaches = list(_breaches(primary, canary, thresholds))
     if breaches:
@@ -226,6 +236,44 @@ def judge(figures: Mapping[str, VariantFigures], thresholds: Thresholds, watched
         reason = f"no breach in {watched_seconds:.0f} s of watching (promote after {thresholds.promote_after_seconds:g} s)"
         return Decision(PROMOTE, [reason], dict(figures), watched_seconds, thresholds)
     return Decision(CONTINUE, ["no breach so far"], dict(figures), watched_seconds, thresholds)
+
+
+def _certain_breaches(
+    primary: VariantFigures, canary: VariantFigures, thresholds: Thresholds
+) -> Iterable[str]:
+    """Before the canary has `min_requests`: its 5xx or 4xx ratio breaches the limit already when even
+    the lower Wilson bound of that ratio (z = EARLY_Z, one-sided 99.87%) is above the primary's ratio
+    plus the margin. A canary failing 20% of its requests is then stopped after about 20 of them,
+    while one as good as the primary is never stopped by chance this way (its bound stays below)."""
+    pairs = (
+        ("error ratio", canary.server_errors, primary.error_ratio, thresholds.max_error_ratio_increase),
+        (
+            "malformed-request ratio",
+            canary.malformed,
+            primary.malformed_ratio,
+            thresholds.max_malformed_ratio_increase,
+        ),
+    )
+    for what, count, reference, margin in pairs:
+        if reference is None or count < EARLY_MIN_FAILURES:
+            continue
+        bound = wilson_lower_bound(count, canary.requests, EARLY_Z)
+        if bound > reference + margin:
+            yield (
+                f"canary {what} {count / canary.requests:.4f} over {canary.requests} requests (at least "
+                f"{bound:.4f} with 99.87% confidence) exceeds the primary's {reference:.4f} by more than {margin:g}"
+            )
+
+
+def wilson_lower_bound(successes: int, trials: int, z: float) -> float:
+    """The lower end of the Wilson score interval of a binomial proportion."""
+    if trials == 0:
+        return 0.0
+    share = successes / trials
+    spread = z * z / trials
+    centre = share + spread / 2
+    margin = z * math.sqrt(share * (1 - share) / trials + spread / (4 * trials))
+    return max(0.0, (centre - margin) / (1 + spread))
 
 
 def _breaches(primary: VariantFigures, canary: VariantFigures, thresholds: Thresholds) -> Iterable[str]:

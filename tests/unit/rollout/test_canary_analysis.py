@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from iml4e_components.errors import ComponentError
-from iml4e_components.rollout.analysis import RequestWindow, Thresholds, judge
+from iml4e_components.rollout.analysis import RequestWindow, Thresholds, judge, wilson_lower_bound
 from iml4e_components.serving.traffic_split import canary_buckets, request_bucket
 
 THRESHOLDS = Thresholds(min_requests=50, min_labelled_rows=20, promote_after_seconds=10)
@@ -40,9 +40,21 @@ def _window(*records: list[dict[str, Any]]) -> RequestWindow:
 
 
 def test_waits_until_both_variants_have_enough_requests() -> None:
-    figures = _window(_records("primary", 400), _records("canary", 49, errors=49)).figures(120.0)
+    figures = _window(_records("primary", 400), _records("canary", 49)).figures(120.0)
     decision = judge(figures, THRESHOLDS, 30.0)
     assert decision.action == "wait" and "canary has 49 of the 50" in decision.reasons[0]
+
+
+def test_a_canary_failing_often_is_rolled_back_before_it_has_min_requests() -> None:
+    early = judge(
+        _window(_records("primary", 400), _records("canary", 20, errors=4)).figures(120), THRESHOLDS, 1
+    )
+    assert early.action == "rollback" and "99.87% confidence" in early.reasons[0]
+    for errors in (0, 1, 2):  # too few failures to be sure: wait for min_requests
+        waiting = _window(_records("primary", 400), _records("canary", 30, errors=errors)).figures(120)
+        assert judge(waiting, THRESHOLDS, 1).action == "wait"
+    assert wilson_lower_bound(0, 100, 3.0) == 0.0
+    assert wilson_lower_bound(20, 100, 3.0) == pytest.approx(0.1072, abs=1e-3)
 
 
 def test_rolls_back_on_errors_latency_and_quality() -> None:
