@@ -215,7 +215,7 @@ def test_watch_rolls_back_a_broken_canary(registry: Registry, tmp_path: Path) ->
     assert decision["action"] == "rollback"
     assert "error ratio" in decision["reasons"][0]
     canary = decision["figures"]["canary"]
-    assert canary["requests"] >= 30 and canary["error_ratio"] > 0.05
+    assert canary["server_errors"] >= 3 and canary["error_ratio"] > 0.05
     assert decision["figures"]["primary"]["error_ratio"] == 0
     assert load.failures == []
     # Only the canary failed requests; the primary answered all of its own.
@@ -327,3 +327,16 @@ def test_bad_input_is_one_line_exit_2_and_the_primary_keeps_serving(
     assert {a.variant for a in load.answers[before + 8 :]} == {"primary"}
     status = json.loads(_cli("rollout", "status", NAME, "--json").stdout)
     assert status["error"] is None or "churn/99" in status["error"]
+
+
+def test_up_after_down_serves_the_same_split(registry: Registry) -> None:
+    from iml4e.local import platform
+    from iml4e.local.serving import restart_served_models
+
+    _serve(registry, registry.good, 20)
+    assert platform.down() == [f"serve:{NAME}"]
+    restarted, failed = restart_served_models(registry.tracking_uri)  # what `iml4e up` does for served models
+    assert restarted == [f"serve:{NAME}"] and failed == {}
+    status = json.loads(_cli("rollout", "status", NAME, "--json").stdout)
+    assert status["canary"]["model_uri"] == registry.good and status["canary_traffic"] == 20
+    assert status["primary"]["model_uri"] == registry.champion and status["error"] is None
