@@ -278,10 +278,12 @@ class Monitoring(_Strict):
 
 
 class Rollout(_Strict):
-    """How `iml4e rollout watch` judges a canary against the primary (figures over a sliding window).
+    """How `iml4e rollout watch` judges a canary against the primary (figures over a sliding window),
+    and the margins by which a canary may be worse than the primary it is compared with.
 
     A breach of any limit rolls the canary back at once; `promote_after_seconds` of watching without
-    one promotes it. Limits that even a canary as good as the primary would breach are refused."""
+    one promotes it. Limits that even a canary as good as the primary would breach are refused. The
+    shipped alert rules Iml4eCanaryServerErrors and Iml4eCanaryLatency are rendered with the margins."""
 
     window_seconds: float = Field(
         default=60.0, gt=0, description="Seconds of served requests the figures are computed over."
@@ -306,10 +308,14 @@ class Rollout(_Strict):
     max_p99_latency_ratio: float = Field(
         default=2.0,
         ge=1,
+        le=100,
         description="The canary's p99 latency may be at most this many times the primary's ...",
     )
     p99_latency_slack_ms: float = Field(
-        default=25.0, ge=0, description="... plus this many milliseconds (small latencies are noisy)."
+        default=25.0,
+        ge=0,
+        le=60_000,
+        description="... plus this many milliseconds (small latencies are noisy).",
     )
     min_labelled_rows: int = Field(
         default=50,
@@ -359,7 +365,10 @@ class PlatformConfig(_Strict):
     upstream: Upstream = Field(default_factory=lambda: Upstream())
     images: Images = Field(default_factory=lambda: Images())
     monitoring: Monitoring = Field(default_factory=lambda: Monitoring())
-    rollout: Rollout = Field(default_factory=lambda: Rollout())
+    rollout: Rollout = Field(
+        default_factory=lambda: Rollout(),
+        description="How a canary is judged against the primary (rollout.*).",
+    )
 
     @model_validator(mode="after")
     def _external_needs_endpoints(self) -> PlatformConfig:
