@@ -2,7 +2,8 @@
 
 Labels arrive after the predictions, as a CSV with the columns `request_id` (the `x-request-id`
 the server answered with, also V2's `id`), `label`, and optionally `row` (the row's position
-within a multi-row request, 0 when absent). They are kept next to the request log as JSON lines
+within a multi-row request, 0 when absent) and `variant` (primary or canary, checked; the request log
+already knows which variant answered). They are kept next to the request log as JSON lines
 (`{"request_id": ..., "row": ..., "label": ...}`); a later label for the same request row wins.
 The monitor joins them with the logged predictions and reports accuracy and macro precision,
 recall and F1 (scikit-learn), and an Evidently classification report.
@@ -26,6 +27,8 @@ from iml4e_components.monitoring.drift import save_report_html
 from iml4e_components.serving.request_log import PREDICTION_COLUMN, REQUEST_ID_COLUMN, REQUEST_ROW_COLUMN
 
 LABEL_COLUMN = "label"
+#: Optional label-file column: the variant (primary | canary) that answered, as its x-iml4e-variant said.
+VARIANT_COLUMN = "variant"
 _TARGET, _PREDICTED = "target", "prediction"
 #: The largest row index a label may name (a row of one request's batch; far above any real batch).
 MAX_REQUEST_ROW = 1_000_000_000
@@ -58,9 +61,17 @@ def label_lines_from_csv(path: str | Path) -> bytes:
             f"{source} lacks columns {missing}; it needs request_id,label (and optionally row), "
             f"it has {list(table.columns)[:10]}"
         )
-    extra = [c for c in table.columns if c not in ("request_id", LABEL_COLUMN, "row")]
+    extra = [c for c in table.columns if c not in ("request_id", LABEL_COLUMN, "row", VARIANT_COLUMN)]
     if extra:
-        raise ComponentError(f"{source} has unknown columns {extra}; keep request_id, label and row only")
+        raise ComponentError(
+            f"{source} has unknown columns {extra}; keep request_id, label, row and variant only"
+        )
+    if VARIANT_COLUMN in table.columns:
+        unknown = sorted(set(table[VARIANT_COLUMN].astype(str)) - {"primary", "canary"})
+        if unknown:
+            raise ComponentError(
+                f"{source} names unknown variants {unknown[:5]}; a served request's variant is primary or canary"
+            )
     if table.empty:
         raise ComponentError(f"{source} holds no labels; add one line per labeled request")
     rows = table["row"] if "row" in table.columns else pd.Series(0, index=table.index)

@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Seconds an idle keep-alive connection stays open (default 65)",
     )
+    parser.add_argument(
+        "--canary-uri",
+        default=None,
+        help="A second MLflow model that answers --canary-traffic percent of the requests (by request id)",
+    )
+    parser.add_argument(
+        "--canary-traffic", type=float, default=0.0, help="Percent of requests the canary answers (0-100)"
+    )
     return parser
 
 
@@ -71,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     for option, value in timeouts.items():
         if value is not None and not value > 0:
             parser.error(f"{option} {value} is not a positive number of seconds")
+    if not 0.0 <= args.canary_traffic <= 100.0:
+        parser.error(
+            f"--canary-traffic {args.canary_traffic} is out of range; give a percentage from 0 to 100"
+        )
     sys.argv = sys.argv[:1]  # kserve parses the command line when imported; give it nothing of ours
     from iml4e_components.serving.server import serve
 
@@ -87,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             allowed_hosts=None if args.allowed_hosts is None else args.allowed_hosts.split(","),
             request_timeout=args.request_timeout,
             keep_alive_timeout=args.keep_alive_timeout,
+            canary_uri=args.canary_uri,
+            canary_traffic=args.canary_traffic,
         )
     except ComponentError as exc:
         sys.stderr.write(f"error: {exc}\n")

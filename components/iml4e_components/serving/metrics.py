@@ -1,4 +1,9 @@
-"""The model server's Prometheus metrics: requests, latency, errors, rows and the predictions' distribution."""
+"""The model server's Prometheus metrics: requests, latency, errors, rows and the predictions' distribution.
+
+Each series carries the `variant` that answered (`primary`, or `canary` during a canary rollout) and
+that variant's model `version` (empty when the model is not from the registry), so a dashboard or
+an alert rule can compare a canary with the primary.
+"""
 
 from __future__ import annotations
 
@@ -39,35 +44,38 @@ class ServingMetrics:
         self._requests = Counter(
             "iml4e_serving_requests",
             "Inference requests answered, by model, protocol and HTTP status code",
-            ["model", "protocol", "code"],
+            ["model", "variant", "version", "protocol", "code"],
             registry=registry,
         )
         self._errors = Counter(
             "iml4e_serving_request_errors",
             "Inference requests that failed, by kind: client (4xx) or server (5xx)",
-            ["model", "protocol", "kind"],
+            ["model", "variant", "version", "protocol", "kind"],
             registry=registry,
         )
         self._latency = Histogram(
             "iml4e_serving_request_duration_seconds",
             "Time from receiving an inference request to sending its answer",
-            ["model", "protocol"],
+            ["model", "variant", "version", "protocol"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         self._rows = Counter(
-            "iml4e_serving_rows_predicted", "Rows predicted", ["model", "protocol"], registry=registry
+            "iml4e_serving_rows_predicted",
+            "Rows predicted",
+            ["model", "variant", "version", "protocol"],
+            registry=registry,
         )
         self._classes = Counter(
             "iml4e_serving_predictions",
             "Predicted class labels (classification models)",
-            ["model", "prediction"],
+            ["model", "variant", "prediction"],
             registry=registry,
         )
         self._values = Histogram(
             "iml4e_serving_prediction_value",
             "Predicted values (regression models)",
-            ["model"],
+            ["model", "variant"],
             buckets=(-1000, -100, -10, -1, -0.5, 0, 0.25, 0.5, 0.75, 1, 10, 100, 1000),
             registry=registry,
         )
@@ -77,43 +85,61 @@ class ServingMetrics:
             ["model"],
             registry=registry,
         ).labels(model)
-        self._latency_by: dict[str, Any] = {p: self._latency.labels(model, p) for p in ("v1", "v2")}
-        self._rows_by: dict[str, Any] = {p: self._rows.labels(model, p) for p in ("v1", "v2")}
-        self._ok_by: dict[str, Any] = {p: self._requests.labels(model, p, "200") for p in ("v1", "v2")}
-        self._class_children: dict[str, Any] = {}
+        self._bound: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+        self._class_children: dict[tuple[str, str], Any] = {}
 
-    def observe_success(self, protocol: str, seconds: float, rows: int) -> None:
-        self._ok_by[protocol].inc()
-        self._latency_by[protocol].observe(seconds)
-        self._rows_by[protocol].inc(rows)
+    def _children(self, protocol: str, variant: str, version: str | None) -> tuple[Any, Any, Any]:
+        """The (200 count, latency, rows) children of one protocol, variant and version, bound once."""
+        key = (protocol, variant, version or "")
+        bound = self._bound.get(key)
+        if bound is None:
+            labels = (self.model, variant, version or "", protocol)
+            bound = self._bound[key] = (
+                self._requests.labels(*labels, "200"),
+                self._latency.labels(*labels),
+                self._rows.labels(*labels),
+            )
+        return bound
 
-    def observe_error(self, protocol: str, status: int, seconds: float) -> None:
-        self._requests.labels(self.model, protocol, str(status)).inc()
-        self._errors.labels(self.model, protocol, "client" if status < 500 else "server").inc()
-        self._latency_by.get(protocol, self._latency.labels(self.model, protocol)).observe(seconds)
+    def observe_success(
+        self, protocol: str, seconds: float, rows: int, variant: str = "primary", version: str | None = None
+    ) -> None:
+        ok, latency, predicted = self._children(protocol, variant, version)
+        ok.inc()
+        latency.observe(seconds)
+        predicted.inc(rows)
+
+    def observe_error(
+        self, protocol: str, status: int, seconds: float, variant: str = "primary", version: str | None = None
+    ) -> None:
+        labels = (self.model, variant, version or "", protocol)
+        self._requests.labels(*labels, str(status)).inc()
+        self._errors.labels(*labels, "client" if status < 500 else "server").inc()
+        self._latency.labels(*labels).observe(seconds)
 
     def count_log_dropped(self, count: int) -> None:
         """Called from the request log's thread (prometheus_client counters are thread-safe)."""
         self._log_dropped.inc(count)
 
-    def observe_predictions(self, outputs: np.ndarray[Any, Any]) -> None:
+    def observe_predictions(self, outputs: np.ndarray[Any, Any], variant: str = "primary") -> None:
         """Count class labels, or record values in a histogram for real-valued outputs."""
         flat = outputs.reshape(-1) if outputs.ndim > 1 else outputs
         if flat.dtype.kind == "f":
+            values = self._values.labels(self.model, variant)
             for value in flat.tolist():
-                self._values.labels(self.model).observe(value)
+                values.observe(value)
             return
         labels, counts = np.unique(flat, return_counts=True)
         for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
-            self._class_child(str(label)).inc(count)
+            self._class_child(variant, str(label)).inc(count)
 
-    def _class_child(self, label: str) -> Any:
-        child = self._class_children.get(label)
+    def _class_child(self, variant: str, label: str) -> Any:
+        child = self._class_children.get((variant, label))
         if child is None:
-            if len(self._class_children) >= MAX_CLASSES:
+            if sum(1 for v, _ in self._class_children if v == variant) >= MAX_CLASSES:
                 label = "other"
-                child = self._class_children.get(label)
+                child = self._class_children.get((variant, label))
             if child is None:
-                child = self._classes.labels(self.model, label)
-                self._class_children[label] = child
+                child = self._classes.labels(self.model, variant, label)
+                self._class_children[(variant, label)] = child
         return child

@@ -2,7 +2,9 @@
 
 Layout: `<state>/serving/<model>/requests-<YYYYMMDD>-<pid>.jsonl`, one JSON object per request:
 `{"ts": seconds, "model": name, "protocol": "v1"|"v2", "id": request id, "inputs": {column: [values]},
-"outputs": [values]}`. On a cluster the same lines go to the object store instead
+"outputs": [values], "variant": "primary"|"canary", "version": model version, "status": HTTP status,
+"latency_ms": milliseconds}`. Failed requests are logged too (status 4xx/5xx, no inputs or outputs), so
+a canary analysis can count them per variant; readers of the inputs skip them. On a cluster the same lines go to the object store instead
 (`iml4e_components.serving.object_store_log`).
 
 Each server process appends to its own file from one background thread, so concurrent servers
@@ -87,12 +89,14 @@ class BackgroundLogWriter:
         outputs: np.ndarray[Any, Any],
         ts: float,
         request_id: str | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> bool:
-        """Log this request if sampled; returns whether it was queued."""
+        """Log this request if sampled; returns whether it was queued. `fields` are added to the
+        record as they are (variant, version, status, latency_ms)."""
         if self.sample_rate < 1.0 and self._random.random() >= self.sample_rate:
             return False
         try:
-            self._queue.put_nowait((ts, protocol, inputs, outputs, request_id))
+            self._queue.put_nowait((ts, protocol, inputs, outputs, request_id, fields))
         except queue.Full:
             self._count_dropped(1)
             return False
@@ -164,6 +168,7 @@ class BackgroundLogWriter:
         inputs: Mapping[str, np.ndarray[Any, Any]],
         outputs: np.ndarray[Any, Any],
         request_id: str | None,
+        fields: Mapping[str, Any] | None,
     ) -> bytes:
         record = {
             "ts": ts,
@@ -172,6 +177,7 @@ class BackgroundLogWriter:
             "id": request_id,
             "inputs": {name: np.asarray(values).tolist() for name, values in inputs.items()},
             "outputs": np.asarray(outputs).tolist(),
+            **(fields or {}),
         }
         return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
 
@@ -228,7 +234,7 @@ def log_line_frames(lines: Iterable[bytes], since: float | None = None) -> list[
         try:
             record = orjson.loads(line)
             ts = float(record["ts"])
-            if since is not None and ts < since:
+            if (since is not None and ts < since) or record.get("status", 200) != 200:
                 continue
             frame = pd.DataFrame(record["inputs"])
             outputs = record.get("outputs")

@@ -24,18 +24,31 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
+from iml4e_components.errors import ComponentError
 from iml4e_components.serving.metrics import ServingMetrics
 from iml4e_components.serving.model import PREDICT, PREDICT_PROBA, MLflowServedModel
 from iml4e_components.serving.request_log import BackgroundLogWriter
+from iml4e_components.serving.traffic_split import (
+    CANARY,
+    PRIMARY,
+    STATUS_PATH,
+    RolloutControl,
+    canary_buckets,
+    read_control,
+    request_bucket,
+)
 from iml4e_components.serving.validation import BadRequest, Columns, decode_v1, decode_v2
 
 Scope = MutableMapping[str, Any]
@@ -56,9 +69,13 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 #: Longest client-given V2 request id kept as the request id (longer ones get a generated id).
 MAX_REQUEST_ID_CHARS = 128
 REQUEST_ID_HEADER = b"x-request-id"
+#: Which variant answered (`primary` or `canary`), and that variant's model version.
+VARIANT_HEADER = b"x-iml4e-variant"
+VERSION_HEADER = b"x-iml4e-model-version"
 #: KServe's model repository extension: `POST {prefix}/NAME/load` and `.../unload`.
 MODEL_CONTROL_PREFIX = "/v2/repository/models"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_NO_OUTPUTS: np.ndarray[Any, Any] = np.empty(0)
 
 
 #: Event-loop turns a batch may wait for more requests while each turn still brings new ones.
@@ -140,6 +157,57 @@ class PredictionBatcher:
 
 
 @dataclass
+class ServedVariant:
+    """One model the front serves (`primary`, or `canary` during a rollout) with its batchers."""
+
+    variant: str
+    model: MLflowServedModel
+
+    def __post_init__(self) -> None:
+        self.batcher = PredictionBatcher(self.model.predict_columns)
+        #: V2 requests that want the class probabilities too: one pass gives labels and probabilities.
+        self.probability_batcher = PredictionBatcher(self.model.predict_with_probabilities)
+        self.version_header = (self.model.version or "").encode()
+
+
+@dataclass(frozen=True)
+class TrafficSplit:
+    """What the front serves: replaced as a whole (one attribute store) when the split changes, so a
+    request sees either the old split or the new one, and one in flight finishes on its variant."""
+
+    primary: ServedVariant
+    canary: ServedVariant | None = None
+    #: Share of requests the canary answers, in percent.
+    canary_traffic: float = 0.0
+    #: The control file generation applied last, and why it could not be applied (None: it was).
+    generation: int = 0
+    error: str | None = None
+
+    @property
+    def canary_buckets(self) -> int:
+        return canary_buckets(self.canary_traffic) if self.canary is not None else 0
+
+    def route(self, request_id: str) -> ServedVariant:
+        if self.canary is not None and request_bucket(request_id) < self.canary_buckets:
+            return self.canary
+        return self.primary
+
+    def as_dict(self) -> dict[str, Any]:
+        def described(variant: ServedVariant | None) -> dict[str, Any] | None:
+            if variant is None:
+                return None
+            return {"model_uri": variant.model.model_uri, "version": variant.model.version}
+
+        return {
+            "generation": self.generation,
+            "error": self.error,
+            "canary_traffic": self.canary_traffic if self.canary is not None else 0.0,
+            PRIMARY: described(self.primary),
+            CANARY: described(self.canary),
+        }
+
+
+@dataclass
 class InferenceFront:
     """ASGI app: the inference routes and /metrics itself, everything else to KServe's FastAPI app."""
 
@@ -152,14 +220,49 @@ class InferenceFront:
     allowed_hosts: frozenset[str] | None = None
     #: Whether KServe's model-control endpoints (`MODEL_CONTROL_PREFIX`/NAME/load|unload) are served.
     allow_model_control: bool = False
+    #: A canary model answering `canary_traffic` percent of the requests, chosen by request id.
+    canary: MLflowServedModel | None = None
+    canary_traffic: float = 0.0
+    #: Called with the new primary model after a promotion (KServe's repository serves its metadata).
+    on_primary_change: Callable[[MLflowServedModel], None] | None = None
 
     def __post_init__(self) -> None:
-        self.batcher = PredictionBatcher(self.model.predict_columns)
-        #: V2 requests that want the class probabilities too: one pass gives labels and probabilities.
-        self.probability_batcher = PredictionBatcher(self.model.predict_with_probabilities)
+        self.split = TrafficSplit(
+            ServedVariant(PRIMARY, self.model),
+            ServedVariant(CANARY, self.canary) if self.canary is not None else None,
+            self.canary_traffic,
+        )
         name = self.model.name
         self._v1_path = f"/v1/models/{name}:predict"
         self._v2_path = f"/v2/models/{name}/infer"
+
+    @property
+    def primary(self) -> MLflowServedModel:
+        return self.split.primary.model
+
+    def apply(self, control: RolloutControl, load: Callable[[str], MLflowServedModel]) -> TrafficSplit:
+        """Serve what `control` asks for from now on: a new canary (loaded with `load` first, outside
+        the request path), another share, no canary, or the canary promoted to primary. When that
+        cannot be done, the current split stays and `error` says why."""
+        split = self.split
+        try:
+            if control.promote:
+                if split.canary is None:
+                    raise ComponentError("there is no canary to promote")
+                new = TrafficSplit(ServedVariant(PRIMARY, split.canary.model), generation=control.generation)
+            elif control.canary_uri is None:
+                new = TrafficSplit(split.primary, generation=control.generation)
+            else:
+                canary = split.canary
+                if canary is None or canary.model.model_uri != control.canary_uri:
+                    canary = ServedVariant(CANARY, load(control.canary_uri))
+                new = TrafficSplit(split.primary, canary, control.canary_traffic, control.generation)
+        except Exception as exc:  # a canary that does not load: keep serving what is served
+            new = replace(split, generation=control.generation, error=f"{exc}")
+        self.split = new
+        if new.primary is not split.primary and self.on_primary_change is not None:
+            self.on_primary_change(new.primary.model)
+        return new
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -175,6 +278,8 @@ class InferenceFront:
         if protocol is None:
             if path == "/metrics" and scope["method"] == "GET":
                 await self._metrics(send)
+            elif path == STATUS_PATH and scope["method"] == "GET":
+                await _send_json(send, 200, self.split.as_dict())
             elif path.startswith(MODEL_CONTROL_PREFIX + "/") and not self.allow_model_control:
                 message = (
                     "model control (load/unload) is off on this server; "
@@ -184,7 +289,14 @@ class InferenceFront:
             else:
                 await self.fallback(scope, receive, send)
             return
+        await self._infer(scope, receive, send, protocol)
+
+    async def _infer(self, scope: Scope, receive: Receive, send: Send, protocol: str) -> None:
         started = time.perf_counter()
+        path: str = scope["path"]
+        request_id = _header_request_id(scope["headers"])
+        split = self.split
+        served: ServedVariant | None = None
         try:
             if scope["method"] != "POST":
                 raise BadRequest(f"{path} takes POST requests with a JSON body", status=405)
@@ -193,44 +305,43 @@ class InferenceFront:
                     f"no model named in {path} is served here; this server serves '{self.model.name}'",
                     status=404,
                 )
-            if not self.model.ready:
-                await _send_json(send, 503, {"error": self._unloaded_message()})
-                self.metrics.observe_error(protocol, 503, time.perf_counter() - started)
-                return
             body = await self._read_body(scope, receive)
             try:
                 request = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"request body is not valid JSON ({exc}); send a JSON object") from None
+            request_id = _request_id(request, request_id)
+            served = split.route(request_id)
+            model = served.model
+            if not model.ready:
+                raise BadRequest(self._unloaded_message(), status=503)
             wanted = [PREDICT]
             if protocol == "v1":
-                columns, rows = decode_v1(request, self.model.columns)
+                columns, rows = decode_v1(request, model.columns)
             else:
-                columns, rows = decode_v2(request, self.model.columns)
-                wanted = requested_outputs(request, self.model.output_names)
+                columns, rows = decode_v2(request, model.columns)
+                wanted = requested_outputs(request, model.output_names)
             if PREDICT_PROBA in wanted:
-                answered = await self.probability_batcher.submit(columns, rows)
+                answered = await served.probability_batcher.submit(columns, rows)
                 outputs = answered[PREDICT]
                 tensors = {PREDICT: outputs, PREDICT_PROBA: answered[PREDICT_PROBA]}
             else:
-                outputs = await self.batcher.submit(columns, rows)
+                outputs = await served.batcher.submit(columns, rows)
                 tensors = {PREDICT: outputs}
         except BadRequest as exc:
-            await _send_json(send, exc.status, {"error": exc.message})
-            self.metrics.observe_error(protocol, exc.status, time.perf_counter() - started)
+            await self._refuse(send, protocol, exc.status, exc.message, started, split, served, request_id)
             return
         except Exception as exc:
-            await _send_json(send, 500, {"error": f"prediction failed: {type(exc).__name__}: {exc}"})
-            self.metrics.observe_error(protocol, 500, time.perf_counter() - started)
+            message = f"prediction failed: {type(exc).__name__}: {exc}"
+            await self._refuse(send, protocol, 500, message, started, split, served, request_id)
             return
-        request_id = _request_id(request)
         answer: dict[str, Any]
         if protocol == "v1":
             answer = {"predictions": outputs}
         else:
             answer = {
-                "model_name": self.model.name,
-                "model_version": self.model.version,
+                "model_name": model.name,
+                "model_version": model.version,
                 "id": request_id,
                 "parameters": {},
                 "outputs": [
@@ -243,11 +354,34 @@ class InferenceFront:
                     for name in wanted
                 ],
             }
-        await _send_json(send, 200, answer, [(REQUEST_ID_HEADER, request_id.encode())])
-        self.metrics.observe_success(protocol, time.perf_counter() - started, rows)
-        self.metrics.observe_predictions(outputs)
+        await _send_json(send, 200, answer, _answer_headers(request_id, served))
+        seconds = time.perf_counter() - started
+        self.metrics.observe_success(protocol, seconds, rows, served.variant, model.version)
+        self.metrics.observe_predictions(outputs, served.variant)
         if self.request_log is not None:
-            self.request_log.offer(protocol, columns, outputs, time.time(), request_id)
+            fields = _log_fields(served, 200, seconds)
+            self.request_log.offer(protocol, columns, outputs, time.time(), request_id, fields)
+
+    async def _refuse(
+        self,
+        send: Send,
+        protocol: str,
+        status: int,
+        message: str,
+        started: float,
+        split: TrafficSplit,
+        served: ServedVariant | None,
+        request_id: str | None,
+    ) -> None:
+        """Answer a request that failed; it counts against the variant its id is routed to."""
+        request_id = request_id or uuid.uuid4().hex
+        served = served or split.route(request_id)
+        await _send_json(send, status, {"error": message}, _answer_headers(request_id, served))
+        seconds = time.perf_counter() - started
+        self.metrics.observe_error(protocol, status, seconds, served.variant, served.model.version)
+        if self.request_log is not None:
+            fields = _log_fields(served, status, seconds)
+            self.request_log.offer(protocol, {}, _NO_OUTPUTS, time.time(), request_id, fields)
 
     def _unloaded_message(self) -> str:
         return (
@@ -364,12 +498,43 @@ def requested_outputs(request: dict[str, Any], available: list[str]) -> list[str
     return names or list(available)
 
 
-def _request_id(request: dict[str, Any]) -> str:
-    """The V2 request's own id when it gives a usable one, else a random one."""
-    given = request.get("id")
-    if isinstance(given, str) and 0 < len(given) <= MAX_REQUEST_ID_CHARS and given.isprintable():
-        return given
-    return uuid.uuid4().hex
+def _usable_id(given: object) -> bool:
+    return isinstance(given, str) and 0 < len(given) <= MAX_REQUEST_ID_CHARS and given.isprintable()
+
+
+def _request_id(request: object, header_id: str | None = None) -> str:
+    """The V2 request's own id when it gives a usable one, else the client's `x-request-id` header,
+    else a random one."""
+    given = request.get("id") if isinstance(request, dict) else None
+    if _usable_id(given):
+        return str(given)
+    return header_id or uuid.uuid4().hex
+
+
+def _header_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The client's `x-request-id` header when it is a usable id (it then picks the variant)."""
+    for key, value in headers:
+        if key == REQUEST_ID_HEADER:
+            given = value.decode("latin-1")
+            return given if _usable_id(given) else None
+    return None
+
+
+def _answer_headers(request_id: str, served: ServedVariant) -> list[tuple[bytes, bytes]]:
+    return [
+        (REQUEST_ID_HEADER, request_id.encode("utf-8", "surrogatepass")),
+        (VARIANT_HEADER, served.variant.encode()),
+        (VERSION_HEADER, served.version_header),
+    ]
+
+
+def _log_fields(served: ServedVariant, status: int, seconds: float) -> dict[str, Any]:
+    return {
+        "variant": served.variant,
+        "version": served.model.version,
+        "status": status,
+        "latency_ms": round(seconds * 1000.0, 3),
+    }
 
 
 def _too_large(limit: int) -> str:
@@ -415,10 +580,14 @@ def build_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_model_control: bool = False,
     allowed_hosts: frozenset[str] | None = None,
+    canary: MLflowServedModel | None = None,
+    canary_traffic: float = 0.0,
 ) -> InferenceFront:
     """KServe's REST app (health, metadata, errors) for `model`, behind iml4e's inference front.
 
-    KServe's model-control endpoints (load/unload) are served only with `allow_model_control`."""
+    KServe's model-control endpoints (load/unload) are served only with `allow_model_control`.
+    With a `canary`, the front sends `canary_traffic` percent of the requests to it (by request id);
+    health, readiness and metadata stay the primary's."""
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
     from kserve import errors
@@ -429,29 +598,31 @@ def build_app(
     from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
 
     class ServedModelControl(ModelRepositoryExtension):  # type: ignore[misc]  # kserve ships no type hints
-        """KServe's load/unload for the one model this server holds (only with `allow_model_control`).
+        """KServe's load/unload for the primary model this server holds (only with `allow_model_control`).
 
         Unload takes it out of the repository (readiness and inference then answer 503); load puts
         it back, loading it again first. Any other name is the client's mistake (404), not a server
         failure (KServe's 503, which would count against the 5xx alert)."""
 
         async def load(self, model_name: str) -> None:
-            if model_name != model.name:
+            primary = front.primary
+            if model_name != primary.name:
                 raise errors.ModelNotFound(model_name)
-            if not model.ready:
-                await asyncio.to_thread(model.load)
-            self._model_registry.update(model)
+            if not primary.ready:
+                await asyncio.to_thread(primary.load)
+            self._model_registry.update(primary)
 
         async def unload(self, model_name: str) -> None:
             await super().unload(model_name)
-            model.ready = False
+            front.primary.ready = False
 
     class ServedModelDataPlane(DataPlane):  # type: ignore[misc]  # kserve ships no type hints
         """Server readiness is the served model's readiness (KServe's own is always true, even after
         the model was unloaded)."""
 
         async def ready(self) -> bool:
-            return repository.get_model(model.name) is model and bool(model.ready)
+            primary = front.primary
+            return repository.get_model(primary.name) is primary and bool(primary.ready)
 
     async def not_available(_: object, exc: NotImplementedError) -> JSONResponse:
         # KServe raises NotImplementedError for what this server does not offer (e.g. :explain without
@@ -479,7 +650,7 @@ def build_app(
     app.add_exception_handler(errors.ServerNotLive, errors.server_not_live_handler)
     app.add_exception_handler(errors.ServerNotReady, errors.server_not_ready_handler)
     app.add_exception_handler(Exception, errors.generic_exception_handler)
-    return InferenceFront(
+    front = InferenceFront(
         model=model,
         fallback=app,
         metrics=metrics,
@@ -487,7 +658,63 @@ def build_app(
         max_body_bytes=max_body_bytes,
         allowed_hosts=allowed_hosts,
         allow_model_control=allow_model_control,
+        canary=canary,
+        canary_traffic=canary_traffic,
+        on_primary_change=repository.update,
     )
+    return front
+
+
+def load_model(name: str, model_uri: str) -> MLflowServedModel:
+    model = MLflowServedModel(name, model_uri)
+    model.load()
+    return model
+
+
+class ControlWatcher:
+    """Polls the rollout control file and applies each new generation to the front (a thread, so
+    loading a canary never blocks a request; the split itself changes in one attribute store)."""
+
+    def __init__(self, front: InferenceFront, path: Path, interval: float = 0.1) -> None:
+        self.front = front
+        self.path = path
+        self.interval = interval
+        self._stop = threading.Event()
+        self._seen: tuple[int, int, int] | None = None
+        self._thread = threading.Thread(target=self._run, name="rollout-control", daemon=True)
+
+    def apply_once(self, startup: bool = False) -> None:
+        """Apply the file when it changed and holds a new generation. At startup a promotion is
+        not repeated: the server then starts with the promoted model as its primary."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return
+        seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if seen == self._seen:
+            return
+        self._seen = seen
+        front = self.front
+        try:
+            control = read_control(self.path)
+        except ComponentError as exc:
+            front.split = replace(front.split, error=str(exc))
+            return
+        if control is None or (control.generation <= front.split.generation and not startup):
+            return
+        if startup and control.promote:
+            control = replace(control, promote=False, canary_uri=None, canary_traffic=0.0)
+        front.apply(control, lambda uri: load_model(front.model.name, uri))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.apply_once()
 
 
 def serve(
@@ -502,6 +729,8 @@ def serve(
     allowed_hosts: list[str] | None = None,
     request_timeout: float | None = None,
     keep_alive_timeout: int | None = None,
+    canary_uri: str | None = None,
+    canary_traffic: float = 0.0,
 ) -> None:
     """Load the model and serve it until SIGTERM/SIGINT (one process, uvloop + httptools, no access log).
 
@@ -511,6 +740,11 @@ def serve(
     browser's Origin) to one of `allowed_hosts`; by default the loopback names when `host` is a
     loopback address, any name otherwise (inside a pod, behind the cluster's routing); `*` allows any.
 
+    With `canary_uri`, that model answers `canary_traffic` percent of the requests. With a
+    `state_dir`, the server also follows the rollout control file there
+    (`iml4e_components.serving.traffic_split`), which then decides the canary and its share. A canary
+    that does not load leaves the primary serving every request; `GET /iml4e/rollout` says why.
+
     Requests are logged to the object store when `IML4E_REQUEST_LOG_BUCKET` is set, else under
     `state_dir` when given (see `iml4e_components.serving.log_store`).
     """
@@ -519,10 +753,10 @@ def serve(
 
     from iml4e_components.serving.log_store import request_log_store
     from iml4e_components.serving.request_deadline import protocol_with_request_deadline
+    from iml4e_components.serving.traffic_split import control_path
 
     disable_created_metrics()
-    model = MLflowServedModel(name, model_uri)
-    model.load()
+    model = load_model(name, model_uri)
     metrics = ServingMetrics(name)
     store = request_log_store(state_dir) if log_sample_rate > 0 else None
     request_log = store.writer(name, log_sample_rate, metrics.count_log_dropped) if store else None
@@ -534,6 +768,14 @@ def serve(
         allow_model_control=allow_model_control,
         allowed_hosts=host_names_to_answer(host, allowed_hosts),
     )
+    if canary_uri:
+        app.apply(RolloutControl(0, canary_uri, canary_traffic), lambda uri: load_model(name, uri))
+    watcher = ControlWatcher(app, control_path(state_dir, name)) if state_dir else None
+    if watcher is not None:
+        watcher.apply_once(startup=True)
+        watcher.start()
+    if app.split.error:
+        sys.stderr.write(f"warning: the canary is not served: {app.split.error}\n")
     # MLflow, pandas and scikit-learn leave ~400,000 long-lived objects; a full garbage collection
     # walking them stalls every request in flight (measured 0.6 s here). Freeze them out of the GC.
     gc.collect()
@@ -556,6 +798,8 @@ def serve(
     try:
         uvicorn.Server(config).run()
     finally:
+        if watcher is not None:
+            watcher.stop()
         if request_log is not None:
             request_log.close(timeout=30.0)
 

@@ -110,6 +110,9 @@ def _register_commands() -> None:
     from iml4e.cli import detect_commands
 
     detect_commands.register(app)
+    from iml4e.cli import rollout_commands
+
+    rollout_commands.register(app)
 
 
 _register_commands()

@@ -42,6 +42,18 @@ def serve(
         "--allow-model-control",
         help="Also serve KServe's unauthenticated model load/unload endpoints (off by default).",
     ),
+    canary: str = typer.Option(
+        None,
+        "--canary",
+        metavar="CANARY_URI",
+        help="A second model that answers --canary-traffic percent of the requests, chosen by request id.",
+    ),
+    canary_traffic: float = typer.Option(
+        None,
+        "--canary-traffic",
+        metavar="PERCENT",
+        help="Percent of requests (0-100) the --canary answers (default 10).",
+    ),
     detach: bool = typer.Option(False, "--detach", "-d", help="Return once ready; the server keeps running."),
     stop: str = typer.Option(
         None, "--stop", metavar="NAME", help="Stop the served model NAME (see 'iml4e status') instead."
@@ -62,8 +74,10 @@ def serve(
     served = serving.check_name(name or serving.default_name(model_uri))
     if host not in LOOPBACK:
         console.warn(f"binding {host}: anyone who can reach this machine can call the model")
-    serving.check_serving_arguments(model_uri, served, log_sample_rate)
+    serving.check_serving_arguments(model_uri, served, log_sample_rate, canary, canary_traffic)
     tracking_uri = platform.tracking_uri_for_model(model_uri)
+    if canary is not None and canary_traffic is None:
+        canary_traffic = serving.DEFAULT_CANARY_TRAFFIC
     with _stop_signals_interrupt():
         try:
             with console.err.status(f"loading {model_uri} and starting its server..."):
@@ -75,6 +89,8 @@ def serve(
                     log_sample_rate=log_sample_rate,
                     tracking_uri=tracking_uri,
                     allow_model_control=allow_model_control,
+                    canary_uri=canary,
+                    canary_traffic=canary_traffic or 0.0,
                 )
         except KeyboardInterrupt:  # the half-started server is already stopped and its record gone
             console.info(f"stopped '{served}' before it was ready")
@@ -106,7 +122,21 @@ def _show_served(record: Any, served: str, json_output: bool) -> None:
     console.print_table(
         f"serving {served}",
         ["what", "where"],
-        [(k, data[k]) for k in ("model_uri", "v2", "v1", "metrics", "request_log", "log", "pid")],
+        [
+            (k, data[k])
+            for k in (
+                "model_uri",
+                "canary_uri",
+                "canary_traffic",
+                "v2",
+                "v1",
+                "metrics",
+                "request_log",
+                "log",
+                "pid",
+            )
+            if data[k] not in ("", None) and not (k == "canary_traffic" and not data["canary_uri"])
+        ],
     )
 
 
@@ -149,6 +179,8 @@ def _served_data(record: Any) -> dict[str, Any]:
         "port": record.port,
         "host": record.host,
         "model_uri": extra.get("model_uri"),
+        "canary_uri": extra.get("canary_uri") or None,
+        "canary_traffic": float(extra.get("canary_traffic", 0.0)) if extra.get("canary_uri") else 0.0,
         "v1": extra.get("v1"),
         "v2": extra.get("v2"),
         "metrics": extra.get("metrics"),

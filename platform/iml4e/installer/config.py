@@ -11,11 +11,14 @@ import re
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from iml4e.errors import UsageError
+
+if TYPE_CHECKING:
+    from iml4e_components.rollout.analysis import Thresholds
 
 DEFAULT_CONFIG_FILE = "iml4e.yaml"
 
@@ -358,15 +361,32 @@ class Monitoring(_Strict):
 
 
 class Rollout(_Strict):
-    """Margins by which a canary may be worse than the primary it is compared with (live traffic).
+    """How `iml4e rollout watch` judges a canary against the primary (figures over a sliding window),
+    and the margins by which a canary may be worse than the primary it is compared with.
 
-    The shipped alert rules Iml4eCanaryServerErrors and Iml4eCanaryLatency are rendered with them."""
+    A breach of any limit rolls the canary back at once; `promote_after_seconds` of watching without
+    one promotes it. Limits that even a canary as good as the primary would breach are refused. The
+    shipped alert rules Iml4eCanaryServerErrors and Iml4eCanaryLatency are rendered with the margins."""
 
+    window_seconds: float = Field(
+        default=60.0, gt=0, description="Seconds of served requests the figures are computed over."
+    )
+    min_requests: int = Field(
+        default=100,
+        ge=1,
+        description="Requests each variant must have in the window before anything is judged.",
+    )
     max_error_ratio_increase: float = Field(
         default=0.01,
         ge=0,
         lt=1,
         description="How far the canary's share of 5xx answers may exceed the primary's (0.01: one point).",
+    )
+    max_malformed_ratio_increase: float = Field(
+        default=0.02,
+        ge=0,
+        lt=1,
+        description="How far the canary's share of 4xx (malformed-request) answers may exceed the primary's.",
     )
     max_p99_latency_ratio: float = Field(
         default=2.0,
@@ -380,6 +400,41 @@ class Rollout(_Strict):
         le=60_000,
         description="... plus this many milliseconds (small latencies are noisy).",
     )
+    min_labelled_rows: int = Field(
+        default=50,
+        ge=1,
+        description="Labelled rows (iml4e label) each variant needs before accuracy and macro F1 are compared.",
+    )
+    max_accuracy_drop: float = Field(
+        default=0.05, ge=0, lt=1, description="How far the canary's accuracy may fall below the primary's."
+    )
+    max_f1_drop: float = Field(
+        default=0.05, ge=0, lt=1, description="How far the canary's macro F1 may fall below the primary's."
+    )
+    promote_after_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds of watching without a breach after which the canary is promoted.",
+    )
+    interval_seconds: float = Field(
+        default=1.0, gt=0, description="Seconds between two looks at the request log."
+    )
+
+    @model_validator(mode="after")
+    def _can_pass(self) -> Rollout:
+        if self.interval_seconds >= self.promote_after_seconds:
+            raise ValueError(
+                f"rollout.interval_seconds ({self.interval_seconds:g}) is not shorter than "
+                f"rollout.promote_after_seconds ({self.promote_after_seconds:g}), so the canary is never "
+                "looked at before it is promoted; shorten the interval"
+            )
+        return self
+
+    def thresholds(self) -> Thresholds:
+        """The analysis's `Thresholds` (iml4e_components.rollout.analysis)."""
+        from iml4e_components.rollout.analysis import Thresholds
+
+        return Thresholds(**self.model_dump(exclude={"interval_seconds"}))
 
 
 class PlatformConfig(_Strict):
@@ -394,7 +449,8 @@ class PlatformConfig(_Strict):
     images: Images = Field(default_factory=lambda: Images())
     monitoring: Monitoring = Field(default_factory=lambda: Monitoring())
     rollout: Rollout = Field(
-        default_factory=lambda: Rollout(), description="How much worse than the primary a canary may be."
+        default_factory=lambda: Rollout(),
+        description="How a canary is judged against the primary (rollout.*).",
     )
 
     @model_validator(mode="after")

@@ -12,9 +12,9 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from iml4e.errors import Iml4eError, UsageError
+from iml4e.errors import Iml4eError, ServiceError, UsageError
 from iml4e.local import processes
 from iml4e.local.services import ServiceSpec, start_service, state_lock, status_of, stop_service
 from iml4e.local.state import PlatformState, ServiceRecord, load_state, save_state
@@ -25,6 +25,10 @@ MARKER = "iml4e_components.serving"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 #: Loading a model can take a while on a busy laptop (MLflow import, artifact download).
 STARTUP_TIMEOUT = 300.0
+#: The share a canary takes when `--canary-traffic` is not given.
+DEFAULT_CANARY_TRAFFIC = 10.0
+#: Seconds a server may take to apply a new split (loading a canary model can take a while).
+SPLIT_TIMEOUT = STARTUP_TIMEOUT
 
 
 def service_name(name: str) -> str:
@@ -61,6 +65,8 @@ def server_spec(
     tracking_uri: str | None,
     log_sample_rate: float,
     allow_model_control: bool = False,
+    canary_uri: str | None = None,
+    canary_traffic: float = 0.0,
 ) -> ServiceSpec:
     command = [
         sys.executable, "-m", "iml4e_components.serving",
@@ -73,6 +79,8 @@ def server_spec(
     ]  # fmt: skip
     if allow_model_control:
         command.append("--allow-model-control")
+    if canary_uri:
+        command += ["--canary-uri", canary_uri, "--canary-traffic", str(canary_traffic)]
     env = {"IML4E_HOME": str(root)}
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -92,6 +100,8 @@ def server_spec(
             "model_name": name,
             "log_sample_rate": log_sample_rate,
             "allow_model_control": allow_model_control,
+            "canary_uri": canary_uri or "",
+            "canary_traffic": canary_traffic if canary_uri else 0.0,
             "tracking_uri": tracking_uri or "",
             "v1": f"{url}/v1/models/{name}:predict",
             "v2": f"{url}/v2/models/{name}/infer",
@@ -100,13 +110,27 @@ def server_spec(
     )
 
 
-def check_serving_arguments(model_uri: str, name: str, log_sample_rate: float) -> None:
+def check_serving_arguments(
+    model_uri: str,
+    name: str,
+    log_sample_rate: float,
+    canary_uri: str | None = None,
+    canary_traffic: float | None = None,
+) -> None:
     """Refuse what `serve_detached` cannot serve before anything is looked up or started."""
     check_name(name)
     if not model_uri.strip():
         raise UsageError("the model URI is empty; pass one such as models:/churn@champion")
     if not 0.0 <= log_sample_rate <= 1.0:
         raise UsageError(f"--log-sample-rate {log_sample_rate} is out of range; use a number between 0 and 1")
+    if canary_traffic is not None and not 0.0 <= canary_traffic <= 100.0:
+        raise UsageError(
+            f"--canary-traffic {canary_traffic} is out of range; give a percentage from 0 to 100"
+        )
+    if canary_uri is not None and not canary_uri.strip():
+        raise UsageError("the --canary model URI is empty; pass one such as models:/churn@challenger")
+    if canary_traffic is not None and canary_uri is None:
+        raise UsageError("--canary-traffic needs --canary MODEL_URI, the model that takes that share")
 
 
 def serve_detached(
@@ -117,14 +141,22 @@ def serve_detached(
     log_sample_rate: float = 1.0,
     tracking_uri: str | None = None,
     allow_model_control: bool = False,
+    canary_uri: str | None = None,
+    canary_traffic: float = DEFAULT_CANARY_TRAFFIC,
 ) -> ServiceRecord:
     """Serve `model_uri` as `serve:<name>` and return once it is ready.
 
     `tracking_uri` is the MLflow server a `models:/` or `runs:/` URI is resolved against (default:
     `MLFLOW_TRACKING_URI`). The same name, model and settings again return the running server;
     another model URI (or port) replaces it, on the same port unless told otherwise.
+
+    With `canary_uri`, that model answers `canary_traffic` percent of the requests (by request id).
+    When only the canary or its share changes, the running server takes the change without a
+    restart. A canary that does not load raises `UsageError`; the primary keeps serving every request.
     """
-    check_serving_arguments(model_uri, name, log_sample_rate)
+    check_serving_arguments(
+        model_uri, name, log_sample_rate, canary_uri, canary_traffic if canary_uri else None
+    )
     tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     with state_lock() as root:
         state = load_state(root)
@@ -135,18 +167,173 @@ def serve_detached(
                 existing.extra.get("model_uri") == model_uri
                 and (port is None or port == existing.port)
                 and bool(existing.extra.get("allow_model_control", False)) == allow_model_control
+                and float(existing.extra.get("log_sample_rate", 1.0)) == log_sample_rate
             )
             if same and existing.host == host and status_of(existing).healthy:
-                return existing
+                if (existing.extra.get("canary_uri") or None) == canary_uri and (
+                    canary_uri is None or float(existing.extra.get("canary_traffic", 0.0)) == canary_traffic
+                ):
+                    return existing
+                return _change_split(root, state, existing, canary_uri, canary_traffic)
             stop_service(existing.name, state, root)
         chosen = port or (
             existing.port if existing is not None and processes.port_is_free(existing.port, host) else None
         )
         chosen = chosen or processes.free_port(host)
         spec = server_spec(
-            root, model_uri, name, chosen, host, tracking_uri, log_sample_rate, allow_model_control
+            root,
+            model_uri,
+            name,
+            chosen,
+            host,
+            tracking_uri,
+            log_sample_rate,
+            allow_model_control,
+            canary_uri,
+            canary_traffic,
         )
-        return start_service(spec, state, root)
+        _write_split(root, name, canary_uri, canary_traffic)
+        record = start_service(spec, state, root)
+        if canary_uri:
+            _check_canary_served(root, state, record, canary_uri, served_split(record))
+            mark_challenger(tracking_uri, canary_uri)
+        return record
+
+
+def served_split(record: ServiceRecord) -> dict[str, Any]:
+    """What the server reports it serves (`GET /iml4e/rollout`): generation, error, canary_traffic,
+    and the primary's and canary's model URI and version."""
+    import httpx
+
+    from iml4e_components.serving.traffic_split import STATUS_PATH
+
+    try:
+        response = httpx.get(record.url + STATUS_PATH, timeout=10.0)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ServiceError(
+            f"the model server '{record.name}' does not answer ({exc}); see 'iml4e status' and its log {record.log}"
+        ) from None
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def change_split(
+    record: ServiceRecord,
+    canary_uri: str | None,
+    canary_traffic: float,
+    promote: bool = False,
+    root: Path | None = None,
+) -> dict[str, Any]:
+    """Make the running server serve another split (see `iml4e_components.serving.traffic_split`); returns
+    the split it serves once applied. Requests in flight finish on the variant they started on."""
+    import time
+
+    from iml4e_components.serving.traffic_split import (
+        RolloutControl,
+        control_path,
+        read_control,
+        write_control,
+    )
+
+    name = str(record.extra.get("model_name", record.name.removeprefix(PREFIX)))
+    path = control_path(root or Path(record.data_dir).parent.parent, name)
+    previous = read_control(path) if path.exists() else None
+    current = served_split(record)
+    generation = max(previous.generation if previous else 0, int(current.get("generation", 0))) + 1
+    write_control(
+        path, RolloutControl(generation, canary_uri, canary_traffic if canary_uri else 0.0, promote)
+    )
+    deadline = time.monotonic() + SPLIT_TIMEOUT
+    while True:
+        current = served_split(record)
+        if int(current.get("generation", 0)) >= generation:
+            return current
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"the model server '{name}' did not apply the new split within {SPLIT_TIMEOUT:.0f} s; "
+                f"read its log {record.log}"
+            )
+        time.sleep(0.05)
+
+
+def use_registry(tracking_uri: str | None) -> bool:
+    """Point MLflow's client at `tracking_uri`; False when there is none (a path-served model)."""
+    if not tracking_uri:
+        return False
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return True
+
+
+def mark_challenger(tracking_uri: str | None, canary_uri: str) -> None:
+    """The `challenger` alias marks the canary's registered version (champion does not move)."""
+    if canary_uri.startswith("models:/") and use_registry(tracking_uri):
+        from iml4e_components.rollout.registry_marks import mark_challenger as set_alias
+
+        set_alias(canary_uri)
+
+
+def _write_split(root: Path, name: str, canary_uri: str | None, canary_traffic: float) -> None:
+    """The split a server about to start serves (it reads the control file when it starts)."""
+    from iml4e_components.serving.traffic_split import (
+        RolloutControl,
+        control_path,
+        read_control,
+        write_control,
+    )
+
+    path = control_path(root, name)
+    try:
+        previous = read_control(path)
+    except Exception:  # an unreadable old file is replaced
+        previous = None
+    generation = (previous.generation if previous else 0) + 1
+    write_control(path, RolloutControl(generation, canary_uri, canary_traffic if canary_uri else 0.0))
+
+
+def _change_split(
+    root: Path,
+    state: PlatformState,
+    record: ServiceRecord,
+    canary_uri: str | None,
+    canary_traffic: float,
+) -> ServiceRecord:
+    served = change_split(record, canary_uri, canary_traffic, root=root)
+    if canary_uri:
+        _check_canary_served(root, state, record, canary_uri, served)
+        mark_challenger(str(record.extra.get("tracking_uri", "")) or None, canary_uri)
+    remember_split(state, record, canary_uri, canary_traffic)
+    save_state(state, root)
+    return record
+
+
+def remember_split(
+    state: PlatformState, record: ServiceRecord, canary_uri: str | None, canary_traffic: float
+) -> None:
+    """Keep the split in the state record, so `up` after `down` serves it again."""
+    record.extra["canary_uri"] = canary_uri or ""
+    record.extra["canary_traffic"] = canary_traffic if canary_uri else 0.0
+    state.services[record.name] = record
+
+
+def _check_canary_served(
+    root: Path, state: PlatformState, record: ServiceRecord, canary_uri: str, served: dict[str, Any]
+) -> None:
+    """A canary that did not load: forget it (the primary serves every request) and say why."""
+    canary = served.get("canary") or {}
+    if canary.get("model_uri") == canary_uri and not served.get("error"):
+        return
+    name = str(record.extra.get("model_name"))
+    change_split(record, None, 0.0, root=root)
+    remember_split(state, record, None, 0.0)
+    save_state(state, root)
+    reason = served.get("error") or "the server did not load it"
+    raise UsageError(
+        f"canary {canary_uri} is not served ({reason}); the primary keeps serving every request of '{name}'"
+    )
 
 
 def stop_serving(name: str) -> bool:
@@ -192,7 +379,11 @@ def restart_served_models(tracking_uri: str) -> tuple[list[str], dict[str, str]]
                 recorded_uri = tracking_uri  # the local MLflow server may have moved port
             rate = float(record.extra.get("log_sample_rate", 1.0))
             control = bool(record.extra.get("allow_model_control", False))
-            spec = server_spec(root, model_uri, name, port, record.host, recorded_uri, rate, control)
+            canary = str(record.extra.get("canary_uri", "")) or None
+            share = float(record.extra.get("canary_traffic", 0.0))
+            spec = server_spec(
+                root, model_uri, name, port, record.host, recorded_uri, rate, control, canary, share
+            )
             try:
                 start_service(spec, state, root)
             except Iml4eError:

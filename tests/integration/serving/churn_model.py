@@ -22,6 +22,8 @@ class ServedChurn:
 
 
 FEATURES = ["age", "region", "contract", "tenure_months", "monthly_charges", "support_calls"]
+#: The variants' declared requirements (they are served in this environment, never rebuilt from them).
+REQUIREMENTS = ["mlflow", "scikit-learn", "pandas"]
 NUMERIC_FEATURES = ["age", "tenure_months", "monthly_charges", "support_calls"]
 
 
@@ -65,3 +67,33 @@ def register_churn_model(
     client = mlflow.MlflowClient(tracking_uri)
     client.set_registered_model_alias(name, "champion", str(info.registered_model_version))
     return tracking_uri, f"models:/{name}@champion", data
+
+
+def register_variant(root: Path, kind: str, name: str = "churn") -> str:
+    """Register a `churn_variants` pyfunc of `kind` (good, broken, wrong) wrapping the champion of
+    `name` as a new version of `name`; returns its `models:/name/version` URI. Uses the tracking
+    URI `register_churn_model` set."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    champion = mlflow.sklearn.load_model(f"models:/{name}@champion")
+    wrapped = root / f"{name}-{kind}-sklearn"
+    if not wrapped.exists():
+        mlflow.sklearn.save_model(
+            champion, wrapped, skops_trusted_types=["numpy.dtype"], pip_requirements=REQUIREMENTS
+        )
+    sample = generate_churn(20, seed=4)[FEATURES]
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(f"serving-{name}")
+    assert experiment is not None, "register_churn_model creates the experiment first"
+    with mlflow.start_run(experiment_id=experiment.experiment_id):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(Path(__file__).with_name("churn_variants.py")),
+            artifacts={"churn": str(wrapped)},
+            model_config={"kind": kind},
+            signature=infer_signature(sample, champion.predict(sample)),
+            registered_model_name=name,
+            pip_requirements=REQUIREMENTS,  # served here, never rebuilt: skip the slow inference
+        )
+    return f"models:/{name}/{info.registered_model_version}"

@@ -179,23 +179,29 @@ def test_metrics_count_requests_latency_errors_and_predictions(served_churn: Ser
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
-    v2 = (("code", "200"), ("model", "churn"), ("protocol", "v2"))
+    primary = (("variant", "primary"), ("version", "1"))
+    v2 = (("code", "200"), ("model", "churn"), ("protocol", "v2"), *primary)
     assert samples[("iml4e_serving_requests_total", v2)] >= 1
     assert (
-        samples[("iml4e_serving_requests_total", (("code", "400"), ("model", "churn"), ("protocol", "v1")))]
+        samples[
+            (
+                "iml4e_serving_requests_total",
+                (("code", "400"), ("model", "churn"), ("protocol", "v1"), *primary),
+            )
+        ]
         >= 1
     )
     assert (
         samples[
             (
                 "iml4e_serving_request_errors_total",
-                (("kind", "client"), ("model", "churn"), ("protocol", "v1")),
+                (("kind", "client"), ("model", "churn"), ("protocol", "v1"), *primary),
             )
         ]
         >= 1
     )
     count = samples[
-        ("iml4e_serving_request_duration_seconds_count", (("model", "churn"), ("protocol", "v2")))
+        ("iml4e_serving_request_duration_seconds_count", (("model", "churn"), ("protocol", "v2"), *primary))
     ]
     assert count >= 1
     predicted = sum(v for (name, _), v in samples.items() if name == "iml4e_serving_predictions_total")

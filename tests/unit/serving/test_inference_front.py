@@ -86,8 +86,9 @@ def test_a_failing_request_does_not_fail_its_batch(tmp_path: Path) -> None:
     assert ok.json() == {"predictions": [1]} and other.json() == {"predictions": [0]}
     assert failed.status_code == 500 and "unlucky" in failed.json()["error"]
     text = generate_latest(app.metrics.registry).decode()
-    assert 'iml4e_serving_request_errors_total{kind="server",model="churn",protocol="v1"} 1.0' in text
-    assert 'iml4e_serving_predictions_total{model="churn",prediction="1"} 1.0' in text
+    server_errors = 'kind="server",model="churn",protocol="v1",variant="primary",version=""'
+    assert f"iml4e_serving_request_errors_total{{{server_errors}}} 1.0" in text
+    assert 'iml4e_serving_predictions_total{model="churn",prediction="1",variant="primary"} 1.0' in text
 
 
 @pytest.mark.parametrize(
