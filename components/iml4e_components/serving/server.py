@@ -23,19 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
+from iml4e_components.conventions import SERVING_VARIANT_ENV
 from iml4e_components.errors import ComponentError
 from iml4e_components.serving.metrics import ServingMetrics
 from iml4e_components.serving.model import PREDICT, PREDICT_PROBA, MLflowServedModel
@@ -44,6 +46,7 @@ from iml4e_components.serving.traffic_split import (
     CANARY,
     PRIMARY,
     STATUS_PATH,
+    VARIANTS,
     RolloutControl,
     canary_buckets,
     read_control,
@@ -225,10 +228,13 @@ class InferenceFront:
     canary_traffic: float = 0.0
     #: Called with the new primary model after a promotion (KServe's repository serves its metadata).
     on_primary_change: Callable[[MLflowServedModel], None] | None = None
+    #: What this server's own model is to the rollout: on the cluster KServe runs the canary in pods of
+    #: its own, marked by `SERVING_VARIANT_ENV=canary`, so they report `variant="canary"`.
+    variant: str = field(default_factory=lambda: served_variant(os.environ))
 
     def __post_init__(self) -> None:
         self.split = TrafficSplit(
-            ServedVariant(PRIMARY, self.model),
+            ServedVariant(self.variant, self.model),
             ServedVariant(CANARY, self.canary) if self.canary is not None else None,
             self.canary_traffic,
         )
@@ -438,6 +444,16 @@ class InferenceFront:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+def served_variant(environ: Mapping[str, str]) -> str:
+    """The variant named by `SERVING_VARIANT_ENV` (primary when unset); anything else is refused."""
+    variant = environ.get(SERVING_VARIANT_ENV, "").strip() or PRIMARY
+    if variant not in VARIANTS:
+        raise ComponentError(
+            f"{SERVING_VARIANT_ENV}={variant!r} is not a variant; use one of {', '.join(VARIANTS)}"
+        )
+    return variant
 
 
 def foreign_host(headers: list[tuple[bytes, bytes]], allowed: frozenset[str]) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -429,3 +430,35 @@ def test_a_pipelines_probabilities_match_its_own_predict_and_predict_proba() -> 
     assert (answer["predict"] == pipeline.predict(frame)).all()
     np.testing.assert_allclose(answer["predict_proba"], pipeline.predict_proba(frame))
     assert (answer[3:5]["predict"] == model.predict_columns(columns)[3:5]).all()  # slices like labels
+
+
+def test_a_cluster_canary_pod_reports_itself_as_the_canary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the cluster KServe runs the canary in pods of its own, marked by IML4E_SERVING_VARIANT=canary
+    (deployment/core.py sets it); their header, metrics and request log must say so."""
+    from iml4e_components.conventions import SERVING_VARIANT_ENV
+    from iml4e_components.errors import ComponentError
+    from iml4e_components.serving.server import served_variant
+
+    monkeypatch.setenv(SERVING_VARIANT_ENV, "canary")
+    client, app = _client(tmp_path, CountingModel())
+
+    async def send() -> tuple[httpx.Response, str]:
+        async with client:
+            answer = await client.post("/v2/models/churn/infer", json=_v2(70))
+            return answer, (await client.get("/metrics")).text
+
+    answer, metrics = asyncio.run(send())
+    app.request_log.close()
+    assert answer.status_code == 200 and answer.headers["x-iml4e-variant"] == "canary"
+    assert 'variant="canary"' in metrics and 'variant="primary"' not in metrics
+    from iml4e_components.serving.request_log import request_log_dir
+
+    lines = [
+        json.loads(line) for f in request_log_dir(tmp_path, "churn").glob("*.jsonl") for line in f.open()
+    ]
+    assert [line["variant"] for line in lines] == ["canary"]
+    assert served_variant({}) == "primary"
+    with pytest.raises(ComponentError, match="IML4E_SERVING_VARIANT='blue' is not a variant"):
+        served_variant({SERVING_VARIANT_ENV: "blue"})
