@@ -138,6 +138,13 @@ def is_string_categorical(series: pd.Series) -> bool:
     )
 
 
+def used_categories(series: pd.Series) -> pd.Index:
+    """The categories some cell of a categorical column holds (a slice may leave some unused)."""
+    codes = series.cat.codes.to_numpy()
+    held = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories)) > 0
+    return series.cat.categories[held]
+
+
 def is_parquet(path: str | Path) -> bool:
     """Parquet files start with the magic bytes PAR1 (KFP artifact paths carry no file suffix)."""
     with open(path, "rb") as handle:
@@ -177,7 +184,7 @@ def check_table(frame: pd.DataFrame, *, what: str = "table", min_columns: int = 
     for position in range(len(frame.columns)):
         series = frame.iloc[:, position]
         # Stops at the first non-blank cell (or value), so a large table costs a few cells per column.
-        values = series.cat.categories if is_string_categorical(series) else series.to_numpy()
+        values = used_categories(series) if is_string_categorical(series) else series.to_numpy()
         if not any(str(value).strip() for value in values):
             raise ComponentError(
                 f"{what}: column '{frame.columns[position]}' is empty in every row; drop it before detection"
