@@ -62,7 +62,8 @@ scan-manifests: scanners
 bench: install
 	@for b in benchmarks/*.py; do case $$b in benchmarks/error_detection*) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# BENCH_ED_ARGS="--scale-out [--rows N]" runs only the scale-out comparison (local engine vs Ray, 1 and 2 workers).
+# BENCH_ED_ARGS="--scale-out [--rows N]" runs only the scale-out comparison (local engine vs Ray, 1 and 2 workers);
+# "--scale-out --memory [--rows N]" the peak memory of `iml4e detect` against the CSV's size.
 bench-ed: install
 	@case " $(BENCH_ED_ARGS) " in *" --scale-out "*) \
 		nice -n 10 $(BIN)/python benchmarks/error_detection_scale_out.py $(filter-out --scale-out,$(BENCH_ED_ARGS));; \

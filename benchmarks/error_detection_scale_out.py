@@ -1,8 +1,18 @@
-"""Error detection scale-out: the local engine against the Ray engine with 1 and 2 workers.
+"""Error detection scale-out: the local engine against the Ray engine with 1 and 2 workers; with
+`--memory`, the peak memory of `iml4e detect` against the CSV's size.
 
     python benchmarks/error_detection_scale_out.py [--rows 100000] [--columns 20] [--block-rows 25000]
                                                    [--runs local,ray1,ray2]
     make bench-ed BENCH_ED_ARGS="--scale-out --rows 10000000"      # the issue's size
+    make bench-ed BENCH_ED_ARGS="--scale-out --memory --rows 1000000"
+
+Memory mode: the same generated table with 5% errors, written as CSV with a labels file for 20 rows
+(seed 7). Each run is a fresh process whose peak resident memory the kernel reports when it ends
+(`wait4`, as `/usr/bin/time -v`): `iml4e detect dirty.csv --labels ... -o mask.csv` and the same in
+zero-label mode, side by side with `strings`, the same detection on the table read as one Python string
+per cell (how `detect` read tables before). Printed per run: peak GB, peak / CSV size (target at most
+10), the estimate `detect` checks before it starts (`memory_check`) and whether the peak stayed under
+it, wall seconds, and whether the mask equals the labels run's.
 
 A generated rows x columns table with 5% errors (as `error_detection.py --scale`), detection with 20
 labeled tuples (the clean table is the oracle), seed 7. Each run is a fresh subprocess: the local
@@ -25,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -136,6 +147,126 @@ def prepare(rows: int, columns: int, folder: Path) -> dict[str, float]:
     return {"prepare_seconds": time.perf_counter() - start}
 
 
+TARGET_MEMORY_RATIO = 10.0
+LABELED_ROWS = 20
+MEMORY_RUNS = ("labels", "zero-label", "strings")
+
+
+def prepare_csv(rows: int, columns: int, folder: Path) -> dict[str, Any]:
+    """The memory mode's input: the generated dirty table as CSV and a labels file of 20 seeded rows
+    (from the truth mask), as a user would pass them to `iml4e detect`."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from error_detection import SCALE_ERROR_KINDS, generate_scale_table
+
+    from iml4e_components.error_detection.injection import inject_errors
+
+    start = time.perf_counter()
+    dirty, truth = inject_errors(generate_scale_table(rows, columns, SEED), 0.05, SCALE_ERROR_KINDS, SEED)
+    dirty.to_csv(folder / "dirty.csv", index=False)
+    labeled = np.sort(np.random.default_rng(SEED).choice(rows, min(LABELED_ROWS, rows), replace=False))
+    wrong = truth.to_numpy()
+    lines = ["row,column,error"] + [
+        f"{row},{name},{int(wrong[row, j])}" for row in labeled for j, name in enumerate(dirty.columns)
+    ]
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    return {
+        "prepare_seconds": time.perf_counter() - start,
+        "csv_bytes": (folder / "dirty.csv").stat().st_size,
+    }
+
+
+def detect_strings(folder: Path, mask: Path) -> None:
+    """`iml4e detect dirty.csv --labels labels.csv -o mask.csv` on the table read as strings (one Python
+    object per cell), in this process: the reading `detect` replaced with compact tables."""
+    from iml4e_components.error_detection.oracles import LabelsFileOracle
+    from iml4e_components.error_detection.service import detect_table, load_knowledge_base, write_mask_csv
+    from iml4e_components.error_detection.tables import read_string_table
+
+    table = read_string_table(folder / "dirty.csv", what="dirty table")
+    oracle = LabelsFileOracle(folder / "labels.csv")
+    knowledge_base = load_knowledge_base(None)
+    write_mask_csv(
+        mask,
+        [str(c) for c in table.columns],
+        lambda sink: detect_table(table, 20, 42, oracle, knowledge_base, sink=sink, keep_mask=False),
+    )
+
+
+def peak_of(command: list[str]) -> tuple[int, float, int]:
+    """Run `command`; its peak resident bytes (the kernel's count, as /usr/bin/time -v), wall seconds
+    and exit code."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0 and process.stderr is not None:
+        print(process.stderr.read().decode(errors="replace")[-2000:], file=sys.stderr)
+    return usage.ru_maxrss * 1024, time.perf_counter() - start, process.returncode
+
+
+def measure_memory(rows: int, columns: int, runs: list[str]) -> dict[str, Any]:
+    """Memory mode (see the module docstring)."""
+    from iml4e_components.error_detection.memory_check import estimate_detection_memory
+
+    report: dict[str, Any] = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "memory",
+        "rows": rows,
+        "columns": columns,
+        "load_average_start": list(os.getloadavg()),
+        "runs": {},
+    }
+    cli = [sys.executable, "-m", "iml4e", "detect"]
+    with tempfile.TemporaryDirectory(prefix="iml4e-detect-memory-") as scratch:
+        folder = Path(scratch)
+        report.update(prepare_csv(rows, columns, folder))
+        report["estimate_bytes"] = estimate_detection_memory(folder / "dirty.csv").peak_bytes
+        print(f"memory: table ready in {report['prepare_seconds']:.1f}s", file=sys.stderr)
+        commands: dict[str, list[str]] = {
+            "labels": [*cli, str(folder / "dirty.csv"), "--labels", str(folder / "labels.csv")],
+            "zero-label": [*cli, str(folder / "dirty.csv")],
+            "strings": [sys.executable, __file__, "--one-memory", "strings", "--folder", scratch],
+        }
+        for name in runs:
+            mask = folder / f"mask-{name}.csv"
+            peak, seconds, code = peak_of([*commands[name], "-o", str(mask)])
+            run: dict[str, Any] = {"peak_bytes": peak, "seconds": seconds, "exit_code": code}
+            if code == 0:
+                run["mask_sha256"] = hashlib.sha256(mask.read_bytes()).hexdigest()
+            report["runs"][name] = run
+            print(f"memory {name}: peak {peak / 1e9:.2f} GB in {seconds:.0f}s (exit {code})", file=sys.stderr)
+    report["load_average_end"] = list(os.getloadavg())
+    return report
+
+
+def print_memory_table(report: dict[str, Any]) -> None:
+    csv_bytes, estimate = report["csv_bytes"], report["estimate_bytes"]
+    lines = [
+        f"detect memory: {report['rows']:,} rows x {report['columns']} columns, 5% errors, CSV "
+        f"{csv_bytes / 1e6:.0f} MB; estimate checked before starting {estimate / 1e9:.2f} GB; load average "
+        f"{report['load_average_start'][0]:.2f} (start) / {report['load_average_end'][0]:.2f} (end)",
+        f"{'run':<11} {'peak GB':>8} {'peak/CSV':>9} {'<= est.':>8} {'seconds':>8} {'mask':>10}",
+    ]
+    reference = report["runs"].get("labels", {}).get("mask_sha256")
+    for name, run in report["runs"].items():
+        same = (
+            "-"
+            if reference is None or name != "strings"
+            else ("= labels" if run.get("mask_sha256") == reference else "DIFFERS")
+        )
+        lines.append(
+            f"{name:<11} {run['peak_bytes'] / 1e9:8.2f} {run['peak_bytes'] / csv_bytes:9.1f} "
+            f"{'yes' if run['peak_bytes'] <= estimate else 'NO':>8} {run['seconds']:8.0f} {same:>10}"
+            + ("" if run["exit_code"] == 0 else f"  exit {run['exit_code']}")
+        )
+    if "strings" in report["runs"] and "labels" in report["runs"]:
+        ratio = report["runs"]["strings"]["peak_bytes"] / report["runs"]["labels"]["peak_bytes"]
+        lines.append(f"strings / compact peak: {ratio:.2f}; target peak/CSV <= {TARGET_MEMORY_RATIO:.0f}")
+    print("\n".join(lines))
+
+
 def print_table(report: dict[str, Any]) -> None:
     failed = {k: v["failed"] for k, v in report["runs"].items() if "failed" in v}
     runs = {k: v for k, v in report["runs"].items() if "failed" not in v}
@@ -179,9 +310,20 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--columns", type=int, default=20)
     parser.add_argument("--block-rows", type=int, default=0, help="rows per Ray block (default rows / 8)")
-    parser.add_argument("--runs", default="local,ray1,ray2", help=f"comma-separated, of {', '.join(RUNS)}")
+    parser.add_argument(
+        "--runs",
+        default="",
+        help=f"comma-separated, of {', '.join(RUNS)} (all); with --memory of {', '.join(MEMORY_RUNS)} (all)",
+    )
     parser.add_argument("--out", default="")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="peak memory of iml4e detect against the CSV size (runs: labels,zero-label,strings)",
+    )
     parser.add_argument("--one", default="", help=argparse.SUPPRESS)  # internal: one run in this process
+    parser.add_argument("--one-memory", default="", help=argparse.SUPPRESS)
+    parser.add_argument("-o", dest="mask", default="", help=argparse.SUPPRESS)
     parser.add_argument("--folder", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     block_rows = args.block_rows or max(1, args.rows // 8)
@@ -189,10 +331,14 @@ def main() -> None:
         engine_name, cpus = RUNS[args.one]
         print(json.dumps(run_one(engine_name, cpus, Path(args.folder), block_rows)))
         return
-    names = [n.strip() for n in args.runs.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(RUNS))
-    if unknown:
-        raise SystemExit(f"unknown runs {unknown}; choose from {', '.join(RUNS)}")
+    if args.one_memory:
+        detect_strings(Path(args.folder), Path(args.mask))
+        return
+    if args.memory:
+        report = measure_memory(args.rows, args.columns, chosen_runs(args.runs, MEMORY_RUNS))
+        save_report(report, args.out, "error_detection_memory", print_memory_table)
+        return
+    names = chosen_runs(args.runs, tuple(RUNS))
     report: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": args.rows,
@@ -218,12 +364,28 @@ def main() -> None:
             run = report["runs"][name]
             print(f"scale-out {name}: {run['detect_seconds']:.1f}s, f1 {run['f1']:.3f}", file=sys.stderr)
     report["load_average_end"] = list(os.getloadavg())
+    save_report(report, args.out, "error_detection_scale_out", print_table)
+
+
+def chosen_runs(text: str, known: tuple[str, ...]) -> list[str]:
+    """The comma-separated runs of `--runs` (all of `known` when empty)."""
+    names = [n.strip() for n in (text or ",".join(known)).split(",") if n.strip()]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise SystemExit(f"unknown runs {unknown}; choose from {', '.join(known)}")
+    return names
+
+
+def save_report(
+    report: dict[str, Any], out: str, prefix: str, show: Callable[[dict[str, Any]], None]
+) -> None:
+    """Write the report as JSON (to `out`, else a stamped file in benchmarks/results) and print it."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.out or RESULTS / f"error_detection_scale_out_{stamp}.json")
-    out.write_text(json.dumps(report, indent=2))
-    print_table(report)
-    print(f"results: {out}")
+    path = Path(out or RESULTS / f"{prefix}_{stamp}.json")
+    path.write_text(json.dumps(report, indent=2))
+    show(report)
+    print(f"results: {path}")
 
 
 if __name__ == "__main__":

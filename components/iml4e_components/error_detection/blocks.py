@@ -32,12 +32,15 @@ from iml4e_components.error_detection.features import (
     ColumnValues,
     FeatureConfig,
     PairTable,
+    ValueFeatureRows,
     encode_columns,
+    factorize_column,
     feature_rows,
     pair_counts,
     per_value_features,
 )
 from iml4e_components.error_detection.knowledge_base import ZERO_LABEL_FALLBACK_THRESHOLD, TreeEnsemble
+from iml4e_components.error_detection.tables import smallest_code_dtype
 from iml4e_components.errors import ComponentError
 
 #: Without held-out scores in the knowledge base, zero-label mode flags a cell when the base models'
@@ -79,6 +82,12 @@ RARE_VALUE_CELLS = 2
 #: node, so column-major blocks that stay in cache made prediction about three times faster than
 #: row-major ones (same probabilities).
 PREDICT_BLOCK_ROWS = 8_192
+#: Distinct feature rows of a column built and scored at a time (about 30 MB of features), so a column
+#: with a million distinct values never holds all its feature rows at once.
+EVIDENCE_CHUNK_ROWS = 8 * PREDICT_BLOCK_ROWS
+#: A column with at least this many distinct values gets its per-value features only for the values
+#: a chunk of feature rows needs (`ValueFeatureRows`; 100,000 values hold 46 MB of features).
+LAZY_FEATURE_VALUES = 100_000
 
 
 @dataclass
@@ -182,10 +191,12 @@ def merge_vocabularies(parts: Sequence[BlockVocabulary], what: str = "table") ->
 
 
 def block_codes(block: pd.DataFrame, codes_of_values: list[np.ndarray]) -> np.ndarray:
-    """Pass 2: the block's cells as table-wide value codes, shape (rows, columns)."""
-    codes = np.empty(block.shape, dtype=np.int64)
+    """Pass 2: the block's cells as table-wide value codes, shape (rows, columns), in 32 bits while
+    every column has fewer than 2**31 distinct values."""
+    widest = max((int(m.max()) + 1 for m in codes_of_values if len(m)), default=0)
+    codes = np.empty(block.shape, dtype=np.int32 if widest < np.iinfo(np.int32).max else np.int64)
     for j in range(block.shape[1]):
-        local, _ = pd.factorize(block.iloc[:, j].to_numpy(dtype=object), sort=False)
+        local, _ = factorize_column(block.iloc[:, j])
         codes[:, j] = codes_of_values[j][local]
     return codes
 
@@ -208,14 +219,18 @@ def block_pair_counts(
 
 
 def block_evidence(
-    codes: np.ndarray, statistics: BlockStatistics, per_value: Sequence[np.ndarray]
-) -> tuple[list[ColumnEvidence], np.ndarray, np.ndarray]:
-    """Pass 3: per column, the block's distinct feature rows scored by the selected base models; the
-    cells' zero-label scores (rows, columns) and the cells' shape codes (rows, columns)."""
+    codes: np.ndarray,
+    statistics: BlockStatistics,
+    per_value: Sequence[np.ndarray | ValueFeatureRows],
+    cells: bool = True,
+) -> tuple[list[ColumnEvidence], np.ndarray | None, np.ndarray | None]:
+    """Pass 3: per column, the block's distinct feature rows scored by the selected base models; with
+    `cells` (the tuple selection needs them), the cells' zero-label scores (rows, columns) and the
+    cells' shape codes (rows, columns), else None for both (`block_scores` does without)."""
     evidence = []
     n_rows, n_columns = codes.shape
-    zero_label = np.empty((n_rows, n_columns), dtype=np.float64)
-    shapes = np.empty((n_rows, n_columns), dtype=np.int64)
+    zero_label = np.empty((n_rows, n_columns), dtype=np.float64) if cells else None
+    shapes = np.empty((n_rows, n_columns), dtype=np.int32) if cells else None
     for j in range(n_columns):
         determinant = statistics.determinants[j]
         pairs = statistics.pairs[j]
@@ -223,31 +238,40 @@ def block_evidence(
             codes[:, determinant] if determinant is not None else None, codes[:, j]
         )
         distinct, inverse = np.unique(cell_pairs, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        rows = feature_rows(per_value[j], pairs, statistics.embeddings[j], distinct)
+        del cell_pairs
+        inverse = inverse.reshape(-1).astype(smallest_code_dtype(len(distinct)))
+        probabilities, signals = _scored_rows(
+            per_value[j], pairs, statistics.embeddings[j], distinct, statistics.models[j]
+        )
         extended = statistics.extended[j][codes[:, j]].astype(np.float32)
         column = ColumnEvidence(
             inverse=inverse,
-            probabilities=predict_error_probabilities(statistics.models[j], rows),
+            probabilities=probabilities,
             similarities=statistics.similarities[j],
-            signals=_signals(rows, inverse, extended),
+            signals=_with_extended(signals, inverse, extended),
         )
-        del rows
-        zero_label[:, j] = column.zero_label()[inverse]
-        shapes[:, j] = statistics.shapes[j][codes[:, j]]
+        if zero_label is not None and shapes is not None:
+            zero_label[:, j] = column.zero_label()[inverse]
+            shapes[:, j] = statistics.shapes[j][codes[:, j]]
         evidence.append(column)
     return evidence, zero_label, shapes
 
 
-def rare_value_scores(evidence: list[ColumnEvidence], zero_label: np.ndarray, n_rows: int) -> np.ndarray:
+def rare_value_scores(
+    evidence: list[ColumnEvidence], zero_label: np.ndarray | None, n_rows: int
+) -> np.ndarray:
     """Zero-label mode's cell scores: the zero-label score of a cell whose value at most
     `RARE_VALUE_CELLS` cells of its column (of `n_rows`) hold, 0 for a more frequent value: without
     labels, a value several cells share is not called wrong (typos and broken formats are nearly unique).
+    `zero_label` None: computed from the evidence (the block keeps no whole-table matrix of its own).
     """
-    scores = np.array(zero_label, dtype=np.float64, copy=True)
+    if zero_label is None:
+        scores = cell_zero_label(evidence)
+    else:
+        scores = np.array(zero_label, dtype=np.float64, copy=True)
     for j, column in enumerate(evidence):
-        cells = np.rint(column.signals[:, _VALUE_FREQUENCY].astype(np.float64) * n_rows)[column.inverse]
-        scores[cells > RARE_VALUE_CELLS, j] = 0.0
+        frequent = np.rint(column.signals[:, _VALUE_FREQUENCY].astype(np.float64) * n_rows) > RARE_VALUE_CELLS
+        scores[frequent[column.inverse], j] = 0.0
     return scores
 
 
@@ -330,9 +354,17 @@ def fit_forest(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
     return model.fit(x, y)
 
 
+def cell_zero_label(evidence: list[ColumnEvidence]) -> np.ndarray:
+    """The cells' zero-label scores (rows, columns) from the block's evidence."""
+    zero_label = np.empty((len(evidence[0].inverse), len(evidence)), dtype=np.float64)
+    for j, column in enumerate(evidence):
+        zero_label[:, j] = column.zero_label()[column.inverse]
+    return zero_label
+
+
 def block_scores(
     evidence: list[ColumnEvidence],
-    zero_label: np.ndarray,
+    zero_label: np.ndarray | None,
     meta: MetaModels | None,
     labeled_rows: np.ndarray,
     labels: np.ndarray,
@@ -341,18 +373,19 @@ def block_scores(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pass 4: the block's cell scores and mask. Without meta-classifiers (`meta` None) the zero-label
     scores decide at `threshold`, and no cell of a `muted` column is flagged; with them, labeled cells
-    keep their labels."""
-    if meta is None:
-        mask = zero_label >= threshold
-        if muted is not None:
-            mask[:, muted] = False
-        return zero_label, mask
-    if meta.outcome == "all-wrong":
-        scores = np.ones(zero_label.shape)
-    elif meta.outcome == "none-wrong":
-        scores = np.where(zero_label >= ZERO_LABEL_THRESHOLD, zero_label, 0.0)
+    keep their labels. `zero_label` None: computed from the evidence when needed."""
+    if meta is None or meta.outcome == "none-wrong":
+        cells = zero_label if zero_label is not None else cell_zero_label(evidence)
+        if meta is None:
+            mask = cells >= threshold
+            if muted is not None:
+                mask[:, muted] = False
+            return cells, mask
+        scores = np.where(cells >= ZERO_LABEL_THRESHOLD, cells, 0.0)
+    elif meta.outcome == "all-wrong":
+        scores = np.ones((len(evidence[0].inverse), len(evidence)))
     else:
-        scores = np.zeros(zero_label.shape)
+        scores = np.zeros((len(evidence[0].inverse), len(evidence)))
         for j, column in enumerate(evidence):
             column_x = pooled_features(
                 column.probabilities, column.signals, column.similarities, meta.priors[j]
@@ -366,11 +399,30 @@ def block_scores(
     return scores, scores >= META_THRESHOLD
 
 
-def _signals(rows: np.ndarray, inverse: np.ndarray, extended: np.ndarray) -> np.ndarray:
+def _scored_rows(
+    per_value: np.ndarray | ValueFeatureRows,
+    pairs: PairTable,
+    embeddings: np.ndarray,
+    distinct: np.ndarray,
+    models: list[TreeEnsemble],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The selected base models' probabilities and the meta-classifiers' cell signals of a column's
+    distinct feature rows, built and scored `EVIDENCE_CHUNK_ROWS` rows at a time (a row's scores do
+    not depend on the rows scored with it)."""
+    probabilities = np.empty((len(distinct), len(models)), dtype=np.float32)
+    signals = np.empty((len(distinct), len(_SIGNAL_OFFSETS)), dtype=np.float32)
+    for start in range(0, len(distinct), EVIDENCE_CHUNK_ROWS):
+        part = slice(start, start + EVIDENCE_CHUNK_ROWS)
+        rows = feature_rows(per_value, pairs, embeddings, distinct[part])
+        probabilities[part] = predict_error_probabilities(models, rows)
+        signals[part] = rows[:, _SIGNAL_OFFSETS]
+    return probabilities, signals
+
+
+def _with_extended(signals: np.ndarray, inverse: np.ndarray, extended: np.ndarray) -> np.ndarray:
     """The meta-classifiers' cell signals per distinct feature row, then the extended-value flag
     (`misplaced.extended_value_flags`: a value of the column plus another column's value)."""
-    signals = rows[:, _SIGNAL_OFFSETS]
-    per_row = np.zeros(len(rows), dtype=signals.dtype)
+    per_row = np.zeros(len(signals), dtype=signals.dtype)
     per_row[inverse] = extended  # cells of one distinct row share their value, hence the flag
     return np.column_stack([signals, per_row])
 
@@ -385,9 +437,10 @@ def predict_error_probabilities(models: list[TreeEnsemble], rows: np.ndarray) ->
     return probabilities
 
 
-class PerValueFeatures(Sequence[np.ndarray]):
+class PerValueFeatures(Sequence[np.ndarray | ValueFeatureRows]):
     """Each column's per-value features, computed when a block asks for the column and not kept (the
-    local engine: one column's matrix alive at a time, as before the engines)."""
+    local engine: one column's matrix alive at a time, as before the engines); for a column of at
+    least `LAZY_FEATURE_VALUES` distinct values, computed for the values a chunk of rows asks for."""
 
     def __init__(self, values: list[ColumnValues], config: FeatureConfig) -> None:
         self.values = values
@@ -396,5 +449,7 @@ class PerValueFeatures(Sequence[np.ndarray]):
     def __len__(self) -> int:
         return len(self.values)
 
-    def __getitem__(self, j: int) -> np.ndarray:  # type: ignore[override]  # integer index only
+    def __getitem__(self, j: int) -> np.ndarray | ValueFeatureRows:  # type: ignore[override]  # integer index only
+        if len(self.values[j].uniques) >= LAZY_FEATURE_VALUES:
+            return ValueFeatureRows(self.values[j], self.config)
         return per_value_features(self.values[j], self.config)

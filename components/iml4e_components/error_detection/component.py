@@ -38,7 +38,7 @@ def detect_errors(
         from iml4e_components.error_detection.tables import as_string_frame, read_string_table
         from iml4e_components.output_files import write_text_atomically
 
-        table = read_string_table(dataset.path, what="dataset")
+        table = read_string_table(dataset.path, what="dataset", compact=True)
         oracle = oracle_from_source(labels_source, table) if labels_source else None
         result = detect_table(
             table, budget=budget, seed=seed, oracle=oracle, engine=engine, ray_address=ray_address or None

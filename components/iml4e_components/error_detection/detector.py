@@ -210,17 +210,21 @@ class ErrorDetector:
         n_rows = table.shape[0]
         spans = block_spans(n_rows, engine.block_rows)
         blocks = [engine.put(table if len(spans) == 1 else table.iloc[a:b]) for a, b in spans]
-        outputs, similarities = self._evidence(engine, blocks, seed, prefer_real=oracle is not None)
+        offered = getattr(oracle, "labeled_rows", None)
+        # The cells' zero-label scores and shapes as whole matrices only when tuples are chosen here.
+        choosing = oracle is not None and not callable(offered)
+        outputs, similarities = self._evidence(
+            engine, blocks, seed, prefer_real=oracle is not None, cells=choosing
+        )
         if oracle is None:
             return self._zero_label(table, engine, outputs, spans, sink)
         rng = np.random.default_rng(seed)
-        offered = getattr(oracle, "labeled_rows", None)
         with tempfile.TemporaryDirectory(prefix="iml4e-detect-") as scratch:
             if callable(offered):
                 rows = list(offered(n_rows))
             else:
                 zero_label = _assemble(engine, [z for _, z, _ in outputs], spans, np.float64, Path(scratch))
-                shapes = _assemble(engine, [s for _, _, s in outputs], spans, np.int64, Path(scratch))
+                shapes = _assemble(engine, [s for _, _, s in outputs], spans, np.int32, Path(scratch))
                 rows = select_tuples(zero_label, budget, rng, shapes)
                 del zero_label, shapes
         if not rows:
@@ -298,11 +302,16 @@ class ErrorDetector:
         )
 
     def _evidence(
-        self, engine: DetectionEngine, blocks: list[Any], seed: int, prefer_real: bool = False
+        self,
+        engine: DetectionEngine,
+        blocks: list[Any],
+        seed: int,
+        prefer_real: bool = False,
+        cells: bool = True,
     ) -> tuple[list[tuple[Any, Any, Any]], list[np.ndarray]]:
         """The table-wide statistics (first passes over the blocks, merged), then each block's
-        evidence, zero-label scores and shapes (handles); and each column's model similarities
-        (`prefer_real`: see `KnowledgeBase.select`)."""
+        evidence, zero-label scores and shapes (handles; with `cells` only, see `block_evidence`);
+        and each column's model similarities (`prefer_real`: see `KnowledgeBase.select`)."""
         config = self.knowledge_base.config
         vocabulary = merge_vocabularies([engine.get(engine.submit(block_vocabulary, b)) for b in blocks])
         values = vocabulary.values
@@ -350,7 +359,9 @@ class ErrorDetector:
                 similarities=similarities,
             )
         )
-        outputs = [engine.submit(block_evidence, c, statistics, per_value, num_returns=3) for c in codes]
+        outputs = [
+            engine.submit(block_evidence, c, statistics, per_value, cells, num_returns=3) for c in codes
+        ]
         return outputs, similarities
 
 

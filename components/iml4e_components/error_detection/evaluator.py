@@ -35,10 +35,13 @@ class CellScores:
 def actual_errors(dirty: pd.DataFrame, clean: pd.DataFrame) -> np.ndarray:
     """Boolean matrix: True where the dirty string differs from the clean string (by position)."""
     check_same_shape(dirty, clean)
-    # Object arrays of str compare value by value without copying into fixed-width unicode arrays.
-    return np.asarray(
-        as_string_frame(dirty).to_numpy(dtype=object) != as_string_frame(clean).to_numpy(dtype=object)
-    )
+    dirty, clean = as_string_frame(dirty), as_string_frame(clean)
+    errors = np.empty(dirty.shape, dtype=bool)
+    # Column by column (a compact table is never expanded whole); object arrays of str compare value
+    # by value without copying into fixed-width unicode arrays.
+    for j in range(dirty.shape[1]):
+        errors[:, j] = dirty.iloc[:, j].to_numpy(dtype=object) != clean.iloc[:, j].to_numpy(dtype=object)
+    return errors
 
 
 def load_error_mask(dirty_path: str | Path, clean_path: str | Path) -> np.ndarray:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from iml4e_components.error_detection.tables import is_string_categorical
+
 #: The fixed alphabet of the character features; every other character maps to one extra slot.
 ALPHABET = string.printable
 N_CHAR_FEATURES = len(ALPHABET) + 1
@@ -118,11 +120,22 @@ class ColumnCodes(ColumnValues):
     codes: np.ndarray
 
 
+def factorize_column(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column's codes and distinct values (an object array of strings), in order of first
+    appearance. A compact column (a categorical of strings) is factorized on its integer codes, which
+    gives the same result as factorizing its strings without building one per cell."""
+    if is_string_categorical(series):
+        codes, first = pd.factorize(series.cat.codes.to_numpy(), sort=False)
+        return np.asarray(codes), series.cat.categories.to_numpy(dtype=object)[first]
+    codes, uniques = pd.factorize(series.to_numpy(dtype=object), sort=False)
+    return np.asarray(codes), np.asarray(uniques, dtype=object)
+
+
 def encode_columns(frame: pd.DataFrame) -> list[ColumnCodes]:
     """Factorize every column (by position) into codes, distinct values and their counts."""
     encoded = []
     for position in range(frame.shape[1]):
-        codes, uniques = pd.factorize(frame.iloc[:, position].to_numpy(dtype=object), sort=False)
+        codes, uniques = factorize_column(frame.iloc[:, position])
         codes = codes.astype(np.int64)
         encoded.append(
             ColumnCodes([str(u) for u in uniques], np.bincount(codes, minlength=len(uniques)), codes)
@@ -130,9 +143,16 @@ def encode_columns(frame: pd.DataFrame) -> list[ColumnCodes]:
     return encoded
 
 
-def char_counts(values: list[str], max_chars: int, chunk: int = 100_000) -> np.ndarray:
-    """Counts of each alphabet character per value, shape (len(values), N_CHAR_FEATURES)."""
-    result = np.zeros((len(values), N_CHAR_FEATURES), dtype=np.float32)
+def char_counts(
+    values: list[str], max_chars: int, chunk: int = 100_000, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Counts of each alphabet character per value, shape (len(values), N_CHAR_FEATURES); written to
+    `out` (float32, that shape, may be a view of a wider matrix) when given."""
+    if out is None:
+        result = np.zeros((len(values), N_CHAR_FEATURES), dtype=np.float32)
+    else:
+        result = out
+        result[:] = 0.0
     for start in range(0, len(values), chunk):
         part = [v[:max_chars] for v in values[start : start + chunk]]
         width = max((len(v) for v in part), default=0)
@@ -148,17 +168,38 @@ def char_counts(values: list[str], max_chars: int, chunk: int = 100_000) -> np.n
     return result
 
 
-def char_tfidf(column: ColumnValues, max_chars: int) -> np.ndarray:
-    """L2-normalised character TF-IDF per distinct value; IDF over the column's cells."""
-    counts = char_counts(column.uniques, max_chars)
-    lengths = counts.sum(axis=1, keepdims=True)
-    tf = counts / np.maximum(lengths, 1.0)
+#: Distinct values whose character counts are weighed at a time for the document frequency.
+_FREQUENCY_CHUNK = 65_536
+
+
+def char_idf(column: ColumnValues, max_chars: int, counts: np.ndarray | None = None) -> np.ndarray:
+    """The inverse document frequency of each alphabet character over the column's cells (float32),
+    from the values' character `counts` when given, else counting a chunk of values at a time."""
     n_cells = float(column.counts.sum())
-    document_frequency = ((counts > 0).astype(np.float64) * column.counts[:, None]).sum(axis=0)
-    idf = np.log((1.0 + n_cells) / (1.0 + document_frequency)) + 1.0
-    tfidf = tf * idf.astype(np.float32)
-    norms = np.linalg.norm(tfidf, axis=1, keepdims=True)
-    return np.asarray(tfidf / np.maximum(norms, 1e-12), dtype=np.float32)
+    # Cells holding each character: an exact integer count, the same in any order of summing.
+    document_frequency = np.zeros(N_CHAR_FEATURES, dtype=np.int64)
+    for start in range(0, len(column.uniques), _FREQUENCY_CHUNK):
+        part = slice(start, start + _FREQUENCY_CHUNK)
+        present = (counts[part] if counts is not None else char_counts(column.uniques[part], max_chars)) > 0
+        document_frequency += column.counts[part].astype(np.int64) @ present.astype(np.int64)
+    idf = np.log((1.0 + n_cells) / (1.0 + document_frequency.astype(np.float64))) + 1.0
+    return idf.astype(np.float32)
+
+
+def weigh_char_counts(counts: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """Character counts turned into L2-normalised TF-IDF rows, in place (each row on its own)."""
+    counts /= np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+    counts *= idf
+    counts /= np.maximum(np.linalg.norm(counts, axis=1, keepdims=True), 1e-12)
+    return counts
+
+
+def char_tfidf(column: ColumnValues, max_chars: int, out: np.ndarray | None = None) -> np.ndarray:
+    """L2-normalised character TF-IDF per distinct value; IDF over the column's cells. Computed in
+    place (in `out` when given, see `char_counts`): a column of a million distinct values needs one
+    matrix of them, not one per step."""
+    counts = char_counts(column.uniques, max_chars, out=out)
+    return weigh_char_counts(counts, char_idf(column, max_chars, counts))
 
 
 def _robust_z(values: np.ndarray, weights: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -297,14 +338,19 @@ class PairTable:
         """The index of each cell's pair, from the cells' value codes (and determinant codes)."""
         if self.keys is None or determinant_codes is None:
             return codes
-        return np.asarray(np.searchsorted(self.keys, determinant_codes * self.width + codes))
+        return np.asarray(np.searchsorted(self.keys, pair_keys(determinant_codes, codes, self.width)))
+
+
+def pair_keys(determinant_codes: np.ndarray, codes: np.ndarray, width: int) -> np.ndarray:
+    """Each cell's pair key `determinant code * width + code`, in 64 bits (cell codes may be 32-bit)."""
+    return np.asarray(np.asarray(determinant_codes, dtype=np.int64) * width + codes)
 
 
 def pair_counts(
     determinant_codes: np.ndarray, codes: np.ndarray, width: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The sorted distinct pair keys of some cells and how many cells hold each."""
-    keys, counts = np.unique(determinant_codes * width + codes, return_counts=True)
+    keys, counts = np.unique(pair_keys(determinant_codes, codes, width), return_counts=True)
     return keys, counts.astype(np.int64)
 
 
@@ -354,11 +400,39 @@ def fd_pairs(
 
 def per_value_features(column: ColumnValues, config: FeatureConfig) -> np.ndarray:
     """Character TF-IDF, metadata and single-column signals per distinct value of a column."""
-    return np.hstack([char_tfidf(column, config.max_chars), value_features(column)])
+    values = value_features(column)
+    matrix = np.empty((len(column.uniques), N_CHAR_FEATURES + values.shape[1]), dtype=np.float32)
+    char_tfidf(column, config.max_chars, out=matrix[:, :N_CHAR_FEATURES])
+    matrix[:, N_CHAR_FEATURES:] = values
+    return matrix
+
+
+class ValueFeatureRows:
+    """`per_value_features(column, config)` computed only for the values asked (`rows[codes]`, the
+    same numbers): a column with many distinct values then never holds the features of all of them.
+    Kept whole: the column's character IDF and its metadata and signals (14 numbers per value)."""
+
+    def __init__(self, column: ColumnValues, config: FeatureConfig) -> None:
+        self.uniques = column.uniques
+        self.max_chars = config.max_chars
+        self.idf = char_idf(column, config.max_chars)
+        self.values = value_features(column)
+
+    def __len__(self) -> int:
+        return len(self.uniques)
+
+    def __getitem__(self, codes: np.ndarray) -> np.ndarray:
+        matrix = np.empty((len(codes), N_CHAR_FEATURES + self.values.shape[1]), dtype=np.float32)
+        counts = char_counts(
+            [self.uniques[c] for c in codes.tolist()], self.max_chars, out=matrix[:, :N_CHAR_FEATURES]
+        )
+        weigh_char_counts(counts, self.idf)
+        matrix[:, N_CHAR_FEATURES:] = self.values[codes]
+        return matrix
 
 
 def feature_rows(
-    per_value: np.ndarray, pairs: PairTable, embeddings: np.ndarray, distinct: np.ndarray
+    per_value: np.ndarray | ValueFeatureRows, pairs: PairTable, embeddings: np.ndarray, distinct: np.ndarray
 ) -> np.ndarray:
     """The feature rows of some distinct pairs of a column (indices into `pairs`)."""
     value_codes = pairs.value_codes[distinct]

@@ -27,10 +27,11 @@ class CleanTableOracle:
     """Labels cells by comparing them with a clean table (benchmarks, tests): wrong = string differs."""
 
     def __init__(self, clean: pd.DataFrame) -> None:
-        self.clean = as_string_frame(clean).to_numpy(dtype=object)
+        self.clean = as_string_frame(clean)  # a compact table stays compact: rows are read when asked
 
     def __call__(self, row: int, values: Sequence[str], columns: Sequence[str]) -> list[bool]:
-        return [str(v) != c for v, c in zip(values, self.clean[row], strict=True)]
+        clean = self.clean.iloc[row].to_numpy(dtype=object)
+        return [str(v) != c for v, c in zip(values, clean, strict=True)]
 
 
 class LabelsFileOracle:

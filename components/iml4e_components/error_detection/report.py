@@ -58,12 +58,12 @@ def suspicious_cells(table: pd.DataFrame, result: DetectionResult, top: int = TO
     order = np.argsort(-flat, kind="stable")[:top]
     order = order[flat[order] >= 0]
     rows, cols = np.divmod(order, scores.shape[1])
-    values = table.to_numpy(dtype=object)
     return pd.DataFrame(
         {
             "row": rows,
             "column": [str(table.columns[c]) for c in cols],
-            "value": [str(values[r, c]) for r, c in zip(rows, cols, strict=True)],
+            # Cell by cell: a compact table is never expanded into one object per cell.
+            "value": [str(table.iat[int(r), int(c)]) for r, c in zip(rows, cols, strict=True)],
             "score": scores[rows, cols].round(3),
         }
     )

@@ -33,7 +33,7 @@ def oracle_from_source(source: str | Path, dirty: pd.DataFrame) -> Oracle:
     """A labels file (header row,column,error) or a clean table of the same shape as `dirty`."""
     if Path(source).is_file() and is_labels_file(source):
         return LabelsFileOracle(source)
-    clean = read_string_table(source, what="clean table")
+    clean = read_string_table(source, what="clean table", compact=True)
     check_same_shape(dirty, clean, what="dirty and clean tables")
     return CleanTableOracle(clean)
 

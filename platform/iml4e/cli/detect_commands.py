@@ -94,23 +94,26 @@ def detect(
 
     check_output_paths((output, "mask"), (report, "report"))
     from iml4e_components.error_detection.evaluator import actual_errors, score_cells
-    from iml4e_components.error_detection.oracles import InteractiveOracle, LabelsFileOracle, Oracle
-    from iml4e_components.error_detection.report import render_report
-    from iml4e_components.error_detection.service import (
-        detect_table,
-        load_knowledge_base,
-        oracle_from_source,
-        write_mask_csv,
+    from iml4e_components.error_detection.memory_check import check_detection_fits
+    from iml4e_components.error_detection.oracles import (
+        CleanTableOracle,
+        InteractiveOracle,
+        LabelsFileOracle,
+        Oracle,
     )
+    from iml4e_components.error_detection.report import render_report
+    from iml4e_components.error_detection.service import detect_table, load_knowledge_base, write_mask_csv
     from iml4e_components.error_detection.tables import check_same_shape, read_string_table
 
-    table = read_string_table(dirty, what="dirty table")
+    if ray_address is None:  # the blocks run on this machine
+        check_detection_fits(dirty, "dirty table", with_clean=clean)
+    table = read_string_table(dirty, what="dirty table", compact=True)
     clean_table = None
     oracle: Oracle | None = None
     if clean is not None:
-        clean_table = read_string_table(clean, what="clean table")
+        clean_table = read_string_table(clean, what="clean table", compact=True)
         check_same_shape(table, clean_table)
-        oracle = oracle_from_source(clean, table)
+        oracle = CleanTableOracle(clean_table)
     elif labels is not None:
         oracle = LabelsFileOracle(labels)
     elif interactive:
