@@ -25,6 +25,9 @@ REPO = Path(__file__).resolve().parents[3]
 #: Written by tools and by other tests running alongside, never by the demo.
 _CHECKOUT_NOISE = (".venv", ".venv-tools", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__")
 
+#: MLflow's run and experiment links, its pip lookup warning, a tqdm bar's rate.
+_NOISE = ("View run", "View experiment", "Failed to resolve installed pip", "it/s]")
+
 
 def _uv() -> str:
     """The uv of `make` (it exports UV), else the one on PATH, else the one `make install` bootstraps."""
@@ -111,3 +114,7 @@ def test_the_installed_wheel_runs_the_demo_in_an_empty_directory(
     assert answer.status_code == 200, answer.text
     assert len(answer.json()["predictions"]) == 3
     assert _checkout_changes() == before, "the demo wrote into the checkout"
+    # Piped, the demo and its pipeline log are free of library chatter (issue 18, item 8).
+    text = demo.stdout + demo.stderr + Path(summary["pipeline log"]).read_text()
+    for noise in _NOISE:
+        assert noise not in text, f"{noise!r} in the demo's output or pipeline log"
