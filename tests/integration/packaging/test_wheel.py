@@ -23,7 +23,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group
 
 REPO = Path(__file__).resolve().parents[3]
 #: Written by tools and by other tests running alongside, never by the demo.
-_CHECKOUT_NOISE = (".venv", ".venv-tools", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__")
+_CHECKOUT_NOISE = (
+    ".venv",
+    ".venv-tools",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".import_linter_cache",
+    "__pycache__",
+)
 
 #: MLflow's run and experiment links, its pip lookup warning, a tqdm bar's rate.
 _NOISE = ("View run", "View experiment", "Failed to resolve installed pip", "it/s]")
@@ -40,12 +48,12 @@ def _uv() -> str:
 def _checkout_changes() -> set[str]:
     """Changed, new and ignored paths of the checkout, less the tool caches."""
     listing = subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "--ignored", "--untracked-files=all"],
+        ["git", "-C", str(REPO), "status", "--porcelain", "-z", "--ignored", "--untracked-files=all"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    paths = {line[3:] for line in listing.splitlines()}
+    paths = {entry[3:] for entry in listing.split("\0") if entry}
     return {p for p in paths if not any(part in _CHECKOUT_NOISE for part in Path(p).parts)}
 
 
@@ -106,6 +114,7 @@ def test_the_installed_wheel_runs_the_demo_in_an_empty_directory(
     assert summary["champion URI"] == "models:/churn-classifier@champion"
     assert summary["requests answered"].startswith("2 ")
     assert (work / ".iml4e" / "state.json").is_file()  # the state went to the empty directory
+    assert sorted(p.name for p in work.iterdir()) == [".iml4e"]  # and nothing else (no ./mlflow.db)
     # The served champion answers a request of ours too.
     v1 = summary["served model (V1)"]
     metadata = httpx.get(v1.replace("/v1/", "/v2/").removesuffix(":predict"), timeout=30).json()
