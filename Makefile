@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo $(VENV)-tools/bin/uv)
 PYTEST_ARGS ?=
+# tests/integration/packaging builds and installs the wheel with this uv.
+export UV
 
 .PHONY: install demo test test-unit test-integration lint scanners scan-manifests bandit bench bench-ed clean golden
 

@@ -12,6 +12,28 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 _GROUP_LOST = pytest.StashKey[bool]()
+#: MLflow's default store (sqlite:///mlflow.db, relative to the working directory) in the checkout root.
+CHECKOUT_MLFLOW_DB = Path(__file__).resolve().parents[1] / "mlflow.db"
+_DB_BEFORE = pytest.StashKey[bool]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.stash[_DB_BEFORE] = CHECKOUT_MLFLOW_DB.exists()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The per-test check below misses a store written by a module or session fixture (it runs before
+    the test's snapshot) or by a server that outlives its test: whatever wrote it, the run fails."""
+    if CHECKOUT_MLFLOW_DB.exists() and not session.stash.get(_DB_BEFORE, True):
+        CHECKOUT_MLFLOW_DB.unlink()
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"error: this run wrote {CHECKOUT_MLFLOW_DB}: an MLflow client or server ran in the checkout "
+                "without a tracking URI (see the isolated_state fixture in tests/conftest.py)",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(trylast=True)
@@ -46,16 +68,17 @@ def isolated_state(
     monkeypatch.setenv("IML4E_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("IML4E_MLFLOW_PORT", raising=False)
-    default_store = Path.cwd() / "mlflow.db"
-    existed = default_store.exists()
+    stores = {Path.cwd() / "mlflow.db", CHECKOUT_MLFLOW_DB}
+    existed = {store for store in stores if store.exists()}
     yield home
     _forget_mlflow_global_uris()
-    if default_store.exists() and not existed:
-        default_store.unlink()
-        pytest.fail(
-            f"this test wrote {default_store}: an MLflow client ran without a tracking URI and fell back to "
-            "MLflow's default sqlite store in the working directory; give it the URI (MLFLOW_TRACKING_URI)"
-        )
+    for store in stores - existed:
+        if store.exists():
+            store.unlink()
+            pytest.fail(
+                f"this test wrote {store}: an MLflow client ran without a tracking URI and fell back to "
+                "MLflow's default sqlite store in the working directory; give it the URI (MLFLOW_TRACKING_URI)"
+            )
 
 
 def _forget_mlflow_global_uris() -> None:

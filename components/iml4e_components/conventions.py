@@ -24,6 +24,15 @@ ROLLOUTS = ("replace", "canary")
 #: Set to `canary` on the model container of a KServe canary: a model server that serves one model
 #: reports it as its `variant` label (metrics, request log), since the split happens outside it.
 SERVING_VARIANT_ENV = "IML4E_SERVING_VARIANT"
+#: Library chatter our commands and pipeline steps turn off (a value already set is kept): MLflow's
+#: "View run/experiment at" lines after every run, its artifact download bars, every other tqdm bar
+#: (tqdm reads TQDM_* as defaults) and pip's version check. Our own output says where to look.
+QUIET_LIBRARIES = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "TQDM_DISABLE": "1",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+}
 
 
 def state_dir() -> Path:
@@ -39,3 +48,10 @@ def lineage_store_path(root: Path | None = None) -> Path:
 def lineage_graphs_dir(root: Path | None = None) -> Path:
     """Where `iml4e lineage show` writes its HTML graphs: `<state>/lineage/graphs`."""
     return (root or state_dir()) / "lineage" / "graphs"
+
+
+def quiet_libraries() -> dict[str, str]:
+    """Put `QUIET_LIBRARIES` into this process's environment (children inherit it); returns what is in effect."""
+    for key, value in QUIET_LIBRARIES.items():
+        os.environ.setdefault(key, value)
+    return {key: os.environ[key] for key in QUIET_LIBRARIES}

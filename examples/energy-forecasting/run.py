@@ -1,6 +1,6 @@
 """Next-day energy forecasting and meter-fault detection for one office building, retrained monthly.
 
-    python examples/energy-forecasting/run.py [--months 6]
+    .venv/bin/python examples/energy-forecasting/run.py [--months 6]
 
 The building's hourly meter readings are simulated (see `simulate.py`). Each simulated month the
 forecaster is retrained on all history so far, judged on the same backtest month (the month after
@@ -19,6 +19,16 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+
+try:
+    import iml4e  # noqa: F401  # the checkout's environment (`make install` creates .venv)
+except ModuleNotFoundError:
+    print(
+        "error: this Python cannot import iml4e; use the checkout's environment: "
+        "`make install`, then `.venv/bin/python examples/energy-forecasting/run.py`",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # small models on a shared laptop: no thread contention
 

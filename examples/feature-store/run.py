@@ -1,6 +1,6 @@
 """Training features served from Feast: materialize, build a point-in-time training table, train, score online.
 
-    python examples/feature-store/run.py
+    .venv/bin/python examples/feature-store/run.py
 
 1. Simulates weekly account snapshots for customers and their churn labels, into a copy of
    `feature_repo/` under the state directory (`$IML4E_HOME` or `./.iml4e`).
@@ -19,6 +19,16 @@ import os
 import shutil
 import sys
 from pathlib import Path
+
+try:
+    import iml4e  # noqa: F401  # the checkout's environment (`make install` creates .venv)
+except ModuleNotFoundError:
+    print(
+        "error: this Python cannot import iml4e; use the checkout's environment: "
+        "`make install`, then `.venv/bin/python examples/feature-store/run.py`",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 import numpy as np
 import pandas as pd

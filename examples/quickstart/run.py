@@ -1,6 +1,6 @@
 """Quickstart: start the local platform and run the `tabular_training` pipeline on the bundled churn table.
 
-    python examples/quickstart/run.py            # or: iml4e run tabular_training --param dataset=examples/quickstart/data/churn.csv
+    .venv/bin/python examples/quickstart/run.py  # or: iml4e run tabular_training --param dataset=examples/quickstart/data/churn.csv
 
 Prints the registration (model version, champion or not, gated metric) and where to look in MLflow.
 """
@@ -11,6 +11,16 @@ import json
 import os
 import sys
 from pathlib import Path
+
+try:
+    import iml4e  # noqa: F401  # the checkout's environment (`make install` creates .venv)
+except ModuleNotFoundError:
+    print(
+        "error: this Python cannot import iml4e; use the checkout's environment: "
+        "`make install`, then `.venv/bin/python examples/quickstart/run.py`",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 DATASET = Path(__file__).resolve().parent / "data" / "churn.csv"
 

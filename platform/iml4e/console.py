@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -31,6 +34,55 @@ def warn(message: str) -> None:
 
 def error(message: str) -> None:
     err.print(f"[bold red]error:[/bold red] {message}", highlight=False, markup=True)
+
+
+#: Seconds between the progress lines long work writes when stderr is not a terminal.
+HEARTBEAT_SECONDS = 5.0
+
+
+class Progress(Protocol):
+    def update(self, status: str) -> None: ...
+
+
+class _Heartbeat:
+    """Without a terminal there is no spinner: say what is running, and for how long, every few seconds."""
+
+    def __init__(self, status: str, every: float) -> None:
+        self._status, self._every = status, every
+        self._since = self._last = time.monotonic()  # the status's start; the last line or update
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="iml4e-heartbeat", daemon=True)
+
+    def update(self, status: str) -> None:
+        self._status, self._since = status, time.monotonic()
+        self._last = self._since
+
+    def _beat(self) -> None:
+        while not self._done.wait(max(0.0, self._last + self._every - time.monotonic())):
+            now = time.monotonic()
+            if now >= self._last + self._every:  # else an update came in meanwhile: wait on from it
+                info(f"  ... {self._status.rstrip('.')} ({now - self._since:.0f} s)")
+                self._last = now
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+@contextmanager
+def working(status: str) -> Iterator[Progress]:
+    """Long work: a spinner on a terminal; on a pipe or in a log, a line on stderr every few seconds
+    (`HEARTBEAT_SECONDS`), so nobody watching output wonders whether it hangs. `update` changes the text."""
+    if err.is_terminal:
+        with err.status(status) as spinner:
+            yield spinner
+    else:
+        with _Heartbeat(status, HEARTBEAT_SECONDS) as heartbeat:
+            yield heartbeat
 
 
 def print_json(data: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,20 @@ def model_requirements() -> list[str]:
     return [*mlflow.sklearn.get_default_pip_requirements(), f"skops=={version('skops')}"]
 
 
+def model_environment() -> dict[str, Any]:
+    """The conda environment logged with a model: this Python, pip and `model_requirements()`.
+
+    Given whole, MLflow does not look up the installed pip to pin it; a uv environment has no pip,
+    and the lookup then warns on every logged model. pip only installs the requirements, so any
+    version does."""
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    return {
+        "name": "mlflow-env",
+        "channels": ["conda-forge"],
+        "dependencies": [f"python={python}", "pip", {"pip": model_requirements()}],
+    }
+
+
 def log_training_data(run_id: str, train: pd.DataFrame, digest: str) -> None:
     """Record the training table in run `run_id`: its digest (tag and dataset input) and a copy
     under `reference/train.parquet`, the data `continuous_training` compares fresh data with."""
@@ -66,6 +81,6 @@ def log_sklearn_model(run_id: str, model: Any, examples: pd.DataFrame, name: str
             signature=infer_signature(example, model.predict(example)),
             input_example=example,
             skops_trusted_types=library_types(model),
-            pip_requirements=model_requirements(),
+            conda_env=model_environment(),
         )
     return str(info.model_uri)

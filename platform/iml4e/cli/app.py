@@ -120,9 +120,11 @@ _register_commands()
 
 def main() -> None:
     """Console-script entry point."""
+    from iml4e_components.conventions import quiet_libraries
     from iml4e_components.output_files import remove_temporaries_on_sigterm
 
     remove_temporaries_on_sigterm()
+    quiet_libraries()
     app(prog_name="iml4e")
 
 

@@ -32,7 +32,7 @@ def run_demo() -> dict[str, Any]:
     """Start the platform, run `tabular_training` and return where to look (summary + details)."""
     from iml4e.local import platform
 
-    with console.err.status("starting the local platform (MLflow server)..."):
+    with console.working("starting the local platform (MLflow server)..."):
         mlflow = platform.up().status
     console.info(f"MLflow tracking server: {mlflow.record.url}")
     console.info("running pipeline 'tabular_training' on the generated churn dataset...")
@@ -55,11 +55,12 @@ def run_demo() -> dict[str, Any]:
         from iml4e.local.serving import demo_serving
 
         # Serve the champion, answer a few requests, write a drift report against the training data.
-        summary.update(
-            demo_serving(
-                str(registration["champion_uri"]), mlflow.record.url, reference_source="sample:churn"
+        with console.working("serving the champion, answering requests, writing the drift report..."):
+            summary.update(
+                demo_serving(
+                    str(registration["champion_uri"]), mlflow.record.url, reference_source="sample:churn"
+                )
             )
-        )
     return {"summary": summary, "tracking_uri": mlflow.record.url, "training": training.as_dict()}
 
 

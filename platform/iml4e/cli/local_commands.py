@@ -25,7 +25,7 @@ def up(
     """Start the local platform (MLflow tracking server on 127.0.0.1) under the state directory."""
     from iml4e.local import platform
 
-    with console.err.status("starting the local platform (MLflow server)..."):
+    with console.working("starting the local platform (MLflow server)..."):
         result = platform.up(port)
     data = {
         "started": result.started,
@@ -167,8 +167,9 @@ def run_with_progress(pipeline: str, pairs: list[str]) -> Any:
     # Fail on bad input before starting anything.
     _, resolved = resolve_pipeline(pipeline)
     parse_parameters(resolved, pairs)
-    with console.err.status("starting the local platform...") as spinner:
+    with console.working("starting the local platform...") as spinner:
         uri = platform.tracking_uri()
+        spinner.update(f"running pipeline '{pipeline}'...")
         started: dict[str, float] = {}
 
         def on_event(task: str, state: str) -> None:
@@ -179,6 +180,7 @@ def run_with_progress(pipeline: str, pairs: list[str]) -> Any:
                 took = time.monotonic() - started.get(task, time.monotonic())
                 mark = "[green]✓[/green]" if state == "SUCCESS" else "[red]✗[/red]"
                 console.err.print(f"  {mark} {task} ({took:.1f} s)")
+                spinner.update(f"running pipeline '{pipeline}'...")
 
         return run_pipeline(pipeline, pairs, uri, on_event)
 

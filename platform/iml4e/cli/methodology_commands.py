@@ -57,7 +57,7 @@ def assess(
     given = read_answers(answers_file) if answers_file is not None else Answers()
     found = {}
     if evidence:
-        with console.err.status("reading evidence from the platform..."):
+        with console.working("reading evidence from the platform..."):
             found = collect_evidence(probes_in_use(ml_test_score))
         console.info(
             f"evidence: {sum(r.evidenced for r in found.values())} of {len(found)} probes found proof"
@@ -163,7 +163,7 @@ def capabilities(
 
     found = None
     if not no_evidence:
-        with console.err.status("reading evidence from the platform..."):
+        with console.working("reading evidence from the platform..."):
             found = collect_evidence()
     root = ctx.find_root().command
     commands = frozenset(getattr(root, "commands", {}))  # this CLI's commands, found without importing it

@@ -29,6 +29,7 @@ from iml4e.local.kfp_conditions import local_conditions
 from iml4e.local.preloaded_tasks import preloaded_task_execution
 from iml4e.local.state import ensure_state_dir
 from iml4e.pipeline_selection import parse_parameters, resolve_pipeline
+from iml4e_components.conventions import QUIET_LIBRARIES
 from iml4e_components.output_files import write_text_atomically
 from iml4e_components.task_errors import ERRORS_ENV, TaskError, failed_task_error, read_task_errors
 
@@ -182,6 +183,7 @@ def run_pipeline(
         "IML4E_PIPELINE_RUN_ID": run_id,
         "GIT_PYTHON_REFRESH": os.environ.get("GIT_PYTHON_REFRESH", "quiet"),
         **{key: os.environ.get(key, value) for key, value in MLFLOW_CLIENT_BOUNDS.items()},
+        **{key: os.environ.get(key, value) for key, value in QUIET_LIBRARIES.items()},
     }
     started = time.monotonic()
     output: Any = None

@@ -96,7 +96,10 @@ def test_one_call_training_without_a_split(churn: pd.DataFrame) -> None:
 def test_logged_models_pin_their_requirements() -> None:
     import sklearn
 
-    from iml4e_components.training.mlflow_model import model_requirements
+    from iml4e_components.training.mlflow_model import model_environment, model_requirements
 
     assert f"scikit-learn=={sklearn.__version__}" in model_requirements()
     assert any(r.startswith("skops==") for r in model_requirements())
+    # The whole environment is given, so MLflow never looks up (and warns about) an absent pip.
+    dependencies = model_environment()["dependencies"]
+    assert "pip" in dependencies and {"pip": model_requirements()} in dependencies
