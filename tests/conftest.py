@@ -67,6 +67,7 @@ def isolated_state(
     home = tmp_path_factory.mktemp("iml4e-home")
     monkeypatch.setenv("IML4E_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.delenv("IML4E_MLFLOW_PORT", raising=False)
     stores = {Path.cwd() / "mlflow.db", CHECKOUT_MLFLOW_DB}
     existed = {store for store in stores if store.exists()}

@@ -65,6 +65,11 @@ def watch(
     name: str = NAME_ARGUMENT,
     config: Path | None = CONFIG_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and record, but leave the split as it is."),
+    timeout: float = typer.Option(
+        None,
+        "--timeout",
+        help="Give up (exit 1, split unchanged) after this many seconds without a decision.",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Compare the canary with the primary on live traffic (thresholds: rollout.* in iml4e.yaml) and
@@ -85,7 +90,9 @@ def watch(
             last[:] = [line]
 
     with console.err.status(f"watching the canary of '{served}'...") as spinner:
-        result = rollout.watch(served, thresholds, settings.interval_seconds, progress, act=not dry_run)
+        result = rollout.watch(
+            served, thresholds, settings.interval_seconds, progress, act=not dry_run, timeout=timeout
+        )
     if json_output:
         console.print_json(result)
         return

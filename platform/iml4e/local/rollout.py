@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from iml4e.errors import UsageError
+from iml4e.errors import ServiceError, UsageError
 from iml4e.local.services import state_lock, status_of
 from iml4e.local.serving import (
     PREFIX,
@@ -121,6 +121,7 @@ def watch(
     interval: float = 1.0,
     progress: Callable[[Decision], None] | None = None,
     act: bool = True,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """Judge the canary of `name` on the traffic from now on until it is rolled back or promoted.
 
@@ -151,6 +152,11 @@ def watch(
             progress(decision)
         if decision.action in (ROLLBACK, PROMOTE):
             break
+        if timeout is not None and time.monotonic() - started >= timeout:
+            raise ServiceError(
+                f"no decision on the canary of '{name}' within {timeout:g} s ({'; '.join(decision.reasons)}); "
+                "the split is unchanged: send more traffic or watch longer"
+            )
         time.sleep(interval)
     decided_at = time.time()
     outcome = (rollback(name) if decision.action == ROLLBACK else promote(name)) if act else {}

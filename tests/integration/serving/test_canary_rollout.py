@@ -247,9 +247,14 @@ def test_watch_rolls_back_a_canary_whose_labelled_predictions_are_wrong(
     labels = tmp_path / "labels.csv"
     result: dict[str, Any] = {}
     settings = Rollout(**{**FAST_ROLLOUT, "promote_after_seconds": 120})  # labels decide, not time
-    watcher = threading.Thread(
-        target=lambda: result.update(watch(NAME, settings.thresholds(), settings.interval_seconds))
-    )
+
+    def watch_bounded() -> None:
+        try:  # bounded, so a stalled watch fails this test with its reasons instead of hanging it
+            result.update(watch(NAME, settings.thresholds(), settings.interval_seconds, timeout=240))
+        except Exception as exc:
+            result["error"] = str(exc)
+
+    watcher = threading.Thread(target=watch_bounded)
     with SteadyLoad(url, registry.data[FEATURES], concurrency=8, prefix="wrong") as load:
         watcher.start()
         labelled = 0
@@ -263,7 +268,7 @@ def test_watch_rolls_back_a_canary_whose_labelled_predictions_are_wrong(
                 stored = _cli("label", NAME, "--name", NAME, "--labels", str(labels))
                 assert stored.exit_code == 0, stored.output
             watcher.join(0.5)
-    assert result["action"] == "rollback", result
+    assert result.get("action") == "rollback", result
     assert any("accuracy" in reason for reason in result["reasons"])
     assert result["figures"]["canary"]["labelled_rows"] >= 30
     assert load.statuses() == {200: len(load.answers)}
@@ -340,3 +345,13 @@ def test_up_after_down_serves_the_same_split(registry: Registry) -> None:
     status = json.loads(_cli("rollout", "status", NAME, "--json").stdout)
     assert status["canary"]["model_uri"] == registry.good and status["canary_traffic"] == 20
     assert status["primary"]["model_uri"] == registry.champion and status["error"] is None
+
+
+def test_watch_gives_up_after_its_timeout_and_leaves_the_split(registry: Registry, tmp_path: Path) -> None:
+    _serve(registry, registry.good, 30)  # no traffic: the canary can never reach min_requests
+    watched = _cli("rollout", "watch", NAME, "-c", _config(tmp_path), "--timeout", "1")
+    assert watched.exit_code == 1
+    assert "no decision on the canary" in watched.stderr and len(watched.stderr.strip().splitlines()) == 1
+    status = json.loads(_cli("rollout", "status", NAME, "--json").stdout)
+    assert status["canary_traffic"] == 30, status
+    _cli("rollout", "rollback", NAME)

@@ -41,7 +41,9 @@ def test_a_canary_rollout_keeps_the_champion_and_marks_the_winner_challenger(
     from iml4e_components.training.core import train_estimator
     from iml4e_components.training.mlflow_model import log_sklearn_model
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", store)  # the registry and the runs in one store
     client = mlflow.MlflowClient()
     experiment = client.create_experiment("canary")
     frame = generate_churn(100, seed=1)
