@@ -271,7 +271,7 @@ def test_the_ray_cluster_is_accepted_by_kuberays_crd_and_a_bad_one_is_refused_in
         api.apply(broken)
     assert "\n" not in str(missing.value) and "groupName: Required value" in str(missing.value)
     # KubeRay's schema sets no minimum on replicas (its operator refuses them later, in its log), so
-    # services.ray.workers is checked by iml4e's config instead (tests/unit/installer/test_config.py).
+    # services.ray.workers is checked by iml4e's config instead (tests/unit/iml4e/installer/test_config.py).
     negative = copy.deepcopy(rendered)
     negative["metadata"]["name"] = "negative"
     negative["spec"]["workerGroupSpecs"][0]["replicas"] = -1

@@ -6,7 +6,7 @@
 Masked: generated Secret values (random at install), the iml4e image tag (follows the package
 version and IML4E_COMPONENT_IMAGE). Files another part of iml4e writes into the monitoring base
 (dashboards/*.json, alert-rules.yaml) are left out, so adding a dashboard does not make these files stale;
-tests/unit/installer/test_render.py checks that they are picked up.
+tests/unit/iml4e/installer/test_render.py checks that they are picked up.
 """
 
 from __future__ import annotations

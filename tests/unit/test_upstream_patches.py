@@ -133,7 +133,7 @@ def test_kfp_local_log_lines_still_match_the_progress_patterns(tmp_path: Path) -
 
 # --- iml4e_components.mlflow_plugins replaces mlflow.utils.plugins._get_entry_points -----------------
 # Whether the patch is still needed (Feast still registers an MLflow request-header provider) is
-# checked in tests/unit/mlflow_plugins/test_mlflow_plugins.py.
+# checked in tests/unit/iml4e_components/mlflow_plugins/test_mlflow_plugins.py.
 
 
 def _mlflow_plugins_as_shipped() -> types.ModuleType:
