@@ -19,9 +19,9 @@ import pytest
 
 # Fixtures imported here are used by the tests of this folder: each report is made from the same small
 # inputs as the unit tests of the code that writes it (F401: pytest finds fixtures by name).
-from ..unit.error_detection.conftest import small_kb, small_kb_file  # noqa: F401
-from ..unit.lineage.test_graph import two_runs as lineage_runs  # noqa: F401
-from ..unit.model_card.conftest import complete_card  # noqa: F401
+from ..unit.iml4e_components.error_detection.conftest import small_kb, small_kb_file  # noqa: F401
+from ..unit.iml4e_components.lineage.test_graph import two_runs as lineage_runs  # noqa: F401
+from ..unit.iml4e_components.model_card.conftest import complete_card  # noqa: F401
 
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIRE_ENV = "IML4E_REQUIRE_BROWSER"
