@@ -21,7 +21,7 @@ runner = CliRunner()
 def _validator() -> Any:
     import importlib.util
 
-    conftest = Path(__file__).parents[2] / "unit" / "lineage" / "conftest.py"
+    conftest = Path(__file__).parents[2] / "unit" / "iml4e_components" / "lineage" / "conftest.py"
     spec = importlib.util.spec_from_file_location("lineage_schema_conftest", conftest)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
