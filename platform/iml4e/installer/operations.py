@@ -158,7 +158,11 @@ def write_rendering(
             f"{out_dir} holds files iml4e did not render ({', '.join(foreign[:3])}); "
             "render into an empty directory or an earlier rendering's"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from iml4e_components.output_files import check_output_path
+
+    # The directory is created (and checked writable) before any file is written: a read-only place
+    # is one line, exit 2, not an OSError halfway.
+    check_output_path(out_dir / f"01-{STAGES[0]}.yaml", "rendering", create_parent=True)
     written = []
     for stage in plan_stages(rendering, upstream or [], []):
         path = out_dir / f"{STAGES.index(stage.name) + 1:02d}-{stage.name}.yaml"

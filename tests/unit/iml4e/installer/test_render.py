@@ -323,3 +323,24 @@ def test_mlflow_artifact_destination_is_published_to_pipelines() -> None:
     container = mlflow["spec"]["template"]["spec"]["containers"][0]
     assert "--artifacts-destination=$(MLFLOW_ARTIFACTS_DESTINATION)" in container["args"]
     assert {"configMapRef": {"name": "iml4e-endpoints"}} in container["envFrom"]
+
+
+def test_render_into_a_read_only_place_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A read-only filesystem (simulated: creating the directory fails with EROFS) is refused before any
+    file is written, not an unexpected OSError halfway."""
+    import errno
+
+    from typer.testing import CliRunner
+
+    from iml4e.cli.app import app
+
+    def read_only(self: Path, *args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    result = CliRunner().invoke(app, ["render", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "Read-only file system" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
