@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -116,12 +117,20 @@ def _captured(log_path: Path, on_line: Callable[[str], None]) -> Iterator[None]:
 def _run_environment(environment: dict[str, str], pipeline_root: Path) -> Iterator[None]:
     """Set what one run's tasks read (environment variables, kfp.local's configuration) and put back
     everything as it was afterwards, so runs in one process (`monitor --on-drift`) never see each
-    other's state directory or run id."""
+    other's state directory or run id.
+
+    The root logger is put back too. kfp.local swaps its handlers for one writing to the run's
+    captured output and restores them when done, but ParallelFor iterations do that in threads at
+    once, and their restores can interleave: the root logger is then left at INFO with a handler
+    writing into the closed run log, and every later log record in the process (an HTTP client's
+    request line, say) fails with "I/O operation on closed file"."""
     from kfp import local
     from kfp.local import config as local_config
 
     saved_environment = {key: os.environ.get(key) for key in environment}
     saved_config = local_config.LocalExecutionConfig.instance
+    root_logger = logging.getLogger()
+    saved_logging = root_logger.level, root_logger.handlers[:]
     os.environ.update(environment)
     try:
         local.init(
@@ -137,6 +146,8 @@ def _run_environment(environment: dict[str, str], pipeline_root: Path) -> Iterat
             else:
                 os.environ[key] = value
         local_config.LocalExecutionConfig.instance = saved_config
+        root_logger.setLevel(saved_logging[0])
+        root_logger.handlers[:] = saved_logging[1]
 
 
 def run_pipeline(

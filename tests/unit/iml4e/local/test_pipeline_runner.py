@@ -1,0 +1,45 @@
+"""What one pipeline run leaves behind in the process that ran it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from iml4e.local.pipeline_runner import _run_environment
+
+
+def _interleaved_iterations() -> None:
+    """Two ParallelFor iterations as kfp.local runs them: each thread swaps the root logger's
+    handlers in `local_logger_context` and restores them, here in the order A in, B in, A out, B out."""
+    from kfp.local import logging_utils
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a() -> None:
+        with logging_utils.local_logger_context():
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(10)
+        with logging_utils.local_logger_context():
+            b_in.set()
+            a_out.wait(10)
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+
+def test_a_run_puts_back_the_root_logger_that_parallel_iterations_left_changed(tmp_path: Path) -> None:
+    root = logging.getLogger()
+    before = root.level, root.handlers[:]
+    with _run_environment({"IML4E_TEST_MARK": "1"}, tmp_path / "pipelines"):
+        _interleaved_iterations()
+        # kfp.local's own restores interleaved: A's handler is left on a root logger at INFO.
+        assert root.level == logging.INFO and root.handlers != before[1]
+    assert (root.level, root.handlers) == before
