@@ -16,6 +16,8 @@ STATE_DIR_ENV = "IML4E_HOME"
 DEFAULT_STATE_DIR = ".iml4e"
 #: The MLflow tag the model-card gate sets on a run and registration copies to the model version.
 CARD_VERDICT_TAG = "iml4e.card_verdict"
+#: Where the model-card gate keeps a run's card (card.json, verdict.json, card.html) in its artifacts.
+CARD_ARTIFACT_DIR = "model_card"
 #: The Kubernetes namespace InferenceServices are deployed to.
 SERVING_NAMESPACE = "iml4e-serving"
 #: How a newly registered winner reaches its endpoint: replacing the champion at once, or as a canary

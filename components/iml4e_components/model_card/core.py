@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from iml4e_components.conventions import CARD_VERDICT_TAG
+from iml4e_components.conventions import CARD_ARTIFACT_DIR, CARD_VERDICT_TAG
 from iml4e_components.errors import ComponentError
 from iml4e_components.model_card.card import (
     ModelCard,
@@ -22,8 +22,6 @@ from iml4e_components.output_files import write_text_atomically
 
 #: The human part of the demo churn model's card, used when the pipeline names none.
 SHIPPED_HUMAN_CARD = Path(__file__).parent / "human" / "churn.yaml"
-#: Where cards live in the MLflow run's artifacts.
-ARTIFACT_DIR = "model_card"
 
 
 @dataclass(frozen=True)
@@ -53,9 +51,9 @@ def log_card(run_id: str, outcome: GateOutcome, html: str) -> None:
     import mlflow
 
     client = mlflow.MlflowClient()
-    client.log_text(run_id, outcome.card.to_json(), f"{ARTIFACT_DIR}/card.json")
-    client.log_text(run_id, outcome.verdict_json() + "\n", f"{ARTIFACT_DIR}/verdict.json")
-    client.log_text(run_id, html, f"{ARTIFACT_DIR}/card.html")
+    client.log_text(run_id, outcome.card.to_json(), f"{CARD_ARTIFACT_DIR}/card.json")
+    client.log_text(run_id, outcome.verdict_json() + "\n", f"{CARD_ARTIFACT_DIR}/verdict.json")
+    client.log_text(run_id, html, f"{CARD_ARTIFACT_DIR}/card.html")
     client.set_tag(run_id, CARD_VERDICT_TAG, "pass" if outcome.verdict.passed else "fail")
 
 
@@ -97,8 +95,8 @@ def stamp_registered_version(run_id: str, model_name: str, version: str) -> bool
     from mlflow.exceptions import MlflowException
 
     try:
-        card_text = mlflow.artifacts.load_text(f"runs:/{run_id}/{ARTIFACT_DIR}/card.json")
-        verdict_text = mlflow.artifacts.load_text(f"runs:/{run_id}/{ARTIFACT_DIR}/verdict.json")
+        card_text = mlflow.artifacts.load_text(f"runs:/{run_id}/{CARD_ARTIFACT_DIR}/card.json")
+        verdict_text = mlflow.artifacts.load_text(f"runs:/{run_id}/{CARD_ARTIFACT_DIR}/verdict.json")
     except (MlflowException, OSError):
         return False
     card = parse_card(json.loads(card_text), f"run {run_id} card.json")

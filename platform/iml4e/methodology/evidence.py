@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from iml4e.paths import state_dir
-from iml4e_components.conventions import CARD_VERDICT_TAG, lineage_store_path
+from iml4e_components.conventions import CARD_ARTIFACT_DIR, CARD_VERDICT_TAG, lineage_store_path
 
-#: Model-version tag the model-card gate sets (pass | fail).
-CARD_ARTIFACT_DIR = "model_card"
 ALERT_RULES = "base/monitoring/alert-rules.yaml"
 CONFIG_FILE = "iml4e.yaml"
 _CALIBRATION_METRICS = frozenset({"ece", "mce", "brier"})
