@@ -82,7 +82,11 @@ class SteadyLoad:
 
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
-            await asyncio.gather(*(self._client(client) for _ in range(self.concurrency)))
+            try:
+                await asyncio.gather(*(self._client(client) for _ in range(self.concurrency)))
+            except Exception as exc:  # a client died: closing the pool fails the others' requests in flight
+                self.failures.append(f"the load stopped: {type(exc).__name__}: {exc}")
+                raise
 
     async def _client(self, client: Any) -> None:
         import httpx
@@ -98,7 +102,8 @@ class SteadyLoad:
                     headers={"content-type": "application/json"},
                 )
             except httpx.HTTPError as exc:
-                self.failures.append(f"{type(exc).__name__}: {exc}")
+                cause = exc.__cause__ or exc.__context__
+                self.failures.append(f"{type(exc).__name__}: {exc} (cause: {cause!r}) at {time.time():.3f}")
                 continue
             variant = response.headers.get("x-iml4e-variant", "")
             self.answers.append(Answer(request_id, row, response.status_code, variant, time.time()))
