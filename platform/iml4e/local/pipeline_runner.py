@@ -77,14 +77,25 @@ class RunResult:
 
 
 class _TaskLog(io.TextIOBase):
-    """Collects task output into the log file and reports task starts and ends."""
+    """Collects task output into the log file and reports task starts and ends.
+
+    After the run (`release`), whatever still holds this stream (a library that set up its logging
+    during the run) writes to the stream the run's output was taken from, never to the closed log."""
 
     def __init__(self, sink: TextIO, on_line: Callable[[str], None]) -> None:
         self._sink = sink
         self._on_line = on_line
         self._partial = ""
+        self._released_to: TextIO | None = None
+
+    def release(self, to: TextIO) -> None:
+        self._released_to = to
 
     def write(self, text: str) -> int:
+        if self._released_to is not None:
+            if not self._released_to.closed:
+                self._released_to.write(text)
+            return len(text)
         self._sink.write(text)
         self._partial += text
         *lines, self._partial = self._partial.split("\n")
@@ -93,7 +104,9 @@ class _TaskLog(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        self._sink.flush()
+        stream = self._released_to or self._sink
+        if not stream.closed:
+            stream.flush()
 
 
 @contextmanager
@@ -110,6 +123,7 @@ def _captured(log_path: Path, on_line: Callable[[str], None]) -> Iterator[None]:
             yield
         finally:
             sys.stdout, sys.stderr = saved
+            stream.release(saved[1])
             console.err.file = console.out.file = None  # type: ignore[assignment]  # None gives rich back its default stream
 
 

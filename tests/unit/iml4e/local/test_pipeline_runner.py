@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import sys
 import threading
 from pathlib import Path
 
-from iml4e.local.pipeline_runner import _run_environment
+import pytest
+
+from iml4e.local.pipeline_runner import _captured, _run_environment
 
 
 def _interleaved_iterations() -> None:
@@ -43,3 +47,22 @@ def test_a_run_puts_back_the_root_logger_that_parallel_iterations_left_changed(t
         # kfp.local's own restores interleaved: A's handler is left on a root logger at INFO.
         assert root.level == logging.INFO and root.handlers != before[1]
     assert (root.level, root.handlers) == before
+
+
+def test_a_stream_taken_during_the_run_writes_to_the_terminal_afterwards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library that sets up logging while task output is captured keeps the captured stream; after
+    the run its records reach the stream the output was taken from, not the closed run log."""
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    lines: list[str] = []
+    with _captured(tmp_path / "run.log", lines.append):
+        handler = logging.StreamHandler(sys.stderr)
+        print("task output")
+    handler.emit(logging.makeLogRecord({"msg": "a library's record after the run"}))
+    assert lines == ["task output"]
+    assert (tmp_path / "run.log").read_text() == "task output\n"
+    assert terminal.getvalue() == "a library's record after the run\n"
+    terminal.close()
+    handler.emit(logging.makeLogRecord({"msg": "the terminal is gone"}))  # dropped, no error
