@@ -7,8 +7,8 @@
     make bench-ed BENCH_ED_ARGS="--scale-out --memory --rows 1000000"
 
 Memory mode: the same generated table with 5% errors, written as CSV with a labels file for 20 rows
-(seed 7). Each run is a fresh process whose peak resident memory the kernel reports when it ends
-(`wait4`, as `/usr/bin/time -v`): `iml4e detect dirty.csv --labels ... -o mask.csv` and the same in
+(seed 7). Each run is a fresh process that reports its own peak resident memory (VmHWM) when it
+ends: `iml4e detect dirty.csv --labels ... -o mask.csv` and the same in
 zero-label mode, side by side with `strings`, the same detection on the table read as one Python string
 per cell (how `detect` read tables before). Printed per run: peak GB, peak / CSV size (target at most
 10), the estimate `detect` checks before it starts (`memory_check`) and whether the peak stayed under
@@ -194,16 +194,42 @@ def detect_strings(folder: Path, mask: Path) -> None:
     )
 
 
+#: Runs a command (`-m module ...` or `script ...`) in this interpreter and, when it ends, writes the
+#: process's own peak resident KiB (VmHWM, which exec resets) to the file named first.
+_REPORTING_PEAK = """
+import atexit, runpy, sys
+out, args = sys.argv[1], sys.argv[2:]
+def report():
+    with open('/proc/self/status') as status, open(out, 'w') as peak:
+        peak.write(next(line for line in status if line.startswith('VmHWM:')).split()[1])
+atexit.register(report)
+if args[0] == '-m':
+    sys.argv = args[1:]
+    runpy.run_module(args[1], run_name='__main__', alter_sys=True)
+else:
+    sys.argv = args
+    runpy.run_path(args[0], run_name='__main__')
+"""
+
+
 def peak_of(command: list[str]) -> tuple[int, float, int]:
-    """Run `command`; its peak resident bytes (the kernel's count, as /usr/bin/time -v), wall seconds
-    and exit code."""
+    """Run `command` (a Python command line); its peak resident bytes, wall seconds and exit code.
+
+    The peak is the process's own high-water mark (VmHWM), read by the process as it ends. Not
+    `wait4`'s ru_maxrss: Linux carries a forked child's maximum over from its parent through exec,
+    so a child of this process (which holds the generated table) reported this process's peak."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0 and process.stderr is not None:
-        print(process.stderr.read().decode(errors="replace")[-2000:], file=sys.stderr)
-    return usage.ru_maxrss * 1024, time.perf_counter() - start, process.returncode
+    with tempfile.NamedTemporaryFile(prefix="iml4e-peak-", suffix=".kib") as peak_file:
+        process = subprocess.run(
+            [command[0], "-c", _REPORTING_PEAK, peak_file.name, *command[1:]],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+        if process.returncode != 0:
+            print(process.stderr.decode(errors="replace")[-2000:], file=sys.stderr)
+        text = Path(peak_file.name).read_text().strip()
+    return int(text or 0) * 1024, time.perf_counter() - start, process.returncode
 
 
 def measure_memory(rows: int, columns: int, runs: list[str]) -> dict[str, Any]:
