@@ -160,7 +160,8 @@ def test_promoting_a_missing_service_says_so(kserve_api: Any) -> None:
     with pytest.raises(ComponentError) as refused:
         core.apply_rollout("nobody", "promote", api=kserve_api)
     assert str(refused.value) == (
-        f"InferenceService {SERVING_NAMESPACE}/nobody does not exist; deploy the model first"
+        f"InferenceService {SERVING_NAMESPACE}/nobody does not exist; deploy the model first, "
+        "or name the namespace it is in"
     )
 
 
