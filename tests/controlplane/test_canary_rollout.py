@@ -427,10 +427,15 @@ def test_cluster_rollout_forbidden_by_rbac_names_the_permission(
             "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": SERVING_NAMESPACE}],
         },
     )
-    token = core_v1.create_namespaced_service_account_token(
-        "viewer", SERVING_NAMESPACE, {"spec": {"expirationSeconds": 600}}
-    ).status.token
-    viewer = str(bare_cluster.plane.write_kubeconfig(tmp_path / "viewer", "viewer", token=token))
+    core_v1.create_namespaced_service_account(SERVING_NAMESPACE, {"metadata": {"name": "stranger"}})
+
+    def kubeconfig_of(account: str) -> str:
+        token = core_v1.create_namespaced_service_account_token(
+            account, SERVING_NAMESPACE, {"spec": {"expirationSeconds": 600}}
+        ).status.token
+        return str(bare_cluster.plane.write_kubeconfig(tmp_path / account, account, token=token))
+
+    viewer, stranger = kubeconfig_of("viewer"), kubeconfig_of("stranger")
     created = _cli_canary(kserve_api, "churn-guarded")
 
     shown = _rollout_json(bare_cluster, "status", "churn-guarded", kubeconfig=viewer)
@@ -446,3 +451,7 @@ def test_cluster_rollout_forbidden_by_rbac_names_the_permission(
         "(a Role and RoleBinding), or use a kubeconfig context whose user has it"
     )
     assert _read(kserve_api, "churn-guarded")["spec"] == created["spec"]
+    unseen = _rollout(bare_cluster, "status", "churn-guarded", kubeconfig=stranger, expect=2)
+    line = _stderr_line(unseen)
+    assert line.startswith(f"error: cannot read InferenceService {SERVING_NAMESPACE}/churn-guarded: ")
+    assert "forbidden" in line and "grant that user 'get' on inferenceservices.serving.kserve.io" in line
