@@ -9,13 +9,17 @@ that `deploy_kserve`, which waits for it, can run unchanged.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from conftest import BUNDLE, Cluster
+from envtest import free_port
 
 from iml4e_components.conventions import SERVING_NAMESPACE
 from iml4e_components.deployment import core
@@ -160,7 +164,8 @@ def test_promoting_a_missing_service_says_so(kserve_api: Any) -> None:
     with pytest.raises(ComponentError) as refused:
         core.apply_rollout("nobody", "promote", api=kserve_api)
     assert str(refused.value) == (
-        f"InferenceService {SERVING_NAMESPACE}/nobody does not exist; deploy the model first"
+        f"InferenceService {SERVING_NAMESPACE}/nobody does not exist; deploy the model first, "
+        "or name the namespace it is in"
     )
 
 
@@ -188,3 +193,265 @@ def test_a_rollout_onto_a_changed_object_is_refused_not_mixed(kserve_api: Any) -
     )
     assert "the object has been modified" in message and "\n" not in message
     assert _read(kserve_api, "churn-raced")["spec"]["canary"][0]["trafficPercent"] == 50  # left as it was
+
+
+# ---- `iml4e rollout status|promote|rollback NAME --cluster`, run as a user types it ------------------
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A real MLflow server on loopback (the local platform's, `iml4e up`) and its client."""
+
+    tracking_uri: str
+    client: Any
+
+    def register(self, model: str) -> None:
+        """Versions 1 (champion) and 2 (challenger, the canary's) of `model`."""
+        self.client.create_registered_model(model)
+        for source in (PRIMARY, CANARY):
+            self.client.create_model_version(model, source)
+        self.client.set_registered_model_alias(model, "champion", "1")
+        self.client.set_registered_model_alias(model, "challenger", "2")
+
+    def aliases(self, model: str) -> dict[str, str]:
+        return {alias: str(v) for alias, v in self.client.get_registered_model(model).aliases.items()}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    import mlflow
+
+    from iml4e.local import platform
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IML4E_HOME", str(tmp_path_factory.mktemp("mlflow-home")))
+        try:
+            uri = platform.up().status.record.url
+            yield Registry(uri, mlflow.MlflowClient(uri, uri))
+        finally:
+            platform.down()
+
+
+def _cli_canary(api: Any, name: str, model: str = "churn") -> dict[str, Any]:
+    service = core.build_inference_service(
+        name,
+        PRIMARY,
+        model_uri=f"models:/{model}@champion",
+        canary=core.Canary(CANARY, "v2", 10, f"models:/{model}@challenger"),
+    )
+    return _create(api, service)
+
+
+def _rollout(cluster: Cluster, *args: str, kubeconfig: str = "", expect: int = 0) -> Any:
+    """`iml4e rollout ARGS --cluster --kubeconfig K` (the admin's kubeconfig unless one is given)."""
+    return cluster.iml4e(
+        "rollout", *args, "--cluster", "--kubeconfig", kubeconfig or str(cluster.kubeconfig), expect=expect
+    )
+
+
+def _rollout_json(cluster: Cluster, *args: str, kubeconfig: str = "") -> Any:
+    return json.loads(_rollout(cluster, *args, "--json", kubeconfig=kubeconfig).stdout)
+
+
+def _stderr_line(result: Any) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_cluster_status_shows_both_variants_as_kserve_reports_them(
+    kserve_api: Any, bare_cluster: Cluster
+) -> None:
+    _cli_canary(kserve_api, "churn-status")
+    # Stands in for KServe's controller: the primary's predictor is ready, the canary's is not yet.
+    kserve_api.patch_namespaced_custom_object_status(
+        core.GROUP,
+        core.VERSION,
+        SERVING_NAMESPACE,
+        core.PLURAL,
+        "churn-status",
+        {
+            "status": {
+                "url": "http://churn-status.iml4e-serving.svc.cluster.local",
+                "conditions": [
+                    {"type": "PredictorReady", "status": "True"},
+                    {"type": "Ready", "status": "True"},
+                    {"type": "CanaryPredictorReady", "status": "False", "message": "pulling the image"},
+                ],
+                "canaryStatuses": [{"name": "v2", "trafficPercent": 10, "ready": False}],
+            }
+        },
+    )
+    data = _rollout_json(bare_cluster, "status", "churn-status")
+    assert data["namespace"] == SERVING_NAMESPACE and data["context"] == "envtest"
+    assert data["ready"] is False and data["ready_reason"] == "pulling the image"
+    assert data["variants"] == [
+        {
+            "variant": "primary",
+            "predictor": "",
+            "model_uri": "models:/churn@champion",
+            "storage_uri": PRIMARY,
+            "version": "",
+            "traffic": 90,
+            "ready": True,
+        },
+        {
+            "variant": "canary",
+            "predictor": "v2",
+            "model_uri": "models:/churn@challenger",
+            "storage_uri": CANARY,
+            "version": "2",
+            "traffic": 10,
+            "ready": False,
+        },
+    ]
+    table = _rollout(bare_cluster, "status", "churn-status")
+    rows = [line for line in table.stdout.splitlines() if "s3://" in line]
+    assert len(rows) == 2  # one line each: URIs are never broken
+    assert all(word in rows[0] for word in ("primary", "models:/churn@champion", PRIMARY, "90%", "yes"))
+    assert all(word in rows[1] for word in ("canary", "v2", "models:/churn@challenger", CANARY, "10%", "no"))
+    assert "is not Ready: pulling the image" in table.stderr
+
+
+def test_cluster_promote_patches_the_service_and_moves_champion(
+    kserve_api: Any, bare_cluster: Cluster, registry: Registry
+) -> None:
+    registry.register("churn-promote")
+    _cli_canary(kserve_api, "churn-cli-promoted", "churn-promote")
+    data = _rollout_json(
+        bare_cluster, "promote", "churn-cli-promoted", "--tracking-uri", registry.tracking_uri
+    )
+    stored = _read(kserve_api, "churn-cli-promoted")
+    assert "canary" not in stored["spec"]
+    assert stored["spec"]["predictor"]["name"] == "v2"
+    assert stored["spec"]["predictor"]["model"]["storageUri"] == CANARY
+    assert stored["metadata"]["annotations"][core.MODEL_URI_ANNOTATION] == "models:/churn-promote@challenger"
+    assert data["promoted"]["storage_uri"] == CANARY
+    assert [v["variant"] for v in data["serving"]] == ["primary"]
+    assert data["serving"][0]["traffic"] == 100 and data["serving"][0]["version"] == "2"
+    assert data["registry"] == {
+        "moved": True,
+        "alias": "champion",
+        "model": "churn-promote",
+        "version": "2",
+        "tracking_uri": registry.tracking_uri,
+    }
+    assert registry.aliases("churn-promote") == {"champion": "2"}  # challenger cleared
+    again = _rollout(bare_cluster, "promote", "churn-cli-promoted", expect=2)
+    assert _stderr_line(again) == (
+        f"error: InferenceService {SERVING_NAMESPACE}/churn-cli-promoted has no canary to promote; "
+        "deploy one first with rollout=canary"
+    )
+
+
+def test_cluster_rollback_clears_challenger_and_says_when_mlflow_is_unknown(
+    kserve_api: Any, bare_cluster: Cluster, registry: Registry
+) -> None:
+    registry.register("churn-rollback")
+    created = _cli_canary(kserve_api, "churn-cli-rolled-back", "churn-rollback")
+    result = _rollout(
+        bare_cluster, "rollback", "churn-cli-rolled-back", "--tracking-uri", registry.tracking_uri
+    )
+    assert result.stderr.splitlines() == [
+        f"rolled back the canary of InferenceService {SERVING_NAMESPACE}/churn-cli-rolled-back on envtest: "
+        "models:/churn-rollback@challenger",
+        f"MLflow alias 'challenger' of churn-rollback cleared ({registry.tracking_uri})",
+    ]
+    stored = _read(kserve_api, "churn-cli-rolled-back")
+    assert "canary" not in stored["spec"] and stored["spec"]["predictor"] == created["spec"]["predictor"]
+    assert registry.aliases("churn-rollback") == {"champion": "1"}
+
+    # Without a tracking URI (the managed MLflow is inside the cluster) the service changes and the
+    # output says why the alias did not move.
+    registry.client.set_registered_model_alias("churn-rollback", "challenger", "2")
+    _cli_canary(kserve_api, "churn-cli-no-mlflow", "churn-rollback")
+    data = _rollout_json(bare_cluster, "rollback", "churn-cli-no-mlflow")
+    assert "canary" not in _read(kserve_api, "churn-cli-no-mlflow")["spec"]
+    assert data["registry"] == {
+        "moved": False,
+        "alias": "challenger",
+        "reason": "the cluster's MLflow is managed by iml4e and its address is inside the cluster; pass "
+        "--tracking-uri URL (the URL 'iml4e open mlflow' prints) to move the aliases",
+    }
+    assert registry.aliases("churn-rollback") == {"champion": "1", "challenger": "2"}
+
+
+def test_cluster_rollout_errors_are_one_line_with_exit_2(
+    kserve_api: Any, bare_cluster: Cluster, tmp_path: Path
+) -> None:
+    missing = _rollout(bare_cluster, "status", "nobody", expect=2)
+    assert _stderr_line(missing) == (
+        f"error: InferenceService {SERVING_NAMESPACE}/nobody does not exist; deploy the model first, "
+        "or name the namespace it is in"
+    )
+    elsewhere = _rollout(bare_cluster, "promote", "nobody", "-n", "default", expect=2)
+    assert "InferenceService default/nobody does not exist" in _stderr_line(elsewhere)
+
+    closed = bare_cluster.plane.write_kubeconfig(tmp_path / "closed", "admin")
+    closed.write_text(
+        closed.read_text().replace(bare_cluster.plane.server, f"https://127.0.0.1:{free_port()}")
+    )
+    unreachable = _rollout(bare_cluster, "rollback", "churn", kubeconfig=str(closed), expect=2)
+    line = _stderr_line(unreachable)
+    assert line.startswith("error: cannot reach the Kubernetes API at https://127.0.0.1:")
+    assert line.endswith("start the cluster or pick another context (--context)")
+
+    local_only = bare_cluster.iml4e("rollout", "promote", "churn", "-n", "team-a", expect=2)
+    assert _stderr_line(local_only) == (
+        "error: option --namespace needs --cluster (the cluster target); add --cluster or leave it out"
+    )
+
+
+def test_cluster_rollout_forbidden_by_rbac_names_the_permission(
+    kserve_api: Any, bare_cluster: Cluster, tmp_path: Path
+) -> None:
+    """A user who may read InferenceServices but not patch them: status works, promote is refused in
+    one line naming the permission, and the service is left as it was."""
+    from kubernetes import client
+
+    api = bare_cluster.api()
+    core_v1, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    core_v1.create_namespaced_service_account(SERVING_NAMESPACE, {"metadata": {"name": "viewer"}})
+    rbac.create_namespaced_role(
+        SERVING_NAMESPACE,
+        {
+            "metadata": {"name": "isvc-viewer"},
+            "rules": [{"apiGroups": [core.GROUP], "resources": [core.PLURAL], "verbs": ["get"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        SERVING_NAMESPACE,
+        {
+            "metadata": {"name": "isvc-viewer"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "isvc-viewer"},
+            "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": SERVING_NAMESPACE}],
+        },
+    )
+    core_v1.create_namespaced_service_account(SERVING_NAMESPACE, {"metadata": {"name": "stranger"}})
+
+    def kubeconfig_of(account: str) -> str:
+        token = core_v1.create_namespaced_service_account_token(
+            account, SERVING_NAMESPACE, {"spec": {"expirationSeconds": 600}}
+        ).status.token
+        return str(bare_cluster.plane.write_kubeconfig(tmp_path / account, account, token=token))
+
+    viewer, stranger = kubeconfig_of("viewer"), kubeconfig_of("stranger")
+    created = _cli_canary(kserve_api, "churn-guarded")
+
+    shown = _rollout_json(bare_cluster, "status", "churn-guarded", kubeconfig=viewer)
+    assert [v["variant"] for v in shown["variants"]] == ["primary", "canary"]
+    refused = _rollout(bare_cluster, "promote", "churn-guarded", kubeconfig=viewer, expect=2)
+    line = _stderr_line(refused)
+    assert line.startswith(
+        f"error: cannot promote the canary of InferenceService {SERVING_NAMESPACE}/churn-guarded: "
+    )
+    assert "forbidden" in line
+    assert line.endswith(
+        f"grant that user 'patch' on inferenceservices.serving.kserve.io in namespace {SERVING_NAMESPACE} "
+        "(a Role and RoleBinding), or use a kubeconfig context whose user has it"
+    )
+    assert _read(kserve_api, "churn-guarded")["spec"] == created["spec"]
+    unseen = _rollout(bare_cluster, "status", "churn-guarded", kubeconfig=stranger, expect=2)
+    line = _stderr_line(unseen)
+    assert line.startswith(f"error: cannot read InferenceService {SERVING_NAMESPACE}/churn-guarded: ")
+    assert "forbidden" in line and "grant that user 'get' on inferenceservices.serving.kserve.io" in line

@@ -40,6 +40,18 @@ def test_doctor_on_a_cluster_with_no_nodes_says_so(bare_cluster: Cluster) -> Non
     assert "doctor found problems: nodes" in _one_line(result.stderr)
 
 
+def test_a_rollout_on_a_cluster_without_kserve_says_to_install_it(bare_cluster: Cluster) -> None:
+    kubeconfig = str(bare_cluster.kubeconfig)
+    for command in ("status", "promote", "rollback"):
+        result = bare_cluster.iml4e(
+            "rollout", command, "churn", "--cluster", "--kubeconfig", kubeconfig, expect=2
+        )
+        assert _one_line(result.stderr) == (
+            "error: the cluster does not serve serving.kserve.io/v1beta1 InferenceServices (KServe is not "
+            "installed); install it with 'iml4e install' (profile standard or full)"
+        )
+
+
 def test_doctor_passes_on_a_ready_node_with_a_default_storage_class(cluster: Cluster) -> None:
     result = cluster.iml4e_json("doctor", "-c", str(cluster.config(profile="minimal")))
     checks = {c["check"]: c for c in result["checks"]}

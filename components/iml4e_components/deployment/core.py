@@ -11,7 +11,7 @@ list: one entry with `trafficPercent` and a named predictor (KServe runs it as t
 `canaryTrafficPercent` is the Knative-mode field, which Standard mode ignores, so it is not used.
 Promotion makes the canary's predictor the primary (same name: KServe keeps its pods) and drops the
 list; rollback drops the list. `promote_patch` and `rollback_patch` build those JSON merge patches,
-`apply_rollout` sends one.
+`apply_rollout` sends one (onto the object `read_inference_service` read).
 """
 
 from __future__ import annotations
@@ -330,11 +330,49 @@ def traffic_split(service: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def read_inference_service(name: str, namespace: str = SERVING_NAMESPACE, api: Any = None) -> dict[str, Any]:
+    """InferenceService `namespace/name` as the API server holds it; a one-line error naming the fix
+    when it does not exist, when the cluster does not know KServe, or when the user may not read it.
+    `api` is a `kubernetes.client.CustomObjectsApi` (from the configuration when not given)."""
+    from kubernetes.client.exceptions import ApiException
+
+    if api is None:
+        api = _custom_objects_api()
+    where = f"InferenceService {namespace}/{name}"
+    try:
+        return dict(api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+    except ApiException as exc:
+        if exc.status == 404 and not _names_an_object(exc):
+            raise ComponentError(
+                f"the cluster does not serve {GROUP}/{VERSION} InferenceServices (KServe is not installed); "
+                "install it with 'iml4e install' (profile standard or full)"
+            ) from exc
+        if exc.status == 404:
+            raise ComponentError(
+                f"{where} does not exist; deploy the model first, or name the namespace it is in"
+            ) from exc
+        raise ComponentError(f"cannot read {where}: {_api_refusal(exc, 'get', namespace)}") from exc
+
+
+def _names_an_object(exc: Any) -> bool:
+    """Whether a 404 is about a named object (it is missing), not about the resource type (unknown)."""
+    try:
+        return bool((json.loads(exc.body).get("details") or {}).get("name"))
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
 def apply_rollout(
-    name: str, action: str, namespace: str = SERVING_NAMESPACE, api: Any = None
+    name: str,
+    action: str,
+    namespace: str = SERVING_NAMESPACE,
+    api: Any = None,
+    current: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Promote or roll back the canary of InferenceService `namespace/name`; returns the patched
-    object. `api` is a `kubernetes.client.CustomObjectsApi` (from the configuration when not given)."""
+    object. `api` is a `kubernetes.client.CustomObjectsApi` (from the configuration when not given);
+    `current` is the object as read before (read here when not given): the patch applies onto that
+    read only."""
     from kubernetes.client.exceptions import ApiException
 
     if action not in ROLLOUT_ACTIONS:
@@ -342,12 +380,8 @@ def apply_rollout(
     if api is None:
         api = _custom_objects_api()
     where = f"InferenceService {namespace}/{name}"
-    try:
-        current = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise ComponentError(f"{where} does not exist; deploy the model first") from exc
-        raise ComponentError(f"cannot read {where}: {_api_reason(exc)}") from exc
+    if current is None:
+        current = read_inference_service(name, namespace, api)
     patch = promote_patch(current) if action == "promote" else rollback_patch(current)
     # Only onto the object read: a change in between makes the API server refuse (409), not mix the two.
     version = (current.get("metadata") or {}).get("resourceVersion")
@@ -356,7 +390,20 @@ def apply_rollout(
     try:
         return dict(api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch))
     except ApiException as exc:
-        raise ComponentError(f"cannot {action} the canary of {where}: {_api_reason(exc)}") from exc
+        raise ComponentError(
+            f"cannot {action} the canary of {where}: {_api_refusal(exc, 'patch', namespace)}"
+        ) from exc
+
+
+def _api_refusal(exc: Any, verb: str, namespace: str) -> str:
+    """`_api_reason`, and for a 403 (RBAC) the permission to grant."""
+    reason = _api_reason(exc)
+    if exc.status == 403:
+        return (
+            f"{reason}; grant that user '{verb}' on inferenceservices.{GROUP} in namespace {namespace} "
+            "(a Role and RoleBinding), or use a kubeconfig context whose user has it"
+        )
+    return reason
 
 
 def _api_reason(exc: Any) -> str:

@@ -1,21 +1,40 @@
-"""`iml4e rollout status|promote|rollback|watch NAME`: canary rollouts of a locally served model."""
+"""`iml4e rollout status|promote|rollback|watch NAME`: canary rollouts of a locally served model, and
+(`status|promote|rollback NAME --cluster`) of a KServe InferenceService on the cluster."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from iml4e import console
-from iml4e.cli.options import CONFIG_OPTION, JSON_OPTION
+from iml4e.cli.options import CONFIG_OPTION, CONTEXT_OPTION, JSON_OPTION, KUBECONFIG_OPTION
 
 rollout_app = typer.Typer(
     help="Canary rollouts of a served model: see the split, promote or roll back the canary, or let "
     "'watch' decide from errors, latency and labelled quality.",
     no_args_is_help=True,
 )
-NAME_ARGUMENT = typer.Argument(..., help="The served model's name (iml4e serve ... --name NAME).")
+NAME_ARGUMENT = typer.Argument(
+    ..., help="The served model's name (iml4e serve ... --name NAME); with --cluster, the InferenceService's."
+)
+CLUSTER_OPTION = typer.Option(
+    False, "--cluster", help="The InferenceService NAME on the cluster (KServe) instead of the local server."
+)
+NAMESPACE_OPTION = typer.Option(
+    None,
+    "--namespace",
+    "-n",
+    help="With --cluster: the InferenceService's namespace (default: iml4e-serving).",
+)
+TRACKING_URI_OPTION = typer.Option(
+    None,
+    "--tracking-uri",
+    help="With --cluster: the cluster's MLflow, reachable from here (default: services.mlflow.uri in "
+    "external mode); the aliases move only when it is known.",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -23,8 +42,20 @@ def register(app: typer.Typer) -> None:
 
 
 @rollout_app.command("status")
-def status(name: str = NAME_ARGUMENT, json_output: bool = JSON_OPTION) -> None:
+def status(
+    name: str = NAME_ARGUMENT,
+    cluster: bool = CLUSTER_OPTION,
+    namespace: str | None = NAMESPACE_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    kubeconfig: str | None = KUBECONFIG_OPTION,
+    context: str | None = CONTEXT_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Show what NAME serves: the primary, the canary and the canary's share of the requests."""
+    if cluster:
+        _cluster_status(name, namespace, config, kubeconfig, context, json_output)
+        return
+    _local_only(namespace=namespace, config=config, kubeconfig=kubeconfig, context=context)
     from iml4e.local import rollout, serving
 
     data = rollout.rollout_status(serving.check_name(name))
@@ -40,24 +71,148 @@ def status(name: str = NAME_ARGUMENT, json_output: bool = JSON_OPTION) -> None:
         console.warn(f"the last change was not applied: {data['error']}")
 
 
-@rollout_app.command("promote")
-def promote(name: str = NAME_ARGUMENT, json_output: bool = JSON_OPTION) -> None:
-    """Make the canary the primary for every request; MLflow's champion alias moves to it."""
-    from iml4e.local import rollout, serving
+def _change_command(action: str) -> Callable[..., None]:
+    """`promote` or `rollback`: one signature, on the cluster (--cluster) or on the local server."""
 
-    data = rollout.promote(serving.check_name(name))
-    _report_change(data, f"promoted the canary of '{name}': {data['promoted']['model_uri']}", json_output)
+    def change(
+        name: str = NAME_ARGUMENT,
+        cluster: bool = CLUSTER_OPTION,
+        namespace: str | None = NAMESPACE_OPTION,
+        tracking_uri: str | None = TRACKING_URI_OPTION,
+        config: Path | None = CONFIG_OPTION,
+        kubeconfig: str | None = KUBECONFIG_OPTION,
+        context: str | None = CONTEXT_OPTION,
+        json_output: bool = JSON_OPTION,
+    ) -> None:
+        if cluster:
+            _cluster_change(name, action, namespace, tracking_uri, config, kubeconfig, context, json_output)
+            return
+        _local_only(
+            namespace=namespace,
+            tracking_uri=tracking_uri,
+            config=config,
+            kubeconfig=kubeconfig,
+            context=context,
+        )
+        from iml4e.local import rollout, serving
+
+        served = serving.check_name(name)
+        if action == "promote":
+            data = rollout.promote(served)
+            message = f"promoted the canary of '{name}': {data['promoted']['model_uri']}"
+        else:
+            data = rollout.rollback(served)
+            message = f"rolled back the canary of '{name}': {data['rolled_back']['model_uri']}"
+        _report_change(data, message, json_output)
+
+    return change
 
 
-@rollout_app.command("rollback")
-def rollback(name: str = NAME_ARGUMENT, json_output: bool = JSON_OPTION) -> None:
-    """Send every request to the primary again; the canary's challenger alias is cleared."""
-    from iml4e.local import rollout, serving
+rollout_app.command(
+    "promote", help="Make the canary the primary for every request; MLflow's champion alias moves to it."
+)(_change_command("promote"))
+rollout_app.command(
+    "rollback", help="Send every request to the primary again; the canary's challenger alias is cleared."
+)(_change_command("rollback"))
 
-    data = rollout.rollback(serving.check_name(name))
-    _report_change(
-        data, f"rolled back the canary of '{name}': {data['rolled_back']['model_uri']}", json_output
+
+def _local_only(**cluster_options: str | Path | None) -> None:
+    """Options of the cluster target given without --cluster: say so instead of ignoring them."""
+    from iml4e.errors import UsageError
+
+    given = [f"--{key.replace('_', '-')}" for key, value in cluster_options.items() if value]
+    if given:
+        what = f"option {given[0]} needs" if len(given) == 1 else f"options {', '.join(given)} need"
+        them = "it" if len(given) == 1 else "them"
+        raise UsageError(f"{what} --cluster (the cluster target); add --cluster or leave {them} out")
+
+
+def _cluster_api(config: Path | None, kubeconfig: str | None, context: str | None) -> tuple[Any, Any, str]:
+    """(CustomObjectsApi, PlatformConfig, context name); an unreachable cluster is bad input here
+    (exit 2): the fix is the context or the kubeconfig the command was given."""
+    from iml4e.cli.cluster_commands import _connect, load_platform_config
+    from iml4e.errors import ServiceError, UsageError
+
+    settings = load_platform_config(config, None, kubeconfig, context)
+    try:
+        cluster = _connect(settings)
+    except ServiceError as exc:
+        raise UsageError(str(exc)) from None
+    return cluster.custom_objects(), settings, cluster.info.context
+
+
+def _cluster_status(
+    name: str,
+    namespace: str | None,
+    config: Path | None,
+    kubeconfig: str | None,
+    context: str | None,
+    json_output: bool,
+) -> None:
+    from iml4e.installer.cluster_rollout import rollout_status
+    from iml4e_components.conventions import SERVING_NAMESPACE
+
+    api, _, context_name = _cluster_api(config, kubeconfig, context)
+    data = {"context": context_name, **rollout_status(api, name, namespace or SERVING_NAMESPACE)}
+    if json_output:
+        console.print_json(data)
+        return
+    console.print_table(
+        f"rollout of InferenceService {data['namespace']}/{name} on {context_name}",
+        ["variant", "predictor", "model", "storage", "version", "share", "ready"],
+        [
+            (
+                v["variant"],
+                v["predictor"],
+                v["model_uri"],
+                v["storage_uri"],
+                v["version"],
+                f"{v['traffic']}%",
+                {True: "yes", False: "no", None: "unknown"}[v["ready"]],
+            )
+            for v in data["variants"]
+        ],
     )
+    if data["ready"] is False:
+        console.warn(f"InferenceService {data['namespace']}/{name} is not Ready: {data['ready_reason']}")
+
+
+def _cluster_change(
+    name: str,
+    action: str,
+    namespace: str | None,
+    tracking_uri: str | None,
+    config: Path | None,
+    kubeconfig: str | None,
+    context: str | None,
+    json_output: bool,
+) -> None:
+    from iml4e.installer.cluster_rollout import change_rollout, cluster_tracking_uri
+    from iml4e_components.conventions import SERVING_NAMESPACE
+
+    api, settings, context_name = _cluster_api(config, kubeconfig, context)
+    uri, unknown_why = cluster_tracking_uri(settings, tracking_uri)
+    data = {
+        "context": context_name,
+        **change_rollout(api, name, namespace or SERVING_NAMESPACE, action, uri, unknown_why),
+    }
+    if json_output:
+        console.print_json(data)
+        return
+    changed = data["promoted" if action == "promote" else "rolled_back"]
+    verb = "promoted" if action == "promote" else "rolled back"
+    console.info(
+        f"{verb} the canary of InferenceService {data['namespace']}/{name} on {context_name}: "
+        f"{changed['model_uri'] or changed['storage_uri']}"
+    )
+    registry = data["registry"]
+    if registry["moved"]:
+        what = f"now on version {registry['version']}" if action == "promote" else "cleared"
+        console.info(
+            f"MLflow alias '{registry['alias']}' of {registry['model']} {what} ({registry['tracking_uri']})"
+        )
+    else:
+        console.warn(f"MLflow alias '{registry['alias']}' not moved: {registry['reason']}")
 
 
 @rollout_app.command("watch")

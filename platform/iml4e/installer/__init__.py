@@ -15,4 +15,5 @@ Modules, by what they do:
     kind_cluster  create/delete a kind cluster
     requests      CPU and memory requests summed from rendered manifests
     cluster_runs  compile a pipeline and run it on the installed Kubeflow Pipelines
+    cluster_rollout  a KServe InferenceService's canary: status, promote, roll back (+ MLflow aliases)
 """

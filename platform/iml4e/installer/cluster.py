@@ -169,6 +169,13 @@ class KubernetesCluster:
         )
         self._dynamic: Any = None
 
+    def custom_objects(self) -> Any:
+        """A `kubernetes.client.CustomObjectsApi` with this connection's credentials (custom resources
+        such as KServe's InferenceService, read and patched as plain data)."""
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self._api_client)
+
     def _resource(self, api_version: str, kind: str) -> Any:
         from kubernetes.dynamic import DynamicClient
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
