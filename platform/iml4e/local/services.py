@@ -103,6 +103,7 @@ def start_service(spec: ServiceSpec, state: PlatformState, root: Path) -> Servic
     `up` or `down` cannot find."""
     processes.require_free_port(spec.port, spec.host, spec.name)
     log_path = root / "logs" / f"{spec.name.replace(':', '-')}.log"
+    processes.start_fresh_log(log_path)
     service_id = uuid.uuid4().hex
     markers = {processes.SERVICE_ID_ENV: service_id, processes.SERVICE_HOME_ENV: str(root.resolve())}
     pid = processes.spawn(spec.command, log_path, env={**spec.env, **markers})

@@ -153,11 +153,19 @@ def serve_detached(
     With `canary_uri`, that model answers `canary_traffic` percent of the requests (by request id).
     When only the canary or its share changes, the running server takes the change without a
     restart. A canary that does not load raises `UsageError`; the primary keeps serving every request.
+
+    A URI that names no MLflow model (see `model_uri_check`) raises `UsageError` before anything is
+    started or stopped.
     """
     check_serving_arguments(
         model_uri, name, log_sample_rate, canary_uri, canary_traffic if canary_uri else None
     )
     tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    from iml4e.local.model_uri_check import check_model_uri
+
+    check_model_uri(model_uri, tracking_uri)  # before any server (a running one too) is touched
+    if canary_uri:
+        check_model_uri(canary_uri, tracking_uri, role="canary")
     with state_lock() as root:
         state = load_state(root)
         existing = state.services.get(service_name(name))
