@@ -48,6 +48,8 @@ class ServiceStatus:
     record: ServiceRecord
     running: bool
     healthy: bool
+    #: Why a service that answers is still not healthy (such as a read-only store), with the fix.
+    problem: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,7 @@ class ServiceStatus:
             "port": self.record.port,
             "running": self.running,
             "healthy": self.healthy,
+            "problem": self.problem or None,
             "data_dir": self.record.data_dir,
             "log": self.record.log,
             **self.record.extra,

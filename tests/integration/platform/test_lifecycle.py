@@ -242,3 +242,43 @@ def test_a_model_server_that_fails_to_start_is_one_line_naming_its_fresh_log(
     assert "stale" not in lines[0] and "stale" not in log.read_text()
     assert "stale" in (log.parent / "serve-broken.previous.log").read_text()
     assert "serve:broken" not in load_state(platform_home).services
+
+
+def _read_only_mount(path: Path) -> bool:
+    """Bind-mount `path` read-only onto itself (needs root or CAP_SYS_ADMIN); whether it worked."""
+    if os.geteuid() != 0:
+        return False
+    mounted = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True).returncode == 0
+    if not mounted:
+        return False
+    if subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", str(path)], check=False)
+        return False
+    return True
+
+
+def test_a_read_only_mlflow_store_is_unhealthy_and_up_says_so_without_touching_it(
+    on_tiny_platform: TinyPlatform,
+) -> None:
+    import mlflow
+
+    running = cli_json("up")
+    client = mlflow.MlflowClient(running["url"], registry_uri=running["url"])
+    store = on_tiny_platform.home / "mlflow"
+    database = (store / "mlflow.db").read_bytes()
+    if not _read_only_mount(store):
+        pytest.skip("a read-only bind mount needs root with CAP_SYS_ADMIN (unit tests cover the check)")
+    try:
+        (status,) = [s for s in cli_json("status")["services"] if s["name"] == "mlflow"]
+        expected = f"the MLflow store at {store / 'mlflow.db'} is read-only; make it writable"
+        assert (status["running"], status["healthy"]) == (True, False)
+        assert status["problem"].startswith(expected) and "iml4e up" in status["problem"]
+        code, out, err = cli("up")
+        assert code == 2 and out == "" and err.strip().splitlines() == [f"error: {status['problem']}"]
+        assert (store / "mlflow.db").read_bytes() == database, "the check writes nothing"
+    finally:
+        subprocess.run(["umount", str(store)], check=True)
+    again = cli_json("up")
+    assert (again["started"], again["pid"], again["healthy"]) == (False, running["pid"], True)
+    assert client.get_run(on_tiny_platform.run_id).info.status == "RUNNING"  # runs, models, aliases kept
+    assert client.get_model_version_by_alias("tiny", "champion").version == "1"
