@@ -163,8 +163,10 @@ def serve_detached(
     tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     from iml4e.local.model_uri_check import check_model_uri
 
-    check_model_uri(model_uri, tracking_uri)  # before any server (a running one too) is touched
-    if canary_uri:
+    served = _uris_served_as(name)  # those need no check (and the CLI no MLflow import)
+    if model_uri not in served:
+        check_model_uri(model_uri, tracking_uri)  # before any server (a running one too) is touched
+    if canary_uri and canary_uri not in served:
         check_model_uri(canary_uri, tracking_uri, role="canary")
     with state_lock() as root:
         state = load_state(root)
@@ -206,6 +208,14 @@ def serve_detached(
             _check_canary_served(root, state, record, canary_uri, served_split(record))
             mark_challenger(tracking_uri, canary_uri)
         return record
+
+
+def _uris_served_as(name: str) -> set[str]:
+    """The model URIs (primary and canary) the healthy server `serve:<name>` serves now."""
+    record = load_state().services.get(service_name(name))
+    if record is None or not status_of(record).healthy:
+        return set()
+    return {str(record.extra.get(key) or "") for key in ("model_uri", "canary_uri")} - {""}
 
 
 def served_split(record: ServiceRecord) -> dict[str, Any]:
