@@ -97,12 +97,23 @@ def status(
                 s.record.name,
                 s.record.url,
                 s.record.pid,
-                "healthy" if s.healthy else ("running, not answering" if s.running else "down"),
+                _health(s),
                 s.record.data_dir,
             )
             for s in statuses
         ],
     )
+    for s in statuses:
+        if s.problem:
+            console.warn(f"{s.record.name} is unhealthy: {s.problem}")
+
+
+def _health(current: Any) -> str:
+    if current.healthy:
+        return "healthy"
+    if current.problem:
+        return "unhealthy (see below)"
+    return "running, not answering" if current.running else "down"
 
 
 def down(json_output: bool = JSON_OPTION) -> None:

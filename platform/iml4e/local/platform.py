@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iml4e.errors import ServiceError
+from iml4e.errors import ServiceError, UsageError
 from iml4e.local import processes
 from iml4e.local.services import (
     DEFAULT_STARTUP_TIMEOUT,
@@ -22,7 +23,7 @@ from iml4e.local.services import (
     unowned_processes,
     wait_until_healthy,
 )
-from iml4e.local.state import PlatformState, load_state, load_state_or_set_aside
+from iml4e.local.state import PlatformState, ServiceRecord, load_state, load_state_or_set_aside
 
 MLFLOW = "mlflow"
 PORT_ENV = "IML4E_MLFLOW_PORT"
@@ -68,6 +69,28 @@ def mlflow_spec(root: Path, port: int) -> ServiceSpec:
     )
 
 
+def mlflow_store_problem(data: Path) -> str:
+    """Why the MLflow server could not write its store under `data` (the sqlite database, its folder
+    for sqlite's journal, the artifact root), with the fix; '' when it can. Asks the OS only
+    (access(2), which also answers for a read-only mount): nothing in the store is written."""
+    for path in (data / "mlflow.db", data, data / "artifacts"):
+        if path.exists() and not os.access(path, os.W_OK):
+            return (
+                f"the MLflow store at {path} is read-only; make it writable (chmod u+w {path}) "
+                "and run 'iml4e up'"
+            )
+    return ""
+
+
+def mlflow_status(record: ServiceRecord) -> ServiceStatus:
+    """The MLflow server's status: answering its health check and able to write its store."""
+    current = status_of(record)
+    problem = mlflow_store_problem(Path(record.data_dir)) if current.running else ""
+    if not problem:
+        return current
+    return dataclasses.replace(current, healthy=False, problem=problem)
+
+
 def loopback_hosts(port: int) -> str:
     """MLflow's `--allowed-hosts` value: the loopback names, with and without the port."""
     names = ("localhost", "127.0.0.1", "[::1]")
@@ -97,6 +120,9 @@ def _up_mlflow(port: int | None) -> UpResult:
     if wanted is not None:
         processes.require_port_in_range(wanted, "the MLflow server")
     with state_lock() as root:
+        problem = mlflow_store_problem(root / "mlflow")
+        if problem:  # a (re)started server could not write either: leave everything as it is
+            raise UsageError(problem)
         state, unrecorded = _state_with_orphans_stopped(root)
         record = state.services.get(MLFLOW)
         if record is not None:
@@ -142,8 +168,6 @@ def _configured_port() -> int | None:
     value = os.environ.get(PORT_ENV)
     if not value:
         return None
-    from iml4e.errors import UsageError
-
     if not value.isdigit():
         raise UsageError(f"{PORT_ENV}={value!r} is not a port number; set it to a number such as 5000")
     return int(value)
@@ -159,7 +183,10 @@ def down() -> list[str]:
 
 
 def status() -> list[ServiceStatus]:
-    return all_statuses()
+    return [
+        mlflow_status(current.record) if current.record.name == MLFLOW else current
+        for current in all_statuses()
+    ]
 
 
 def unrecorded() -> list[int]:

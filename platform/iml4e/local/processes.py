@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -21,11 +22,11 @@ __all__ = [
     "free_port",
     "http_ok",
     "is_alive",
-    "log_tail",
     "port_is_free",
     "require_free_port",
     "require_port_in_range",
     "spawn",
+    "start_fresh_log",
     "stop",
     "wait_http_ok",
 ]
@@ -36,6 +37,8 @@ __all__ = [
 #: process that outlived its leader or its record is still found by these.
 SERVICE_ID_ENV = "IML4E_SERVICE_ID"
 SERVICE_HOME_ENV = "IML4E_SERVICE_HOME"
+#: A traceback's last line: the exception's type and message.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt): \S")
 #: How far apart two readings of one process's start time may be (psutil rounds them).
 _CREATE_TIME_SLACK = 0.05
 
@@ -167,13 +170,16 @@ def stop(pid: int, timeout: float = 15.0) -> None:
 
 
 def wait_http_ok(url: str, timeout: float, pid: int, log_path: Path, what: str) -> None:
-    """Poll `url` until it answers 200, the process dies, or `timeout` passes (bounded)."""
+    """Poll `url` until it answers 200, the process dies, or `timeout` passes (bounded). A failure is
+    one line: what happened, the log's last line (the log holds this start only) and the log's path."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_alive(pid):
-            raise ServiceError(f"{what} exited during start-up; last log lines:\n{log_tail(log_path)}")
+            raise ServiceError(
+                f"{what} exited during start-up{_last_said(log_path)}; read its log {log_path}"
+            )
         try:
             if httpx.get(url, timeout=2.0).status_code == 200:
                 return
@@ -181,8 +187,31 @@ def wait_http_ok(url: str, timeout: float, pid: int, log_path: Path, what: str) 
             pass
         time.sleep(0.3)
     raise ServiceError(
-        f"{what} did not become healthy within {timeout:.0f} s; last log lines:\n{log_tail(log_path)}"
+        f"{what} did not become healthy within {timeout:.0f} s{_last_said(log_path)}; read its log {log_path}"
     )
+
+
+def start_fresh_log(log_path: Path) -> None:
+    """Keep the previous start's log beside `log_path` (`NAME.previous.log`), so the log a start
+    writes holds nothing older and a failure never quotes an earlier one."""
+    if log_path.exists():
+        os.replace(log_path, log_path.with_name(f"{log_path.stem}.previous.log"))
+
+
+def _last_said(log_path: Path, limit: int = 300) -> str:
+    """': <why>' from the end of the log: its last 'error: ...' line (our servers' message), else the
+    last exception line of a traceback ('SomeError: ...'), shortened to `limit` characters; or ''."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(max(0, log_path.stat().st_size - 16384))
+            lines = [line.strip() for line in log.read().decode("utf-8", errors="replace").splitlines()]
+    except OSError:
+        return ""
+    said = next((line.removeprefix("error: ") for line in reversed(lines) if line.startswith("error: ")), "")
+    said = said or next((line for line in reversed(lines) if _EXCEPTION_LINE.match(line)), "")
+    if len(said) > limit:
+        said = said[: limit - 3] + "..."
+    return f": {said}" if said else ""
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
@@ -192,11 +221,3 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return httpx.get(url, timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])

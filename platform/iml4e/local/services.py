@@ -48,6 +48,8 @@ class ServiceStatus:
     record: ServiceRecord
     running: bool
     healthy: bool
+    #: Why a service that answers is still not healthy (such as a read-only store), with the fix.
+    problem: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,7 @@ class ServiceStatus:
             "port": self.record.port,
             "running": self.running,
             "healthy": self.healthy,
+            "problem": self.problem or None,
             "data_dir": self.record.data_dir,
             "log": self.record.log,
             **self.record.extra,
@@ -103,6 +106,7 @@ def start_service(spec: ServiceSpec, state: PlatformState, root: Path) -> Servic
     `up` or `down` cannot find."""
     processes.require_free_port(spec.port, spec.host, spec.name)
     log_path = root / "logs" / f"{spec.name.replace(':', '-')}.log"
+    processes.start_fresh_log(log_path)
     service_id = uuid.uuid4().hex
     markers = {processes.SERVICE_ID_ENV: service_id, processes.SERVICE_HOME_ENV: str(root.resolve())}
     pid = processes.spawn(spec.command, log_path, env={**spec.env, **markers})

@@ -153,11 +153,21 @@ def serve_detached(
     With `canary_uri`, that model answers `canary_traffic` percent of the requests (by request id).
     When only the canary or its share changes, the running server takes the change without a
     restart. A canary that does not load raises `UsageError`; the primary keeps serving every request.
+
+    A URI that names no MLflow model (see `model_uri_check`) raises `UsageError` before anything is
+    started or stopped.
     """
     check_serving_arguments(
         model_uri, name, log_sample_rate, canary_uri, canary_traffic if canary_uri else None
     )
     tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    from iml4e.local.model_uri_check import check_model_uri
+
+    served = _uris_served_as(name)  # those need no check (and the CLI no MLflow import)
+    if model_uri not in served:
+        check_model_uri(model_uri, tracking_uri)  # before any server (a running one too) is touched
+    if canary_uri and canary_uri not in served:
+        check_model_uri(canary_uri, tracking_uri, role="canary")
     with state_lock() as root:
         state = load_state(root)
         existing = state.services.get(service_name(name))
@@ -198,6 +208,14 @@ def serve_detached(
             _check_canary_served(root, state, record, canary_uri, served_split(record))
             mark_challenger(tracking_uri, canary_uri)
         return record
+
+
+def _uris_served_as(name: str) -> set[str]:
+    """The model URIs (primary and canary) the healthy server `serve:<name>` serves now."""
+    record = load_state().services.get(service_name(name))
+    if record is None or not status_of(record).healthy:
+        return set()
+    return {str(record.extra.get(key) or "") for key in ("model_uri", "canary_uri")} - {""}
 
 
 def served_split(record: ServiceRecord) -> dict[str, Any]:

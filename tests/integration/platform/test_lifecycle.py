@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -149,3 +152,135 @@ def test_a_foreground_serve_stops_its_model_server_on(
     assert "stopped 'fg'" in err
     assert not processes.is_alive(record.pid), "the model server outlived its foreground command"
     assert "serve:fg" not in load_state(platform_home).services
+
+
+@dataclass(frozen=True)
+class TinyPlatform:
+    home: Path
+    tracking: str
+    run_id: str
+    served_url: str
+
+
+@pytest.fixture(scope="module")
+def tiny_platform(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterator[TinyPlatform]:
+    """One platform for the module's fault tests that need a registry: the tiny model logged in a run
+    and registered as `tiny` (alias champion) on the real MLflow server, and served as `tiny`."""
+    import mlflow
+
+    home = tmp_path_factory.mktemp("tiny-platform")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IML4E_HOME", str(home))
+        try:
+            tracking = cli_json("up")["url"]
+            client = mlflow.MlflowClient(tracking, registry_uri=tracking)
+            run = client.create_run(client.create_experiment("tiny"))
+            client.log_artifacts(run.info.run_id, str(tiny_model), "model")  # a run-artifact model
+            client.create_registered_model("tiny")
+            version = client.create_model_version("tiny", f"{run.info.artifact_uri}/model", run.info.run_id)
+            client.set_registered_model_alias("tiny", "champion", version.version)
+            served = cli_json("serve", "models:/tiny@champion", "--name", "tiny", "--detach")
+            yield TinyPlatform(home, tracking, run.info.run_id, served["url"])
+        finally:
+            platform.down()
+
+
+@pytest.fixture
+def on_tiny_platform(tiny_platform: TinyPlatform, monkeypatch: pytest.MonkeyPatch) -> TinyPlatform:
+    monkeypatch.setenv("IML4E_HOME", str(tiny_platform.home))
+    return tiny_platform
+
+
+def test_serve_with_a_bad_model_uri_is_one_line_exit_2_and_leaves_the_running_server_alone(
+    on_tiny_platform: TinyPlatform, tmp_path: Path
+) -> None:
+    run_id, url = on_tiny_platform.run_id, on_tiny_platform.served_url
+    before = load_state(on_tiny_platform.home).services["serve:tiny"]
+    log = Path(before.log).read_text()
+    cases = [
+        ("models:/tiny@challenger", "model 'tiny' has no alias 'challenger' in the registry at http://127.0.0.1:"),
+        ("models:/nothing@champion", "no registered model 'nothing' in the registry"),
+        ("models:/tiny/99", "model 'tiny' has no version 99"),
+        ("runs:/0123456789abcdef0123456789abcdef/model", "no run '0123456789abcdef0123456789abcdef'"),
+        (f"runs:/{run_id}/elsewhere", f"run {run_id} has no model at 'elsewhere'"),
+        (str(tmp_path / "missing"), "does not exist"),
+        (str(tmp_path), "holds no MLmodel file"),
+        ("ftp-ish://host/model", "scheme 'ftp-ish'"),
+    ]  # fmt: skip
+    for uri, expected in cases:
+        for canary in (False, True):
+            args = ["models:/tiny@champion", "--canary", uri] if canary else [uri]
+            code, _, err = cli("serve", *args, "--name", "tiny", "--detach")
+            lines = err.strip().splitlines()
+            assert code == 2, (uri, canary, err)
+            assert len(lines) == 1 and expected in lines[0], (uri, canary, err)
+            assert lines[0].startswith("error: canary " if canary else "error: "), err
+    after = load_state(on_tiny_platform.home).services["serve:tiny"]
+    assert (after.pid, after.create_time) == (before.pid, before.create_time)
+    assert Path(after.log).read_text() == log, "no server was started"
+    assert _v2_answers(url, "tiny")
+    from iml4e.local.model_uri_check import check_model_uri
+
+    check_model_uri(f"runs:/{run_id}/model", on_tiny_platform.tracking)  # a good run URI passes
+
+
+def test_a_model_server_that_fails_to_start_is_one_line_naming_its_fresh_log(
+    platform_home: Path, tmp_path: Path
+) -> None:
+    """A directory that looks like a model (it holds MLmodel) but does not load: the check passes, the
+    server exits, and the message is one line with the server's reason and its log, which holds
+    nothing of an earlier start."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "MLmodel").write_text("flavors: [not closed\n")
+    log = platform_home / "logs" / "serve-broken.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("error: a stale line from an earlier start\n")
+    code, _, err = cli("serve", str(broken), "--name", "broken", "--detach")
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert "serve:broken exited during start-up: yaml" in lines[0] and lines[0].endswith(str(log)), err
+    assert "stale" not in lines[0] and "stale" not in log.read_text()
+    assert "stale" in (log.parent / "serve-broken.previous.log").read_text()
+    assert "serve:broken" not in load_state(platform_home).services
+
+
+def _read_only_mount(path: Path) -> bool:
+    """Bind-mount `path` read-only onto itself (needs root or CAP_SYS_ADMIN); whether it worked."""
+    if os.geteuid() != 0 or not (shutil.which("mount") and shutil.which("umount")):
+        return False
+    mounted = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True).returncode == 0
+    if not mounted:
+        return False
+    if subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", str(path)], check=False)
+        return False
+    return True
+
+
+def test_a_read_only_mlflow_store_is_unhealthy_and_up_says_so_without_touching_it(
+    on_tiny_platform: TinyPlatform,
+) -> None:
+    import mlflow
+
+    running = cli_json("up")
+    client = mlflow.MlflowClient(running["url"], registry_uri=running["url"])
+    store = on_tiny_platform.home / "mlflow"
+    database = (store / "mlflow.db").read_bytes()
+    if not _read_only_mount(store):
+        pytest.skip("a read-only bind mount needs root with CAP_SYS_ADMIN (unit tests cover the check)")
+    try:
+        (status,) = [s for s in cli_json("status")["services"] if s["name"] == "mlflow"]
+        expected = f"the MLflow store at {store / 'mlflow.db'} is read-only; make it writable"
+        assert (status["running"], status["healthy"]) == (True, False)
+        assert status["problem"].startswith(expected) and "iml4e up" in status["problem"]
+        code, out, err = cli("up")
+        assert code == 2 and out == "" and err.strip().splitlines() == [f"error: {status['problem']}"]
+        assert (store / "mlflow.db").read_bytes() == database, "the check writes nothing"
+    finally:  # lazily when a connection MLflow opened meanwhile keeps the mount busy
+        if subprocess.run(["umount", str(store)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(store)], check=True)
+    again = cli_json("up")
+    assert (again["started"], again["pid"], again["healthy"]) == (False, running["pid"], True)
+    assert client.get_run(on_tiny_platform.run_id).info.status == "RUNNING"  # runs, models, aliases kept
+    assert client.get_model_version_by_alias("tiny", "champion").version == "1"
