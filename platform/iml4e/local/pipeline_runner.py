@@ -8,6 +8,7 @@ task failed comes back as data: each failing task writes an error record
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import logging
@@ -137,7 +138,8 @@ def _run_environment(environment: dict[str, str], pipeline_root: Path) -> Iterat
     captured output and restores them when done, but ParallelFor iterations do that in threads at
     once, and their restores can interleave: the root logger is then left at INFO with a handler
     writing into the closed run log, and every later log record in the process (an HTTP client's
-    request line, say) fails with "I/O operation on closed file"."""
+    request line, say) fails with "I/O operation on closed file". `print` is put back for the same
+    reason: kfp.local indents task output by swapping `builtins.print` per task, in the same threads."""
     from kfp import local
     from kfp.local import config as local_config
 
@@ -145,6 +147,7 @@ def _run_environment(environment: dict[str, str], pipeline_root: Path) -> Iterat
     saved_config = local_config.LocalExecutionConfig.instance
     root_logger = logging.getLogger()
     saved_logging = root_logger.level, root_logger.handlers[:]
+    saved_print = builtins.print
     os.environ.update(environment)
     try:
         local.init(
@@ -162,6 +165,7 @@ def _run_environment(environment: dict[str, str], pipeline_root: Path) -> Iterat
         local_config.LocalExecutionConfig.instance = saved_config
         root_logger.setLevel(saved_logging[0])
         root_logger.handlers[:] = saved_logging[1]
+        builtins.print = saved_print
 
 
 def run_pipeline(
