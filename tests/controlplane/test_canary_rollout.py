@@ -621,6 +621,13 @@ def test_cluster_watch_bad_input_is_one_line_with_exit_2(
         f"error: InferenceService {SERVING_NAMESPACE}/churn-watch-plain has no canary to watch; "
         "deploy one first with rollout=canary"
     )
+    idle = core.Canary(CANARY, "v2", 0, "models:/churn@challenger")
+    _create(kserve_api, core.build_inference_service("churn-watch-zero", PRIMARY, canary=idle))
+    zero = _rollout(bare_cluster, "watch", "churn-watch-zero", "-c", config, expect=2)
+    assert _stderr_line(zero) == (
+        f"error: the canary of InferenceService {SERVING_NAMESPACE}/churn-watch-zero takes 0% of the requests, "
+        "so it can never reach rollout.min_requests; give it a trafficPercent above 0"
+    )
     _cli_canary(kserve_api, "churn-watch-nowhere")
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     nowhere = _rollout(bare_cluster, "watch", "churn-watch-nowhere", "-c", config, expect=2)
