@@ -545,12 +545,23 @@ def _watch_config(tmp_path: Path, **overrides: Any) -> str:
 
 
 def test_cluster_watch_rolls_back_a_broken_canary(
-    kserve_api: Any, bare_cluster: Cluster, request_log: Any, tmp_path: Path
+    kserve_api: Any, bare_cluster: Cluster, request_log: Any, registry: Registry, tmp_path: Path
 ) -> None:
-    created = _cli_canary(kserve_api, "churn-watch-broken")
+    from iml4e_components.lineage.store import read_events
+
+    registry.register("churn-watch-model")
+    created = _cli_canary(kserve_api, "churn-watch-broken", "churn-watch-model")
     with ServedTraffic(request_log, "churn-watch-broken", canary_errors=0.2):
         data = _rollout_json(
-            bare_cluster, "watch", "churn-watch-broken", "-c", _watch_config(tmp_path), "--timeout", "60"
+            bare_cluster,
+            "watch",
+            "churn-watch-broken",
+            "-c",
+            _watch_config(tmp_path),
+            "--timeout",
+            "60",
+            "--tracking-uri",
+            registry.tracking_uri,
         )
     assert data["action"] == "rollback" and data["acted"] is True, data
     assert any("5xx" in reason or "error" in reason for reason in data["reasons"]), data["reasons"]
@@ -560,9 +571,22 @@ def test_cluster_watch_rolls_back_a_broken_canary(
     # The object as KServe expects it after a rollback: no canary, the primary as it was.
     stored = _read(kserve_api, "churn-watch-broken")
     assert "canary" not in stored["spec"] and stored["spec"]["predictor"] == created["spec"]["predictor"]
-    assert stored["metadata"]["annotations"][core.MODEL_URI_ANNOTATION] == "models:/churn@champion"
+    assert (
+        stored["metadata"]["annotations"][core.MODEL_URI_ANNOTATION] == "models:/churn-watch-model@champion"
+    )
     assert core.CANARY_URI_ANNOTATION not in stored["metadata"]["annotations"]
     assert [v["variant"] for v in data["serving"]] == ["primary"]
+    # Recorded as locally: the aliases, the tags on the canary's version, an OpenLineage event.
+    assert data["registry"]["moved"] is True and registry.aliases("churn-watch-model") == {"champion": "1"}
+    tags = registry.client.get_model_version("churn-watch-model", "2").tags
+    assert (
+        tags["iml4e.rollout.decision"] == "rollback"
+        and tags["iml4e.rollout.served_as"] == "churn-watch-broken"
+    )
+    assert json.loads(tags["iml4e.rollout.figures"])["canary.server_errors"] == canary["server_errors"]
+    events = [e for e in read_events() if e["job"]["name"] == "rollout_decision"]
+    recorded = events[-1]["run"]["facets"]["iml4e"]["values"]
+    assert recorded["decision"] == "rollback" and recorded["model_version"] == "2"
 
 
 def test_cluster_watch_promotes_a_good_canary_after_promote_after_seconds(

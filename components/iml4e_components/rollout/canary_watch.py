@@ -3,7 +3,7 @@
 One loop for every target: a `RequestSource` (`rollout.log_tail`: the local request log, or the
 object store the cluster's model servers upload to) says what is new, `act` carries out the decision
 (the local server's split, or the InferenceService's patch). The caller refuses what cannot be
-watched before it starts, and records the decision after.
+watched before it starts, and records the decision after (`record_decision`: MLflow tags, OpenLineage).
 """
 
 from __future__ import annotations
@@ -66,3 +66,43 @@ def watch_canary(
         if timeout is not None and time.monotonic() - started >= timeout:
             return WatchResult(decision, time.time())
         time.sleep(interval)
+
+
+def record_decision(registered: tuple[str, str] | None, canary_uri: str, result: dict[str, Any]) -> None:
+    """The decision in `result` (`name`, `decided_at` and a `Decision.as_dict()`) with its figures as
+    tags on the canary's model version and run when it is `registered` (model, version), and as an
+    OpenLineage event (job `rollout_decision`)."""
+    import json
+
+    from iml4e_components.lineage.emit import lineage_step
+
+    figures = {
+        f"{variant}.{key}": value
+        for variant, values in result["figures"].items()
+        for key, value in values.items()
+        if value is not None
+    }
+    if registered is not None:
+        from iml4e_components.rollout.registry_marks import tag_decision
+
+        tag_decision(
+            *registered,
+            {
+                "decision": result["action"],
+                "reasons": "; ".join(result["reasons"]),
+                "served_as": result["name"],
+                "decided_at": result["decided_at"],
+                "figures": json.dumps(figures, sort_keys=True),
+            },
+        )
+    with lineage_step("rollout_decision") as step:
+        step.annotate(
+            model_name=registered[0] if registered else None,
+            model_version=registered[1] if registered else None,
+            model_uri=canary_uri,
+            served_as=result["name"],
+            decision=result["action"],
+            reasons=result["reasons"],
+            figures=result["figures"],
+            thresholds=result["thresholds"],
+        )

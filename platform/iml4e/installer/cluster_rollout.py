@@ -234,8 +234,9 @@ def watch_rollout(
 ) -> dict[str, Any]:
     """Judge the canary of InferenceService `namespace/name` on the requests its model servers log
     to the object store from now on (`iml4e_components.rollout.canary_watch`), then promote or roll
-    it back as `change_rollout` does (unless `act` is False)."""
-    from iml4e_components.rollout.canary_watch import watch_canary
+    it back as `change_rollout` does (unless `act` is False); the decision is recorded as locally
+    (MLflow tags when the canary's version is known at `tracking_uri`, an OpenLineage event)."""
+    from iml4e_components.rollout.canary_watch import record_decision, watch_canary
     from iml4e_components.rollout.log_tail import ObjectStoreTail
 
     service = core.read_inference_service(name, namespace, api)
@@ -250,6 +251,8 @@ def watch_rollout(
             "reach rollout.min_requests; give it a trafficPercent above 0"
         )
     store = cluster_request_log(settings)
+    # Resolved before any change: `models:/M@challenger` names the canary's version only until then.
+    registered, _ = _registered(str(canary["model_uri"]), tracking_uri, unknown_why)
 
     def carry_out(action: str) -> dict[str, Any]:
         return change_rollout(api, name, namespace, action, tracking_uri, unknown_why)
@@ -271,7 +274,7 @@ def watch_rollout(
                 "the InferenceService is unchanged",
             )
         )
-    return {
+    result = {
         "name": name,
         "namespace": namespace,
         "canary": canary,
@@ -282,6 +285,8 @@ def watch_rollout(
         "serving": watched.outcome.get("serving"),
         "registry": watched.outcome.get("registry"),
     }
+    record_decision(registered, str(canary["model_uri"]), result)
+    return result
 
 
 def cluster_request_log(settings: PlatformConfig) -> ObjectStoreLogStore:

@@ -164,39 +164,7 @@ def watch(
 
 def record_decision(record: ServiceRecord, canary_uri: str, result: dict[str, Any]) -> None:
     """The decision and its figures as tags on the canary's model version and run, and as an
-    OpenLineage event (job `rollout_decision`)."""
-    import json
+    OpenLineage event (`iml4e_components.rollout.canary_watch.record_decision`)."""
+    from iml4e_components.rollout import canary_watch
 
-    from iml4e_components.lineage.emit import lineage_step
-
-    registered = _registered(record, canary_uri)
-    figures = {
-        f"{variant}.{key}": value
-        for variant, values in result["figures"].items()
-        for key, value in values.items()
-        if value is not None
-    }
-    if registered is not None:
-        from iml4e_components.rollout.registry_marks import tag_decision
-
-        tag_decision(
-            *registered,
-            {
-                "decision": result["action"],
-                "reasons": "; ".join(result["reasons"]),
-                "served_as": result["name"],
-                "decided_at": result["decided_at"],
-                "figures": json.dumps(figures, sort_keys=True),
-            },
-        )
-    with lineage_step("rollout_decision") as step:
-        step.annotate(
-            model_name=registered[0] if registered else None,
-            model_version=registered[1] if registered else None,
-            model_uri=canary_uri,
-            served_as=result["name"],
-            decision=result["action"],
-            reasons=result["reasons"],
-            figures=result["figures"],
-            thresholds=result["thresholds"],
-        )
+    canary_watch.record_decision(_registered(record, canary_uri), canary_uri, result)
