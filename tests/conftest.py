@@ -93,3 +93,12 @@ def _forget_mlflow_global_uris() -> None:
 
     tracking_utils._tracking_uri = None
     registry_utils._registry_uri = None
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """An S3 endpoint on loopback for the module (moto's server; see object_store_emulator)."""
+    from object_store_emulator import s3_emulator
+
+    with s3_emulator() as endpoint:
+        yield endpoint

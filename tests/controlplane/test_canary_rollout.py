@@ -10,6 +10,7 @@ that `deploy_kserve`, which waits for it, can run unchanged.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pytest
 import yaml
 from conftest import BUNDLE, Cluster
 from envtest import free_port
+from object_store_emulator import use_s3
 
 from iml4e_components.conventions import SERVING_NAMESPACE
 from iml4e_components.deployment import core
@@ -455,3 +457,213 @@ def test_cluster_rollout_forbidden_by_rbac_names_the_permission(
     line = _stderr_line(unseen)
     assert line.startswith(f"error: cannot read InferenceService {SERVING_NAMESPACE}/churn-guarded: ")
     assert "forbidden" in line and "grant that user 'get' on inferenceservices.serving.kserve.io" in line
+
+
+# ---- `iml4e rollout watch NAME --cluster`: judged on the object store's request log -------------------
+#
+# The request records are uploaded by the model server's own log writer (`ObjectStoreLogWriter`, with
+# the fields the server adds: variant, version, status, latency) to moto's S3 server on a loopback port
+# (tests/object_store_emulator.py says why an emulator), as the primary's and the canary's
+# pods do on the cluster; the InferenceService is KServe v0.20's on the real API server.
+
+#: Small windows and thresholds, so that each watch decides within seconds.
+FAST_ROLLOUT = {
+    "window_seconds": 30,
+    "min_requests": 20,
+    "promote_after_seconds": 3,
+    "interval_seconds": 0.2,
+    "p99_latency_slack_ms": 1000,
+}
+LOG_BUCKET = "iml4e"  # services.object_store.bucket's default: the watch finds it in iml4e.yaml
+
+
+@pytest.fixture
+def request_log(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The object store as the watch reaches it: endpoint and keys in the environment."""
+    from iml4e_components.object_store import client_from_env
+    from iml4e_components.serving.log_store import BUCKET_ENV, ObjectStoreLogStore
+
+    use_s3(monkeypatch, s3_endpoint)
+    monkeypatch.delenv(BUCKET_ENV, raising=False)
+    client = client_from_env("the test")
+    if not client.bucket_exists(LOG_BUCKET):
+        client.make_bucket(LOG_BUCKET)
+    return ObjectStoreLogStore(client, LOG_BUCKET)
+
+
+class ServedTraffic:
+    """Requests to both variants of one InferenceService, logged as its model servers log them:
+    `canary_errors` of the canary's answers are 5xx (no outputs), the rest 200."""
+
+    def __init__(self, store: Any, model: str, canary_errors: float) -> None:
+        import random
+        import threading
+
+        from iml4e_components.serving.log_store import ObjectStoreLogWriter
+
+        self._writer = ObjectStoreLogWriter(
+            store.client, store.bucket, store.prefix, model, batch_records=40, flush_seconds=0.2
+        )
+        self._random = random.Random(15)  # seeded: the same traffic on every run
+        self._canary_errors = canary_errors
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.count = 0
+
+    def __enter__(self) -> ServedTraffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._writer.close()
+
+    def _serve(self) -> None:
+        import numpy as np
+
+        while not self._stop.wait(0.01):
+            for _ in range(4):
+                variant = "canary" if self._random.random() < 0.3 else "primary"
+                failed = variant == "canary" and self._random.random() < self._canary_errors
+                fields = {
+                    "variant": variant,
+                    "version": "2" if variant == "canary" else "1",
+                    "status": 500 if failed else 200,
+                    "latency_ms": round(self._random.uniform(2.0, 6.0), 3),
+                }
+                inputs = {} if failed else {"age": np.array([30 + self.count % 40])}
+                outputs = np.array([]) if failed else np.array([self.count % 2])
+                self._writer.offer("v2", inputs, outputs, time.time(), f"req-{self.count}", fields)
+                self.count += 1
+
+
+def _watch_config(tmp_path: Path, **overrides: Any) -> str:
+    path = tmp_path / "iml4e.yaml"
+    path.write_text(yaml.safe_dump({"rollout": {**FAST_ROLLOUT, **overrides}}))
+    return str(path)
+
+
+def test_cluster_watch_rolls_back_a_broken_canary(
+    kserve_api: Any, bare_cluster: Cluster, request_log: Any, registry: Registry, tmp_path: Path
+) -> None:
+    from iml4e_components.lineage.store import read_events
+
+    registry.register("churn-watch-model")
+    created = _cli_canary(kserve_api, "churn-watch-broken", "churn-watch-model")
+    with ServedTraffic(request_log, "churn-watch-broken", canary_errors=0.2):
+        data = _rollout_json(
+            bare_cluster,
+            "watch",
+            "churn-watch-broken",
+            "-c",
+            _watch_config(tmp_path),
+            "--timeout",
+            "60",
+            "--tracking-uri",
+            registry.tracking_uri,
+        )
+    assert data["action"] == "rollback" and data["acted"] is True, data
+    assert any("5xx" in reason or "error" in reason for reason in data["reasons"]), data["reasons"]
+    canary, primary = data["figures"]["canary"], data["figures"]["primary"]
+    assert canary["server_errors"] >= 3 and primary["server_errors"] == 0
+    assert data["request_log"] == f"s3://{LOG_BUCKET}/request-logs/churn-watch-broken/"
+    # The object as KServe expects it after a rollback: no canary, the primary as it was.
+    stored = _read(kserve_api, "churn-watch-broken")
+    assert "canary" not in stored["spec"] and stored["spec"]["predictor"] == created["spec"]["predictor"]
+    assert (
+        stored["metadata"]["annotations"][core.MODEL_URI_ANNOTATION] == "models:/churn-watch-model@champion"
+    )
+    assert core.CANARY_URI_ANNOTATION not in stored["metadata"]["annotations"]
+    assert [v["variant"] for v in data["serving"]] == ["primary"]
+    # Recorded as locally: the aliases, the tags on the canary's version, an OpenLineage event.
+    assert data["registry"]["moved"] is True and registry.aliases("churn-watch-model") == {"champion": "1"}
+    tags = registry.client.get_model_version("churn-watch-model", "2").tags
+    assert (
+        tags["iml4e.rollout.decision"] == "rollback"
+        and tags["iml4e.rollout.served_as"] == "churn-watch-broken"
+    )
+    assert json.loads(tags["iml4e.rollout.figures"])["canary.server_errors"] == canary["server_errors"]
+    events = [e for e in read_events() if e["job"]["name"] == "rollout_decision"]
+    recorded = events[-1]["run"]["facets"]["iml4e"]["values"]
+    assert recorded["decision"] == "rollback" and recorded["model_version"] == "2"
+
+
+def test_cluster_watch_promotes_a_good_canary_after_promote_after_seconds(
+    kserve_api: Any, bare_cluster: Cluster, request_log: Any, tmp_path: Path
+) -> None:
+    _cli_canary(kserve_api, "churn-watch-good")
+    with ServedTraffic(request_log, "churn-watch-good", canary_errors=0.0):
+        result = _rollout(
+            bare_cluster, "watch", "churn-watch-good", "-c", _watch_config(tmp_path), "--timeout", "60"
+        )
+    said = re.fullmatch(
+        f"promoted the canary of InferenceService {SERVING_NAMESPACE}/churn-watch-good on envtest "
+        r"\(models:/churn@challenger\) after (\d+\.\d) s: .*",
+        result.stderr.splitlines()[0],
+    )
+    assert said is not None, result.stderr
+    assert float(said.group(1)) >= FAST_ROLLOUT["promote_after_seconds"]  # not before, whatever the load
+    rows = [line for line in result.stdout.splitlines() if re.search(r"\b(primary|canary)\b.*0\.0000", line)]
+    assert len(rows) == 2, result.stdout  # the figures: no 5xx on either variant
+    stored = _read(kserve_api, "churn-watch-good")
+    assert "canary" not in stored["spec"]
+    assert stored["spec"]["predictor"]["name"] == "v2"
+    assert stored["spec"]["predictor"]["model"]["storageUri"] == CANARY
+    assert "env" not in stored["spec"]["predictor"]["model"]
+
+
+def test_cluster_watch_dry_run_and_timeout_leave_the_service(
+    kserve_api: Any, bare_cluster: Cluster, request_log: Any, tmp_path: Path
+) -> None:
+    created = _cli_canary(kserve_api, "churn-watch-idle")
+    config = _watch_config(tmp_path)
+    idle = _rollout(bare_cluster, "watch", "churn-watch-idle", "-c", config, "--timeout", "1", expect=1)
+    line = _stderr_line(idle)
+    assert line.startswith(
+        f"error: no decision on the canary of InferenceService {SERVING_NAMESPACE}/churn-watch-idle within 1 s ("
+    )
+    assert line.endswith("the InferenceService is unchanged: send more traffic or watch longer")
+    with ServedTraffic(request_log, "churn-watch-idle", canary_errors=0.2):
+        data = _rollout_json(bare_cluster, "watch", "churn-watch-idle", "-c", config, "--dry-run")
+    assert data["action"] == "rollback" and data["acted"] is False and data["serving"] is None
+    assert _read(kserve_api, "churn-watch-idle")["spec"] == created["spec"]
+
+
+def test_cluster_watch_bad_input_is_one_line_with_exit_2(
+    kserve_api: Any, bare_cluster: Cluster, request_log: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _watch_config(tmp_path)
+    missing = _rollout(bare_cluster, "watch", "nobody", "-c", config, expect=2)
+    assert _stderr_line(missing) == (
+        f"error: InferenceService {SERVING_NAMESPACE}/nobody does not exist; deploy the model first, "
+        "or name the namespace it is in"
+    )
+    _create(kserve_api, core.build_inference_service("churn-watch-plain", PRIMARY))
+    plain = _rollout(bare_cluster, "watch", "churn-watch-plain", "-c", config, expect=2)
+    assert _stderr_line(plain) == (
+        f"error: InferenceService {SERVING_NAMESPACE}/churn-watch-plain has no canary to watch; "
+        "deploy one first with rollout=canary"
+    )
+    idle = core.Canary(CANARY, "v2", 0, "models:/churn@challenger")
+    _create(kserve_api, core.build_inference_service("churn-watch-zero", PRIMARY, canary=idle))
+    zero = _rollout(bare_cluster, "watch", "churn-watch-zero", "-c", config, expect=2)
+    assert _stderr_line(zero) == (
+        f"error: the canary of InferenceService {SERVING_NAMESPACE}/churn-watch-zero takes 0% of the requests, "
+        "so it can never reach rollout.min_requests; give it a trafficPercent above 0"
+    )
+    _cli_canary(kserve_api, "churn-watch-nowhere")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    nowhere = _rollout(bare_cluster, "watch", "churn-watch-nowhere", "-c", config, expect=2)
+    assert _stderr_line(nowhere) == (
+        "error: cannot reach the object store for the request log (s3://iml4e/request-logs): "
+        "set AWS_ENDPOINT_URL to the S3 endpoint"
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    down = _rollout(bare_cluster, "watch", "churn-watch-nowhere", "-c", config, expect=2)
+    assert _stderr_line(down).endswith("check AWS_ENDPOINT_URL")
+    local_only = bare_cluster.iml4e("rollout", "watch", "churn", "--context", "prod", expect=2)
+    assert _stderr_line(local_only) == (
+        "error: option --context needs --cluster (the cluster target); add --cluster or leave it out"
+    )
+    assert "canary" in _read(kserve_api, "churn-watch-nowhere")["spec"]

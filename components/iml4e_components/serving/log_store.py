@@ -135,8 +135,7 @@ class ObjectStoreLogStore:
 
     def read_requests(self, model: str, since: float | None = None, now: float | None = None) -> pd.DataFrame:
         """The logged rows of `model` served at or after `since` (only that window's day folders are listed)."""
-        keys = [key for day in self._day_prefixes(model, since, now) for key in self._keys(day)]
-        keys = [key for key in keys if "/requests-" in key]
+        keys = self.request_keys(model, since, now)
         if not keys:
             raise ComponentError(
                 f"no request log for model '{model}' under {self.describe(model)}"
@@ -144,7 +143,7 @@ class ObjectStoreLogStore:
                 + "; send requests to the served model first, or widen --window"
             )
         chunks: list[pd.DataFrame] = []
-        for key in sorted(keys):
+        for key in keys:
             chunks.extend(log_line_frames(self._read(key).splitlines(), since))
         return assemble_log(chunks, model)
 
@@ -159,8 +158,21 @@ class ObjectStoreLogStore:
         return f"s3://{self.bucket}/{key}"
 
     def label_lines(self, model: str) -> Iterator[bytes]:
-        for key in sorted(self._keys(f"{self.prefix}/{model}/labels/")):
+        for key in self.label_keys(model):
             yield from self._read(key).splitlines()
+
+    def request_keys(self, model: str, since: float | None = None, now: float | None = None) -> list[str]:
+        """The request-log objects of `model` uploaded from the day of `since` on, oldest first."""
+        keys = [key for day in self._day_prefixes(model, since, now) for key in self._keys(day)]
+        return sorted(key for key in keys if "/requests-" in key)
+
+    def label_keys(self, model: str) -> list[str]:
+        """The label objects of `model`, oldest first."""
+        return sorted(self._keys(f"{self.prefix}/{model}/labels/"))
+
+    def read_object(self, key: str) -> bytes:
+        """The content of one request-log or label object (each is uploaded whole)."""
+        return self._read(key)
 
     def _day_prefixes(self, model: str, since: float | None, now: float | None) -> Sequence[str]:
         base = f"{self.prefix}/{model}/"

@@ -218,7 +218,12 @@ def _cluster_change(
 @rollout_app.command("watch")
 def watch(
     name: str = NAME_ARGUMENT,
+    cluster: bool = CLUSTER_OPTION,
+    namespace: str | None = NAMESPACE_OPTION,
+    tracking_uri: str | None = TRACKING_URI_OPTION,
     config: Path | None = CONFIG_OPTION,
+    kubeconfig: str | None = KUBECONFIG_OPTION,
+    context: str | None = CONTEXT_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and record, but leave the split as it is."),
     timeout: float = typer.Option(
         None,
@@ -228,14 +233,12 @@ def watch(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Compare the canary with the primary on live traffic (thresholds: rollout.* in iml4e.yaml) and
-    roll it back at the first breach, or promote it after rollout.promote_after_seconds without one."""
+    roll it back at the first breach, or promote it after rollout.promote_after_seconds without one.
+    With --cluster: the InferenceService's canary, judged on the request log its model servers write
+    to the object store (AWS_ENDPOINT_URL and the keys from the environment)."""
     from iml4e.cli.cluster_commands import load_platform_config
-    from iml4e.local import rollout, serving
     from iml4e_components.rollout.analysis import Decision
 
-    served = serving.check_name(name)
-    settings = load_platform_config(config).rollout
-    thresholds = settings.thresholds()
     last: list[str] = []
 
     def progress(decision: Decision) -> None:
@@ -244,18 +247,44 @@ def watch(
             spinner.update(line)
             last[:] = [line]
 
-    with console.err.status(f"watching the canary of '{served}'...") as spinner:
-        result = rollout.watch(
-            served, thresholds, settings.interval_seconds, progress, act=not dry_run, timeout=timeout
-        )
+    if cluster:
+        from iml4e.installer.cluster_rollout import cluster_tracking_uri, watch_rollout
+        from iml4e_components.conventions import SERVING_NAMESPACE
+
+        api, settings, context_name = _cluster_api(config, kubeconfig, context)
+        uri, unknown_why = cluster_tracking_uri(settings, tracking_uri)
+        where = namespace or SERVING_NAMESPACE
+        subject = f"InferenceService {where}/{name} on {context_name}"
+        with console.err.status(f"watching the canary of {subject}...") as spinner:
+            result = {
+                "context": context_name,
+                **watch_rollout(api, name, where, settings, uri, unknown_why, not dry_run, progress, timeout),
+            }
+        model = result["canary"]["model_uri"] or result["canary"]["storage_uri"]
+    else:
+        _local_only(namespace=namespace, tracking_uri=tracking_uri, kubeconfig=kubeconfig, context=context)
+        from iml4e.local import rollout, serving
+
+        served = serving.check_name(name)
+        rollout_settings = load_platform_config(config).rollout
+        subject = f"'{served}'"
+        with console.err.status(f"watching the canary of {subject}...") as spinner:
+            result = rollout.watch(
+                served,
+                rollout_settings.thresholds(),
+                rollout_settings.interval_seconds,
+                progress,
+                act=not dry_run,
+                timeout=timeout,
+            )
+        model = result["canary"]["model_uri"]
     if json_output:
         console.print_json(result)
         return
     verb = {"rollback": "rolled back", "promote": "promoted"}[result["action"]]
     console.info(
-        f"{verb if not dry_run else 'would have ' + verb} the canary of '{served}' "
-        f"({result['canary']['model_uri']}) after {result['watched_seconds']:.1f} s: "
-        + "; ".join(result["reasons"])
+        f"{verb if not dry_run else 'would have ' + verb} the canary of {subject} "
+        f"({model}) after {result['watched_seconds']:.1f} s: " + "; ".join(result["reasons"])
     )
     console.print_table(
         "figures that decided it",
@@ -274,6 +303,9 @@ def watch(
             for variant, f in result["figures"].items()
         ],
     )
+    registry = result.get("registry")
+    if registry and not registry["moved"]:
+        console.warn(f"MLflow alias '{registry['alias']}' not moved: {registry['reason']}")
 
 
 def _progress_line(decision: Any) -> str:

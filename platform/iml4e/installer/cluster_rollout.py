@@ -11,11 +11,18 @@ aliases cannot move, the cluster change still happens and the result says why th
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from iml4e.errors import ServiceError, UsageError
 from iml4e.installer.config import Mode, PlatformConfig
 from iml4e_components.deployment import core
+
+if TYPE_CHECKING:
+    from iml4e_components.rollout.analysis import Decision
+    from iml4e_components.serving.log_store import ObjectStoreLogStore
 
 #: The condition KServe writes for the primary's predictor, and for the canary's.
 _PRIMARY_READY, _CANARY_READY = "PredictorReady", "CanaryPredictorReady"
@@ -212,3 +219,86 @@ def _move_aliases(
             "reason": f"MLflow at {tracking_uri} refused it ({exc.message.splitlines()[0]})",
         }
     return {"moved": True, "alias": alias, "model": model, "version": version, "tracking_uri": tracking_uri}
+
+
+def watch_rollout(
+    api: Any,
+    name: str,
+    namespace: str,
+    settings: PlatformConfig,
+    tracking_uri: str | None,
+    unknown_why: str,
+    act: bool = True,
+    progress: Callable[[Decision], None] | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Judge the canary of InferenceService `namespace/name` on the requests its model servers log
+    to the object store from now on (`iml4e_components.rollout.canary_watch`), then promote or roll
+    it back as `change_rollout` does (unless `act` is False); the decision is recorded as locally
+    (MLflow tags when the canary's version is known at `tracking_uri`, an OpenLineage event)."""
+    from iml4e_components.rollout.canary_watch import record_decision, watch_canary
+    from iml4e_components.rollout.log_tail import ObjectStoreTail
+
+    service = core.read_inference_service(name, namespace, api)
+    canary = next((v for v in variants(service) if v["variant"] == "canary"), None)
+    if canary is None:
+        raise UsageError(
+            f"InferenceService {namespace}/{name} has no canary to watch; deploy one first with rollout=canary"
+        )
+    if not canary["traffic"] > 0:
+        raise UsageError(
+            f"the canary of InferenceService {namespace}/{name} takes 0% of the requests, so it can never "
+            "reach rollout.min_requests; give it a trafficPercent above 0"
+        )
+    store = cluster_request_log(settings)
+    # Resolved before any change: `models:/M@challenger` names the canary's version only until then.
+    registered, _ = _registered(str(canary["model_uri"]), tracking_uri, unknown_why)
+
+    def carry_out(action: str) -> dict[str, Any]:
+        return change_rollout(api, name, namespace, action, tracking_uri, unknown_why)
+
+    rollout = settings.rollout
+    watched = watch_canary(
+        ObjectStoreTail(store, name),
+        rollout.thresholds(),
+        carry_out if act else None,
+        rollout.interval_seconds,
+        progress,
+        timeout,
+    )
+    if not watched.decided:
+        raise ServiceError(
+            watched.undecided(
+                f"the canary of InferenceService {namespace}/{name}",
+                timeout,
+                "the InferenceService is unchanged",
+            )
+        )
+    result = {
+        "name": name,
+        "namespace": namespace,
+        "canary": canary,
+        "request_log": store.describe(name),
+        "decided_at": watched.decided_at,
+        "acted": act,
+        **watched.decision.as_dict(),
+        "serving": watched.outcome.get("serving"),
+        "registry": watched.outcome.get("registry"),
+    }
+    record_decision(registered, str(canary["model_uri"]), result)
+    return result
+
+
+def cluster_request_log(settings: PlatformConfig) -> ObjectStoreLogStore:
+    """The object store the cluster's model servers log requests to, reached from here: the bucket
+    and prefix of `IML4E_REQUEST_LOG_BUCKET`/`_PREFIX` (as the servers and the drift monitor read
+    them), else of iml4e.yaml (`services.object_store.bucket`, `monitoring.drift.request_log_prefix`);
+    endpoint and keys from `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`."""
+    from iml4e_components.object_store import client_from_env
+    from iml4e_components.serving.log_store import BUCKET_ENV, PREFIX_ENV, ObjectStoreLogStore
+
+    bucket = os.environ.get(BUCKET_ENV, "").strip() or settings.services.object_store.bucket
+    prefix = (
+        (os.environ.get(PREFIX_ENV, "") or settings.monitoring.drift.request_log_prefix).strip().strip("/")
+    )
+    return ObjectStoreLogStore(client_from_env(f"the request log (s3://{bucket}/{prefix})"), bucket, prefix)

@@ -9,7 +9,6 @@ this module changes the split through `serving.change_split`, keeps the state re
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -128,7 +127,7 @@ def watch(
     Every `interval` seconds the new request-log lines and labels join the window; the first
     rollback or promotion decided is carried out (unless `act` is False), written to the canary's
     MLflow version and run as tags and as an OpenLineage event, and returned with its figures."""
-    from iml4e_components.rollout.analysis import RequestWindow, judge
+    from iml4e_components.rollout.canary_watch import watch_canary
     from iml4e_components.rollout.log_tail import LogTail
 
     with state_lock() as root:
@@ -140,26 +139,17 @@ def watch(
             f"the canary of '{name}' takes 0% of the requests, so it can never reach "
             f"rollout.min_requests; serve it with --canary-traffic above 0"
         )
-    tail = LogTail(root, name)
-    tail.skip_existing()
-    window = RequestWindow(thresholds.window_seconds, since=time.time())
-    started = time.monotonic()
-    while True:
-        window.add(tail.new_records())
-        window.add_labels(tail.new_labels())
-        decision = judge(window.figures(time.time()), thresholds, time.monotonic() - started)
-        if progress is not None:
-            progress(decision)
-        if decision.action in (ROLLBACK, PROMOTE):
-            break
-        if timeout is not None and time.monotonic() - started >= timeout:
-            raise ServiceError(
-                f"no decision on the canary of '{name}' within {timeout:g} s ({'; '.join(decision.reasons)}); "
-                "the split is unchanged: send more traffic or watch longer"
-            )
-        time.sleep(interval)
-    decided_at = time.time()
-    outcome = (rollback(name) if decision.action == ROLLBACK else promote(name)) if act else {}
+
+    def carry_out(action: str) -> dict[str, Any]:
+        return rollback(name) if action == ROLLBACK else promote(name)
+
+    watched = watch_canary(
+        LogTail(root, name), thresholds, carry_out if act else None, interval, progress, timeout
+    )
+    decision = watched.decision
+    if not watched.decided:
+        raise ServiceError(watched.undecided(f"the canary of '{name}'", timeout, "the split is unchanged"))
+    outcome, decided_at = watched.outcome, watched.decided_at
     result = {
         "name": name,
         "canary": canary,
@@ -174,39 +164,7 @@ def watch(
 
 def record_decision(record: ServiceRecord, canary_uri: str, result: dict[str, Any]) -> None:
     """The decision and its figures as tags on the canary's model version and run, and as an
-    OpenLineage event (job `rollout_decision`)."""
-    import json
+    OpenLineage event (`iml4e_components.rollout.canary_watch.record_decision`)."""
+    from iml4e_components.rollout import canary_watch
 
-    from iml4e_components.lineage.emit import lineage_step
-
-    registered = _registered(record, canary_uri)
-    figures = {
-        f"{variant}.{key}": value
-        for variant, values in result["figures"].items()
-        for key, value in values.items()
-        if value is not None
-    }
-    if registered is not None:
-        from iml4e_components.rollout.registry_marks import tag_decision
-
-        tag_decision(
-            *registered,
-            {
-                "decision": result["action"],
-                "reasons": "; ".join(result["reasons"]),
-                "served_as": result["name"],
-                "decided_at": result["decided_at"],
-                "figures": json.dumps(figures, sort_keys=True),
-            },
-        )
-    with lineage_step("rollout_decision") as step:
-        step.annotate(
-            model_name=registered[0] if registered else None,
-            model_version=registered[1] if registered else None,
-            model_uri=canary_uri,
-            served_as=result["name"],
-            decision=result["action"],
-            reasons=result["reasons"],
-            figures=result["figures"],
-            thresholds=result["thresholds"],
-        )
+    canary_watch.record_decision(_registered(record, canary_uri), canary_uri, result)

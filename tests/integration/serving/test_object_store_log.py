@@ -1,9 +1,7 @@
 """The request log in an object store: uploads from a real model server, windows read back, drops counted.
 
-The store is moto's S3 server (`moto.server.ThreadedMotoServer`): a real HTTP server on a loopback
-port speaking the S3 REST protocol, so the `minio` client runs exactly as against SeaweedFS on the
-cluster (signing, PUT, ListObjectsV2, GET). It is an S3 emulator, not SeaweedFS itself: neither
-SeaweedFS nor MinIO server binaries are packaged on PyPI or in Debian, and these tests stay offline.
+The store is moto's S3 server on a loopback port (`tests/object_store_emulator.py` says why an
+emulator).
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ import httpx
 import numpy as np
 import pytest
 from churn_model import FEATURES, register_churn_model
+from object_store_emulator import use_s3
 
 from iml4e_components.serving.log_store import (
     BUCKET_ENV,
@@ -36,25 +34,9 @@ BUCKET = "iml4e"
 MONITOR = [sys.executable, "-m", "iml4e_components.monitoring"]
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def store(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> ObjectStoreLogStore:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "iml4e-test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "iml4e-test-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    use_s3(monkeypatch, s3_endpoint)
     monkeypatch.setenv(BUCKET_ENV, BUCKET)
     chosen = request_log_store(None)
     assert isinstance(chosen, ObjectStoreLogStore)
@@ -231,3 +213,26 @@ def test_labels_go_to_the_store_and_come_back(store: ObjectStoreLogStore) -> Non
     assert where.startswith("s3://iml4e/request-logs/churn/labels/labels-") and where.endswith(".jsonl")
     store.add_labels("churn", b'{"request_id": "r1", "row": 0, "label": "0"}\n')
     assert labels_from_lines(store.label_lines("churn"))["label"].tolist() == ["0"]  # the later one wins
+
+
+def test_the_rollout_tail_reads_each_new_upload_and_label_object_once(store: ObjectStoreLogStore) -> None:
+    """What `iml4e rollout watch --cluster` reads: only objects uploaded after it started, each once."""
+    from iml4e_components.rollout.log_tail import ObjectStoreTail
+
+    writer = ObjectStoreLogWriter(
+        store.client, BUCKET, store.prefix, "churn", batch_records=2, flush_seconds=0
+    )
+    fields = {"variant": "canary", "version": "2", "status": 200, "latency_ms": 3.0}
+    writer.offer("v2", _columns([30]), np.array([1]), time.time(), "before", fields)
+    writer.flush()
+    store.add_labels("churn", b'{"request_id": "before", "row": 0, "label": "1"}\n')
+    tail = ObjectStoreTail(store, "churn")
+    tail.skip_existing()
+    assert tail.new_records() == [] and tail.new_labels() == []
+    writer.offer("v2", _columns([40, 50]), np.array([0, 1]), time.time(), "after", fields)
+    writer.close()
+    store.add_labels("churn", b'{"request_id": "after", "row": 1, "label": "0"}\nnot json\n')
+    records = tail.new_records()
+    assert [(r["id"], r["variant"], r["outputs"]) for r in records] == [("after", "canary", [0, 1])]
+    assert tail.new_labels() == [("after", 1, "0")]
+    assert tail.new_records() == [] and tail.new_labels() == []
