@@ -11,6 +11,8 @@ import pytest
 # Test tooling that is not a test (golden_files) is imported by its package name from here.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from platform_environment import without_platform_environment
+
 _GROUP_LOST = pytest.StashKey[bool]()
 #: MLflow's default store (sqlite:///mlflow.db, relative to the working directory) in the checkout root.
 CHECKOUT_MLFLOW_DB = Path(__file__).resolve().parents[1] / "mlflow.db"
@@ -66,9 +68,7 @@ def isolated_state(
 ) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("iml4e-home")
     monkeypatch.setenv("IML4E_HOME", str(home))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    monkeypatch.delenv("IML4E_MLFLOW_PORT", raising=False)
+    without_platform_environment(monkeypatch)
     stores = {Path.cwd() / "mlflow.db", CHECKOUT_MLFLOW_DB}
     existed = {store for store in stores if store.exists()}
     yield home

@@ -37,5 +37,6 @@ def test_only_cross_cutting_tests_sit_at_the_top() -> None:
         "test_declared_dependencies.py",
         "test_examples_python.py",
         "test_layout.py",
+        "test_platform_environment.py",
         "test_upstream_patches.py",
     ]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from platform_environment import without_platform_environment
 from typer.testing import CliRunner
 
 from iml4e.cli.app import app
@@ -171,6 +172,7 @@ def tiny_platform(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) ->
     home = tmp_path_factory.mktemp("tiny-platform")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("IML4E_HOME", str(home))
+        without_platform_environment(patch)
         try:
             tracking = cli_json("up")["url"]
             client = mlflow.MlflowClient(tracking, registry_uri=tracking)
@@ -188,6 +190,7 @@ def tiny_platform(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) ->
 @pytest.fixture
 def on_tiny_platform(tiny_platform: TinyPlatform, monkeypatch: pytest.MonkeyPatch) -> TinyPlatform:
     monkeypatch.setenv("IML4E_HOME", str(tiny_platform.home))
+    without_platform_environment(monkeypatch)
     return tiny_platform
 
 
